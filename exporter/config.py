@@ -1,0 +1,327 @@
+"""One typed configuration, merged from defaults < YAML file < environment < flags.
+
+Every option of a section is reachable three ways with one spelling rule:
+YAML ``credits: {max_staleness: 5m}``, environment ``AI_GATEWAY_EXPORTER_CREDITS_MAX_STALENESS``,
+flag ``--credits.max-staleness``. Teams (several API keys) are YAML only. Validation errors
+name the key path and where the bad value came from, so a typo never starts a half-working
+exporter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+ENV_PREFIX = "AI_GATEWAY_EXPORTER_"
+DEFAULT_PORT = 9853
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class ConfigError(Exception):
+    """A configuration the exporter refuses to start with; the text is shown to the user as is."""
+
+
+def parse_duration(value: object) -> float:
+    """Go-style durations (``90s``, ``5m``, ``1h30m``, ``250ms``) to seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"{value!r} has no unit (write e.g. {value}s)")
+    if not isinstance(value, str):
+        raise ValueError("must be a duration such as 30s, 5m or 1h")
+    text = value.strip()
+    if not text or _DURATION_PART.sub("", text) != "":
+        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 5m, 1h)")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of :func:`parse_duration` for help texts and the landing page."""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds * 1000)}ms"
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL (e.g. https://ai-gateway.vercel.sh)")
+    return value.rstrip("/")
+
+
+def _check_listen_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port (e.g. :{DEFAULT_PORT} or 127.0.0.1:9853)")
+    del host
+    return value
+
+
+def _check_path(value: str) -> str:
+    if not value.startswith("/") or value in ("/", "/healthz", "/readyz", "/generations"):
+        raise ValueError(f"{value!r} must be an absolute path other than the built-in routes")
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _at_least(minimum: float) -> AfterValidator:
+    def check(value: float) -> float:
+        if value < minimum:
+            raise ValueError(f"must be at least {format_duration(minimum)}")
+        return value
+
+    return AfterValidator(check)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebConfig(_Strict):
+    listen_address: Annotated[str, AfterValidator(_check_listen_address)] = Field(
+        f":{DEFAULT_PORT}", description="Address to listen on for /metrics, intake and probes."
+    )
+    telemetry_path: Annotated[str, AfterValidator(_check_path)] = Field(
+        "/metrics", description="Path under which to expose metrics."
+    )
+
+
+class GatewayConfig(_Strict):
+    url: Annotated[str, AfterValidator(_check_http_url)] = Field(
+        "https://ai-gateway.vercel.sh", description="Base URL of the AI Gateway API."
+    )
+    timeout: Annotated[Duration, _at_least(0.1)] = Field(
+        10.0, description="Timeout of one upstream request."
+    )
+
+
+class CreditsConfig(_Strict):
+    interval: Annotated[Duration, _at_least(1.0)] = Field(
+        60.0, description="How often to poll GET /v1/credits per team (with ±10% jitter)."
+    )
+    max_staleness: Annotated[Duration, _at_least(1.0)] = Field(
+        600.0,
+        description="Stop publishing balance and spend when the last good value is older.",
+    )
+
+
+class LogConfig(_Strict):
+    level: Literal["debug", "info", "warn", "error"] = Field(
+        "info", description="Only log messages with the given severity or above."
+    )
+    format: Literal["logfmt", "json"] = Field("logfmt", description="Output format of log lines.")
+
+
+class AlertThresholds(_Strict):
+    """Per-team thresholds, published as gauges so one rule file serves every team."""
+
+    credits_low_usd: Decimal | None = Field(None, ge=0)
+    credits_critical_usd: Decimal | None = Field(None, ge=0)
+    credits_runway: Annotated[Duration, _at_least(60.0)] | None = None
+    spend_spike_floor_usd: Decimal | None = Field(None, ge=0)
+    budget_used_ratio: float | None = Field(None, gt=0, le=1)
+
+
+def _matching(pattern: str, what: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+TeamName = Annotated[
+    str,
+    _matching(
+        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+        "a valid team name (letters, digits, '_', '.', '-'; at most 63)",
+    ),
+]
+EnvVarName = Annotated[str, _matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
+
+
+class TeamConfig(_Strict):
+    name: TeamName
+    api_key_env: EnvVarName | None = None
+    api_key_file: Path | None = None
+    alerts: AlertThresholds = AlertThresholds()
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> TeamConfig:
+        if (self.api_key_env is None) == (self.api_key_file is None):
+            raise ValueError("set exactly one of api_key_env or api_key_file")
+        return self
+
+
+class Config(_Strict):
+    web: WebConfig = WebConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    credits: CreditsConfig = CreditsConfig()
+    log: LogConfig = LogConfig()
+    teams: list[TeamConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        if self.credits.max_staleness < self.credits.interval:
+            raise ValueError("credits.max_staleness must be at least credits.interval")
+        seen: set[str] = set()
+        for index, team in enumerate(self.teams):
+            if team.name in seen:
+                raise ValueError(f"teams[{index}].name: {team.name!r} is used by another team")
+            seen.add(team.name)
+        return self
+
+
+# Sections whose options are also flags and environment variables (teams are YAML only).
+SECTIONS: dict[str, type[_Strict]] = {
+    "web": WebConfig,
+    "gateway": GatewayConfig,
+    "credits": CreditsConfig,
+    "log": LogConfig,
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One section option and its three spellings."""
+
+    section: str
+    name: str
+    description: str
+    default: Any
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.section}.{self.name.replace('_', '-')}"
+
+    @property
+    def env(self) -> str:
+        return f"{ENV_PREFIX}{self.section.upper()}_{self.name.upper()}"
+
+
+def options() -> Iterator[Option]:
+    """Every flag-able option, in a stable order, for ``--help`` and the README."""
+    for section, model in SECTIONS.items():
+        for name, field in model.model_fields.items():
+            yield Option(section, name, field.description or "", field.default)
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path}: invalid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of sections")
+    return data
+
+
+def _describe_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _error_text(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    """Pydantic's error rewritten for a person: what key, what is wrong."""
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+    path = _describe_loc(loc)
+    if error["type"] == "extra_forbidden":
+        parent: Any = raw
+        for part in loc[:-1]:
+            parent = parent[part] if isinstance(parent, (dict, list)) else {}
+        model = _model_at(loc[:-1])
+        hint = ""
+        if model is not None:
+            close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{path}: unknown key{hint}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required"
+    return f"{path}: {message}" if path else message
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Config
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    return model
+
+
+def _set_path(target: dict[str, Any], key: str, value: Any) -> None:
+    section, name = key.split(".", 1)
+    existing = target.get(section)
+    if not isinstance(existing, dict):
+        existing = {}
+    target[section] = {**existing, name: value}
+
+
+def load_config(
+    config_file: Path | None,
+    environ: Mapping[str, str],
+    flags: Mapping[str, Any],
+) -> Config:
+    """Merge the sources (flags win over environment, which wins over YAML) and validate.
+
+    ``flags`` maps option keys (``credits.interval``) to values given on the command line.
+    """
+    raw: dict[str, Any] = _load_yaml(config_file) if config_file else {}
+    for option in options():
+        if option.env in environ:
+            _set_path(raw, option.key, environ[option.env])
+    for key, value in flags.items():
+        _set_path(raw, key, value)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_error_text(e, raw) for e in exc.errors()]
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
