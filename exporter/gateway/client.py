@@ -1,0 +1,171 @@
+"""An async client for the AI Gateway API: one per team, each with its own key.
+
+It turns every upstream answer into either a parsed record or a typed GatewayError, counts and
+times each request, and reads both error envelopes (nested ``{"error": {"message", "type"}}`` and
+the flat one ``/v1/generation`` uses). Retries belong to the caller's policy: credits retry
+inline, generation lookups retry through the durable queue instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from exporter import __version__
+from exporter.clock import Clock, SystemClock
+from exporter.gateway.errors import (
+    AuthError,
+    BadRequestError,
+    GatewayError,
+    InvalidResponseError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from exporter.gateway.keys import KeySource
+from exporter.gateway.models import (
+    Credits,
+    Generation,
+    load_json,
+    parse_credits,
+    parse_generation,
+)
+from exporter.gateway.retry import RetryPolicy, parse_retry_after
+from exporter.metrics import ApiMetrics
+
+T = TypeVar("T")
+USER_AGENT = f"vercel-ai-gateway-exporter/{__version__}"
+_MAX_MESSAGE = 300
+
+
+def error_details(body: object) -> tuple[str | None, str | None]:
+    """(message, type) from either error envelope, or (None, None)."""
+    if not isinstance(body, dict):
+        return None, None
+    error = body.get("error")
+    if isinstance(error, dict):
+        message, kind = error.get("message"), error.get("type")
+        return (
+            message if isinstance(message, str) else None,
+            kind if isinstance(kind, str) else None,
+        )
+    if isinstance(error, str):
+        message = body.get("message")
+        return (message if isinstance(message, str) else error), None
+    return None, None
+
+
+def _error_for(
+    status: int, message: str, error_type: str | None, retry_after: float | None
+) -> GatewayError:
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "error_type": error_type,
+        "retry_after": retry_after,
+    }
+    if status in (401, 403):
+        return AuthError(message, **kwargs)
+    if status == 404:
+        return NotFoundError(message, **kwargs)
+    if status == 429:
+        return RateLimitedError(message, **kwargs)
+    if status >= 500 or status in (408, 409):
+        return ServerError(message, **kwargs)
+    return BadRequestError(message, **kwargs)
+
+
+class GatewayClient:
+    """The gateway as seen by one team."""
+
+    def __init__(
+        self,
+        team: str,
+        base_url: str,
+        key: KeySource,
+        api_metrics: ApiMetrics,
+        *,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.team = team
+        self._key = key
+        self._metrics = api_metrics
+        self._retry = retry or RetryPolicy()
+        self._clock = clock or SystemClock()
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def credits(self) -> Credits:
+        """The team's balance and lifetime spend, retried with backoff on transient errors."""
+        return await self._retry.run(
+            lambda: self._call("credits", "/v1/credits", None, parse_credits)
+        )
+
+    async def generation(self, generation_id: str) -> Generation:
+        """One generation's record, in a single attempt (404 means: not recorded yet)."""
+        return await self._call(
+            "generation", "/v1/generation", {"id": generation_id}, parse_generation
+        )
+
+    async def _call(
+        self,
+        endpoint: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        parse: Callable[[Any], T],
+    ) -> T:
+        started = time.perf_counter()
+        code = "network_error"
+        try:
+            response = await self._send(path, params)
+            code = str(response.status_code)
+            if not response.is_success:
+                raise self._error(response)
+            try:
+                result = parse(load_json(response.content))
+            except InvalidResponseError:
+                code = "invalid_response"
+                raise
+        except TransportError as exc:
+            code = exc.code
+            raise
+        finally:
+            self._metrics.observe(self.team, endpoint, code, time.perf_counter() - started)
+        self._metrics.succeeded(self.team, endpoint, self._clock.time())
+        return result
+
+    async def _send(self, path: str, params: Mapping[str, str] | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._key.get()}"}
+        try:
+            return await self._http.get(path, params=params, headers=headers)
+        except httpx.TimeoutException:
+            raise TransportError("request timed out", timeout=True) from None
+        except httpx.HTTPError as exc:
+            raise TransportError(f"request failed: {type(exc).__name__}") from None
+
+    def _error(self, response: httpx.Response) -> GatewayError:
+        try:
+            body = load_json(response.content) if response.content else None
+        except InvalidResponseError:
+            body = None
+        message, error_type = error_details(body)
+        status = response.status_code
+        text = (message or response.reason_phrase or "no message")[:_MAX_MESSAGE]
+        if status in (401, 403):
+            text = f"API key rejected for team {self.team} ({status}: {text})"
+        retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.time())
+        return _error_for(status, text, error_type, retry_after)

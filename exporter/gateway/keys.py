@@ -1,0 +1,108 @@
+"""Where a team's API key comes from: an environment variable, a file, or a fixed value.
+
+A key file is re-read whenever it changes on disk, so Kubernetes secret rotation and
+short-lived OIDC tokens keep working without a restart. Every key read is registered with the
+log redaction, so it can never be written out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Protocol
+
+from exporter.config import ConfigError
+from exporter.logs import SECRETS
+
+
+class KeySource(Protocol):
+    def get(self) -> str:
+        """The current key."""
+        ...
+
+    def describe(self) -> str:
+        """Where the key comes from, for messages (never the key itself)."""
+        ...
+
+
+def _checked(key: str, where: str) -> str:
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"{where} is empty")
+    if any(c.isspace() for c in key):
+        raise ConfigError(f"{where} contains whitespace; expected a single token")
+    SECRETS.add(key)
+    return key
+
+
+class StaticKey:
+    """A key given directly (the demo's simulator key, or a test's)."""
+
+    def __init__(self, key: str, where: str = "built-in key") -> None:
+        self._where = where
+        self._key = _checked(key, where)
+
+    def get(self) -> str:
+        return self._key
+
+    def describe(self) -> str:
+        return self._where
+
+    def __repr__(self) -> str:
+        return f"StaticKey({self._where!r})"
+
+
+class EnvKey:
+    """A key read once from an environment variable (the environment cannot change later)."""
+
+    def __init__(self, var: str, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self._var = var
+        if var not in env:
+            raise ConfigError(f"environment variable {var} is not set")
+        self._key = _checked(env[var], f"environment variable {var}")
+
+    def get(self) -> str:
+        return self._key
+
+    def describe(self) -> str:
+        return f"${self._var}"
+
+    def __repr__(self) -> str:
+        return f"EnvKey({self._var!r})"
+
+
+class FileKey:
+    """A key in a file, re-read when the file's identity, size or mtime changes.
+
+    A failed re-read (the file briefly missing during a secret update) keeps the last key.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._key = ""
+        try:
+            self._load()
+        except OSError as exc:
+            raise ConfigError(f"api_key_file {path}: cannot read: {exc.strerror}") from None
+
+    def _load(self) -> None:
+        stat = self._path.stat()
+        stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if stamp != self._stamp:
+            self._key = _checked(self._path.read_text(), f"api_key_file {self._path}")
+            self._stamp = stamp
+
+    def get(self) -> str:
+        # A failed re-read keeps the last good key; the next call tries again.
+        with contextlib.suppress(OSError, ConfigError):
+            self._load()
+        return self._key
+
+    def describe(self) -> str:
+        return str(self._path)
+
+    def __repr__(self) -> str:
+        return f"FileKey({str(self._path)!r})"

@@ -1,0 +1,164 @@
+"""Upstream JSON parsed into typed records: money as exact Decimal, every optional field optional.
+
+Money arrives as decimal strings (``/v1/credits``) or JSON numbers (``/v1/generation``); both are
+parsed without passing through float, so published values match the gateway to the last digit.
+A generation field of the wrong type or an absurd value becomes ``None`` and is listed in
+``invalid_fields``: that one observation is skipped, the rest of the record still counts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from exporter.gateway.errors import InvalidResponseError
+
+# gen_ + a ULID: 26 Crockford base32 characters (no I, L, O, U).
+GENERATION_ID_RE = re.compile(r"gen_[0-9A-HJKMNP-TV-Z]{26}")
+
+# Beyond these a value is a bug upstream, not a real generation; it is rejected, not published.
+MAX_COST_USD = Decimal(10_000)
+MAX_TOKENS = 10**9
+MAX_MILLISECONDS = Decimal(86_400_000)
+
+
+def is_generation_id(value: str) -> bool:
+    return GENERATION_ID_RE.fullmatch(value) is not None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(content: bytes) -> Any:
+    """Parse a body with exact decimals; NaN/Infinity and bad UTF-8 are malformed."""
+    try:
+        return json.loads(content, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidResponseError(f"malformed JSON body: {exc}") from None
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """A finite Decimal from a decimal string or JSON number; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, Decimal)):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return result if result.is_finite() else None
+
+
+@dataclass(frozen=True)
+class Credits:
+    balance: Decimal
+    total_used: Decimal
+
+
+def parse_credits(body: object) -> Credits:
+    """``{"balance": "95.50", "total_used": "4.50"}``; both required (strings or numbers)."""
+    if not isinstance(body, dict):
+        raise InvalidResponseError("credits: expected a JSON object")
+    values: dict[str, Decimal] = {}
+    for name in ("balance", "total_used"):
+        value = to_decimal(body.get(name))
+        if value is None:
+            raise InvalidResponseError(f"credits: {name} is missing or not a decimal")
+        values[name] = value
+    if values["total_used"] < 0:
+        raise InvalidResponseError("credits: total_used is negative")
+    return Credits(balance=values["balance"], total_used=values["total_used"])
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One ``/v1/generation`` record. Only ``id`` is guaranteed."""
+
+    id: str
+    total_cost: Decimal | None = None
+    upstream_inference_cost: Decimal | None = None
+    model: str | None = None
+    provider_name: str | None = None
+    is_byok: bool | None = None
+    streamed: bool | None = None
+    finish_reason: str | None = None
+    latency_ms: Decimal | None = None
+    generation_time_ms: Decimal | None = None
+    native_tokens_prompt: int | None = None
+    native_tokens_completion: int | None = None
+    native_tokens_reasoning: int | None = None
+    native_tokens_cached: int | None = None
+    native_tokens_cache_creation: int | None = None
+    billable_web_search_calls: int | None = None
+    created_at: str | None = None
+    invalid_fields: tuple[str, ...] = ()
+
+
+def _money(value: object, limit: Decimal) -> Decimal | None:
+    number = to_decimal(value)
+    return number if number is not None and 0 <= number <= limit else None
+
+
+def _count(value: object) -> int | None:
+    number = to_decimal(value)
+    if number is None or number != number.to_integral_value() or not 0 <= number <= MAX_TOKENS:
+        return None
+    return int(number)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+_FIELDS: dict[str, tuple[str, Any]] = {
+    "total_cost": ("total_cost", lambda v: _money(v, MAX_COST_USD)),
+    "upstream_inference_cost": ("upstream_inference_cost", lambda v: _money(v, MAX_COST_USD)),
+    "model": ("model", _text),
+    "provider_name": ("provider_name", _text),
+    "is_byok": ("is_byok", _flag),
+    "streamed": ("streamed", _flag),
+    "finish_reason": ("finish_reason", _text),
+    "latency": ("latency_ms", lambda v: _money(v, MAX_MILLISECONDS)),
+    "generation_time": ("generation_time_ms", lambda v: _money(v, MAX_MILLISECONDS)),
+    "native_tokens_prompt": ("native_tokens_prompt", _count),
+    "native_tokens_completion": ("native_tokens_completion", _count),
+    "native_tokens_reasoning": ("native_tokens_reasoning", _count),
+    "native_tokens_cached": ("native_tokens_cached", _count),
+    "native_tokens_cache_creation": ("native_tokens_cache_creation", _count),
+    "billable_web_search_calls": ("billable_web_search_calls", _count),
+    "created_at": ("created_at", _text),
+}
+
+
+def parse_generation(body: object) -> Generation:
+    """``{"data": {...}}`` to a Generation; a record without a valid ``id`` is malformed."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise InvalidResponseError('generation: expected {"data": {...}}')
+    gen_id = data.get("id")
+    if not isinstance(gen_id, str) or not is_generation_id(gen_id):
+        raise InvalidResponseError("generation: data.id is missing or not a generation ID")
+    values: dict[str, Any] = {}
+    invalid: list[str] = []
+    for source, (attr, convert) in _FIELDS.items():
+        raw = data.get(source)
+        if raw is None:
+            continue
+        value = convert(raw)
+        if value is None:
+            invalid.append(source)
+        else:
+            values[attr] = value
+    return Generation(id=gen_id, invalid_fields=tuple(invalid), **values)
