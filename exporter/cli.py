@@ -1,0 +1,282 @@
+"""Command line: run the exporter (the default), ``simulate`` the gateway, ``lookup`` one ID.
+
+Flags follow the Prometheus Go exporters (``--web.listen-address``, ``--log.level``); each
+section option is generated from the typed configuration, so ``--help``, the environment
+variables and the YAML keys can never drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from exporter import __version__
+from exporter.config import ENV_PREFIX, Config, ConfigError, format_duration, load_config, options
+from exporter.logs import setup_logging
+from exporter.serving import AsgiServer, bind, bound_port, stop_on_signals
+
+PROG = "vercel-ai-gateway-exporter"
+DEMO_KEY = "demo-key-for-the-bundled-simulator"
+log = logging.getLogger("exporter")
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, float):
+        return format_duration(value) if value >= 1 else str(value)
+    return str(value)
+
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Prometheus exporter for Vercel AI Gateway credits, spend and generations.",
+        epilog=(
+            "Subcommands: 'simulate' runs the bundled gateway simulator; "
+            "'lookup GEN_ID' prints one generation's record. "
+            "Precedence: flags > environment > --config.file > defaults. "
+            "The default team's key comes from AI_GATEWAY_API_KEY (or VERCEL_OIDC_TOKEN)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        metavar="PATH",
+        default=os.environ.get(f"{ENV_PREFIX}CONFIG_FILE"),
+        help=f"YAML configuration file (teams, and any option below). Env {ENV_PREFIX}CONFIG_FILE.",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="Run against an in-process simulator with live traffic; no API key needed.",
+    )
+    for option in options():
+        parser.add_argument(
+            option.flag,
+            dest=option.key,
+            default=argparse.SUPPRESS,
+            metavar="VALUE",
+            help=f"{option.description} Default: {_default_text(option.default)}. "
+            f"Env {option.env}.",
+        )
+    return parser
+
+
+def simulate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} simulate",
+        description="Run the bundled AI Gateway simulator (for tests and demos).",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default="127.0.0.1:9854",
+        help="Address to listen on. Default: 127.0.0.1:9854.",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="Seed of the traffic model.")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=1.0,
+        help="Background generations per second per team (0: none).",
+    )
+    parser.add_argument(
+        "--ready-delay",
+        type=float,
+        default=3.0,
+        help="Seconds before a generation's record can be looked up.",
+    )
+    parser.add_argument(
+        "--balance",
+        type=Decimal,
+        default=Decimal("100"),
+        help="Starting balance of each team in USD.",
+    )
+    parser.add_argument(
+        "--top-up-below",
+        type=Decimal,
+        default=None,
+        help="Top the balance up by 100 USD whenever it falls below this.",
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="[NAME=]KEY",
+        help="Accept only these keys, one team each (repeatable). "
+        "Without it any bearer token is a team.",
+    )
+    parser.add_argument("--fault", default=None, help="Start with this fault mode active.")
+    parser.add_argument(
+        "--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"]
+    )
+    return parser
+
+
+def lookup_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} lookup",
+        description="Look one generation up and print its record as JSON (checks a key or ID).",
+    )
+    parser.add_argument("generation_id", help="gen_ followed by 26 Crockford base32 characters")
+    parser.add_argument("--team", default=None, help="Team whose key to use (default: the first).")
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        metavar="PATH",
+        default=os.environ.get(f"{ENV_PREFIX}CONFIG_FILE"),
+    )
+    parser.add_argument("--gateway.url", dest="gateway.url", default=argparse.SUPPRESS)
+    return parser
+
+
+def _config_from(args: argparse.Namespace, extra_flags: dict[str, Any] | None = None) -> Config:
+    flags = {k: v for k, v in vars(args).items() if "." in k}
+    return load_config(args.config_file, os.environ, {**flags, **(extra_flags or {})})
+
+
+async def _run_exporter(args: argparse.Namespace) -> int:
+    from exporter.gateway.keys import StaticKey
+    from exporter.service import Exporter
+    from exporter.simulator.app import Simulator, create_app
+    from exporter.teams import Team, resolve_teams
+
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    background: list[asyncio.Task[None]] = []
+    extra: dict[str, Any] = {}
+    if args.demo:
+        sim = Simulator(seed=1, rate=2.0, top_up_below=Decimal(25))
+        sim_sock = bind("127.0.0.1:0")
+        sim_server = AsgiServer(create_app(sim), sim_sock)
+        background += [
+            asyncio.create_task(sim_server.serve()),
+            asyncio.create_task(sim.run_traffic()),
+        ]
+        extra["gateway.url"] = f"http://127.0.0.1:{bound_port(sim_sock)}"
+        interval_given = f"{ENV_PREFIX}CREDITS_INTERVAL" in os.environ
+        if "credits.interval" not in vars(args) and not interval_given:
+            extra["credits.interval"] = "5s"  # a newcomer should see numbers move at once
+    config = _config_from(args, extra)
+    setup_logging(config.log.level, config.log.format)
+    if args.demo:
+        from exporter.config import TeamConfig
+
+        demo_team = TeamConfig(name="demo", api_key_env="UNUSED")
+        teams = [Team("demo", StaticKey(DEMO_KEY, "demo key"), demo_team)]
+        log.info("demo mode: simulator at %s", extra["gateway.url"])
+    else:
+        teams = resolve_teams(config, os.environ)
+    sock = bind(config.web.listen_address)
+    exporter = Exporter(config, teams)
+    try:
+        await exporter.run(sock, stop)
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+    return 0
+
+
+async def _run_simulator(args: argparse.Namespace) -> int:
+    from exporter.simulator.app import Simulator, create_app
+    from exporter.simulator.faults import Fault
+
+    setup_logging(args.log_level, "logfmt")
+    keys = {}
+    for item in args.api_key:
+        name, sep, key = item.partition("=")
+        keys[key if sep else name] = name if sep else ""
+    sim = Simulator(
+        seed=args.seed,
+        rate=args.rate,
+        ready_delay=args.ready_delay,
+        balance=args.balance,
+        top_up_below=args.top_up_below,
+        api_keys={k: n for k, n in keys.items() if n} or None,
+    )
+    for key, team_name in keys.items():
+        if not team_name:
+            sim.world_for(key)
+    if not sim.open or keys:
+        sim.open = False
+    if args.fault:
+        sim.fault = Fault.from_json({"mode": args.fault})
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    sock = bind(args.listen)
+    server = AsgiServer(create_app(sim), sock)
+    tasks = [asyncio.create_task(server.serve()), asyncio.create_task(sim.run_traffic())]
+    log.info("simulator listening", extra={"address": args.listen, "seed": args.seed})
+    await stop.wait()
+    server.stop()
+    tasks[1].cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return 0
+
+
+async def _run_lookup(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from exporter.gateway.client import GatewayClient
+    from exporter.gateway.errors import GatewayError
+    from exporter.gateway.models import is_generation_id
+    from exporter.metrics import ApiMetrics
+    from exporter.teams import resolve_teams
+
+    if not is_generation_id(args.generation_id):
+        raise ConfigError(
+            f"{args.generation_id!r} is not a generation ID "
+            "(gen_ followed by 26 Crockford base32 characters)"
+        )
+    config = _config_from(args)
+    setup_logging("warn", config.log.format)
+    teams = resolve_teams(config, os.environ)
+    team = next((t for t in teams if args.team in (None, t.name)), None)
+    if team is None:
+        raise ConfigError(f"--team {args.team}: no such team in the configuration")
+    client = GatewayClient(
+        team.name,
+        config.gateway.url,
+        team.key,
+        ApiMetrics(CollectorRegistry()),
+        timeout=config.gateway.timeout,
+    )
+    try:
+        record = await client.generation(args.generation_id)
+    except GatewayError as exc:
+        print(f"{PROG}: lookup failed ({exc.code}): {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        await client.aclose()
+    out = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(record).items()}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "simulate":
+            return asyncio.run(_run_simulator(simulate_parser().parse_args(argv[1:])))
+        if argv and argv[0] == "lookup":
+            return asyncio.run(_run_lookup(lookup_parser().parse_args(argv[1:])))
+        return asyncio.run(_run_exporter(run_parser().parse_args(argv)))
+    except ConfigError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

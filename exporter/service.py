@@ -1,0 +1,110 @@
+"""Lifecycle: build the parts from the configuration, run them, drain them on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Sequence
+
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+
+from exporter.clock import Clock, SystemClock
+from exporter.config import Config
+from exporter.credits import CreditsCollector, CreditsPoller, TeamCredits
+from exporter.gateway.client import GatewayClient
+from exporter.gateway.retry import RetryPolicy
+from exporter.http import TeamStatus, create_app
+from exporter.metrics import ApiMetrics, BuildInfoCollector
+from exporter.serving import AsgiServer
+from exporter.teams import Team
+from exporter.thresholds import ThresholdsCollector
+
+log = logging.getLogger(__name__)
+
+
+class Exporter:
+    """Everything the exporter runs, wired once; ``run`` until ``stop`` is set."""
+
+    def __init__(self, config: Config, teams: Sequence[Team], clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        # _created series double the exposition for no use on dashboards or alerts.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.api_metrics = ApiMetrics(self.registry)
+        self.clients = {
+            team.name: GatewayClient(
+                team.name,
+                config.gateway.url,
+                team.key,
+                self.api_metrics,
+                timeout=config.gateway.timeout,
+                retry=RetryPolicy(sleep=self.clock.sleep),
+                clock=self.clock,
+            )
+            for team in teams
+        }
+        self.credits = {team.name: TeamCredits(team.name) for team in teams}
+        self.registry.register(BuildInfoCollector())
+        self.registry.register(
+            CreditsCollector(
+                self.credits, self.clock, config.credits.interval, config.credits.max_staleness
+            )
+        )
+        self.registry.register(ThresholdsCollector([team.config for team in teams]))
+        self.app = create_app(self.registry, config.web.telemetry_path, self.statuses)
+
+    def statuses(self) -> list[TeamStatus]:
+        now = self.clock.monotonic()
+        rows = []
+        for name, state in self.credits.items():
+            snap = state.snapshot
+            detail = state.last_error or (f"balance {snap.credits.balance} USD" if snap else "")
+            rows.append(
+                TeamStatus(
+                    team=name,
+                    ready=state.attempted.is_set(),
+                    up=state.up,
+                    last_success_age=None if snap is None else now - snap.fetched_mono,
+                    detail=detail,
+                )
+            )
+        return rows
+
+    async def run(self, sock: socket.socket, stop: asyncio.Event) -> None:
+        server = AsgiServer(self.app, sock)
+        tasks = [
+            asyncio.create_task(
+                CreditsPoller(
+                    self.clients[name], state, self.config.credits.interval, self.clock
+                ).run(),
+                name=f"credits:{name}",
+            )
+            for name, state in self.credits.items()
+        ]
+        serving = asyncio.create_task(server.serve(), name="http")
+        log.info(
+            "exporter listening",
+            extra={"address": self.config.web.listen_address, "teams": ",".join(self.credits)},
+        )
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+        log.info("shutting down")
+        server.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await serving
+        stopping.cancel()
+        for client in self.clients.values():
+            await client.aclose()

@@ -1,0 +1,78 @@
+"""Running ASGI apps under uvicorn inside our own asyncio loop, with our own signal handling.
+
+Uvicorn's server normally owns SIGTERM and re-raises it after shutdown; the exporter runs
+several servers and background tasks in one loop and must exit 0 after a graceful drain, so
+signals are handled once, here, and turned into a stop event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # signals are handled by stop_on_signals()
+
+
+def split_listen_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - an exporter listens on all interfaces
+    return host, int(port)
+
+
+def bind(address: str) -> socket.socket:
+    """Bind the listening socket up front, so a busy port fails the start with a clear error."""
+    host, port = split_listen_address(address)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {address}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def bound_port(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
+
+
+class AsgiServer:
+    """One uvicorn server on an already-bound socket."""
+
+    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+        self._sock = sock
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+        self._server = _Server(config)
+
+    async def serve(self) -> None:
+        await self._server.serve(sockets=[self._sock])
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (a graceful drain), instead of killing the process."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
