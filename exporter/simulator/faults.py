@@ -1,0 +1,107 @@
+"""Ways the simulated gateway can be told to misbehave, and how each one answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any
+
+FAULT_MODES = (
+    "rate_limit",  # 429, with Retry-After in seconds, as an HTTP date, or none
+    "server_error",  # 500 with the nested envelope
+    "unavailable",  # 503 with the nested envelope
+    "unauthorized",  # 401 with the nested envelope
+    "slow",  # the normal answer after ``delay`` seconds
+    "hang",  # no answer for ``delay`` seconds (default 60), then a 504
+    "malformed",  # 200 with a body that is not JSON
+    "truncated",  # 200 with JSON cut off halfway
+    "html",  # 200 with an HTML page
+    "numbers",  # numbers where the docs say decimal strings
+    "missing_fields",  # documented fields left out
+    "null_fields",  # documented fields set to null
+)
+ENDPOINTS = ("credits", "generation", "report", "models", "budgets")
+
+
+@dataclass
+class Fault:
+    mode: str
+    endpoints: frozenset[str] | None = None  # None: every endpoint
+    remaining: int | None = None  # None: until cleared
+    retry_after: float | None = 5.0
+    retry_after_format: str = "seconds"  # seconds | date | none
+    delay: float = 2.0
+
+    @classmethod
+    def from_json(cls, body: Any) -> Fault:
+        """Build from the control endpoint's JSON; ValueError says what is wrong."""
+        if not isinstance(body, dict):
+            raise ValueError("expected a JSON object")
+        mode = body.get("mode")
+        if mode not in FAULT_MODES:
+            raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}")
+        endpoints = body.get("endpoints")
+        if endpoints is not None and (
+            not isinstance(endpoints, list) or not set(endpoints) <= set(ENDPOINTS)
+        ):
+            raise ValueError(f"endpoints must be a list drawn from {', '.join(ENDPOINTS)}")
+        fmt = body.get("retry_after_format", "seconds")
+        if fmt not in ("seconds", "date", "none"):
+            raise ValueError("retry_after_format must be seconds, date or none")
+        count = body.get("count")
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise ValueError("count must be a positive integer")
+        return cls(
+            mode=mode,
+            endpoints=frozenset(endpoints) if endpoints is not None else None,
+            remaining=count,
+            retry_after=float(body.get("retry_after", 5.0)),
+            retry_after_format=fmt,
+            delay=float(body.get("delay", 60.0 if mode == "hang" else 2.0)),
+        )
+
+    def applies_to(self, endpoint: str) -> bool:
+        return self.endpoints is None or endpoint in self.endpoints
+
+    def consume(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+    def retry_after_header(self, now: float) -> dict[str, str]:
+        if self.retry_after is None or self.retry_after_format == "none":
+            return {}
+        if self.retry_after_format == "date":
+            return {"Retry-After": formatdate(now + self.retry_after, usegmt=True)}
+        return {"Retry-After": str(int(self.retry_after))}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "endpoints": sorted(self.endpoints) if self.endpoints is not None else None,
+            "remaining": self.remaining,
+            "retry_after": self.retry_after,
+            "retry_after_format": self.retry_after_format,
+            "delay": self.delay,
+        }
+
+
+def degrade(body: dict[str, Any], mode: str) -> dict[str, Any]:
+    """Apply a body-shape fault (numbers, missing or null fields) to a successful answer."""
+    target = body["data"] if isinstance(body.get("data"), dict) else body
+    changed = dict(target)
+    keys = [k for k in changed if k != "id"]
+    if mode == "numbers":
+        for key, value in changed.items():
+            if isinstance(value, str) and key in ("balance", "total_used"):
+                changed[key] = float(value)
+    elif mode == "missing_fields":
+        for key in keys[::2]:
+            del changed[key]
+    elif mode == "null_fields":
+        for key in keys[::2]:
+            changed[key] = None
+    return {**body, "data": changed} if target is not body else changed
