@@ -65,8 +65,10 @@ def run_parser() -> argparse.ArgumentParser:
             dest=option.key,
             default=argparse.SUPPRESS,
             metavar="VALUE",
-            help=f"{option.description} Default: {_default_text(option.default)}. "
-            f"Env {option.env}.",
+            help=(
+                f"{option.description} Default: {_default_text(option.default)}. "
+                f"Env {option.env}."
+            ).replace("%", "%%"),
         )
     return parser
 

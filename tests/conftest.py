@@ -1,0 +1,44 @@
+"""Fixtures that start real processes on 127.0.0.1 and always stop them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.stack import ExporterProcess, SimulatorProcess
+
+
+@pytest.fixture
+def simulator_factory(tmp_path: Path) -> Iterator[Callable[..., SimulatorProcess]]:
+    started: list[SimulatorProcess] = []
+
+    def start(*args: str) -> SimulatorProcess:
+        sim = SimulatorProcess(tmp_path / "sim", *args)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def simulator(simulator_factory: Callable[..., SimulatorProcess]) -> SimulatorProcess:
+    return simulator_factory()
+
+
+@pytest.fixture
+def exporter_factory(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
+    started: list[ExporterProcess] = []
+
+    def start(gateway_url: str, *args: str, **kwargs: Any) -> ExporterProcess:
+        exp = ExporterProcess(tmp_path / "exporter", gateway_url, *args, **kwargs)
+        started.append(exp)
+        return exp
+
+    yield start
+    for exp in started:
+        exp.stop()

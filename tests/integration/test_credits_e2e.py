@@ -1,0 +1,176 @@
+"""The exporter and the simulator as real processes over real sockets: credits end to end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from exporter.simulator.faults import FAULT_MODES
+from tests.support.processes import wait_until
+from tests.support.stack import ExporterProcess, SimulatorProcess
+
+KEY = "sk-e2e-credits-0123456789"
+StartExporter = Callable[..., ExporterProcess]
+
+
+def wait_value(
+    exp: ExporterProcess,
+    name: str,
+    expected: float | None,
+    team: str = "default",
+    timeout: float = 15,
+) -> None:
+    wait_until(
+        lambda: exp.value(name, team=team) == expected,
+        timeout,
+        what=f"{name}{{team={team}}} == {expected}",
+    )
+
+
+def test_metrics_show_the_simulator_balance_and_spend_exactly(
+    simulator: SimulatorProcess, exporter_factory: StartExporter
+) -> None:
+    exp = exporter_factory(simulator.url, env={"AI_GATEWAY_API_KEY": KEY})
+    simulator.control("generations", {"count": 25}, key=KEY)
+    truth = simulator.team_truth(KEY)
+    assert Decimal(truth["total_used"]) > 0
+    wait_value(exp, "vercel_ai_gateway_credits_used_usd", float(Decimal(truth["total_used"])))
+    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", float(Decimal(truth["balance"])))
+    assert exp.value("vercel_ai_gateway_up", team="default") == 1
+    assert (
+        exp.value(
+            "vercel_ai_gateway_exporter_build_info",
+            version="0.1.0",
+            python_version=__import__("platform").python_version(),
+        )
+        == 1
+    )
+    # A top-up raises the balance and leaves lifetime spend alone.
+    simulator.control("topup", {"amount": "250"}, key=KEY)
+    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", float(Decimal(truth["balance"]) + 250))
+    assert exp.value("vercel_ai_gateway_credits_used_usd", team="default") == float(
+        Decimal(truth["total_used"])
+    )
+
+
+# Fault modes after which the credits answer is still usable.
+HARMLESS = {"slow", "numbers"}
+
+
+@pytest.mark.parametrize("mode", FAULT_MODES)
+def test_every_fault_mode_leaves_the_exporter_serving(
+    simulator: SimulatorProcess, exporter_factory: StartExporter, mode: str
+) -> None:
+    exp = exporter_factory(simulator.url, "--gateway.timeout=1s", env={"AI_GATEWAY_API_KEY": KEY})
+    wait_value(exp, "vercel_ai_gateway_up", 1)
+    simulator.fault(mode, endpoints=["credits"], retry_after=1, delay=2 if mode == "hang" else 0.3)
+    expected_up = 1 if mode in HARMLESS else 0
+    if expected_up == 0:
+        wait_value(exp, "vercel_ai_gateway_up", 0, timeout=20)
+    else:
+        before = len(simulator.requests())
+        wait_until(lambda: len(simulator.requests()) >= before + 2, 10, what="polls under fault")
+    assert exp.get("/healthz").status_code == 200
+    assert exp.get("/metrics").status_code == 200
+    assert exp.value("vercel_ai_gateway_up", team="default") == expected_up
+    assert exp.value("vercel_ai_gateway_credits_balance_usd", team="default") is not None
+    simulator.fault(None)
+    wait_value(exp, "vercel_ai_gateway_up", 1, timeout=20)
+    assert exp.process.alive()
+
+
+def test_values_disappear_after_max_staleness(
+    simulator: SimulatorProcess, exporter_factory: StartExporter
+) -> None:
+    exp = exporter_factory(
+        simulator.url, "--credits.max-staleness=3s", env={"AI_GATEWAY_API_KEY": KEY}
+    )
+    wait_value(exp, "vercel_ai_gateway_up", 1)
+    simulator.fault("server_error", endpoints=["credits"])
+    wait_value(exp, "vercel_ai_gateway_up", 0)
+    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", None, timeout=15)
+    assert exp.value("vercel_ai_gateway_credits_used_usd", team="default") is None
+    assert 'vercel_ai_gateway_up{team="default"} 0.0' in exp.metrics_text()
+    simulator.fault(None)
+    wait_until(
+        lambda: exp.value("vercel_ai_gateway_credits_balance_usd", team="default") is not None,
+        15,
+        what="values back after recovery",
+    )
+
+
+def test_two_teams_with_different_keys_are_kept_apart(
+    simulator_factory: Callable[..., SimulatorProcess], exporter_factory: StartExporter
+) -> None:
+    sim = simulator_factory(
+        "--api-key=prod=key-prod-0123456789", "--api-key=staging=key-staging-0123456789"
+    )
+    sim.control("credits", {"balance": "1234.5"}, key="key-prod-0123456789")
+    sim.control("credits", {"balance": "7.25"}, key="key-staging-0123456789")
+    config = {
+        "teams": [
+            {"name": "prod", "api_key_env": "PROD_KEY"},
+            {"name": "staging", "api_key_env": "STAGING_KEY"},
+            {"name": "revoked", "api_key_env": "REVOKED_KEY"},
+        ]
+    }
+    exp = exporter_factory(
+        sim.url,
+        config=config,
+        env={
+            "PROD_KEY": "key-prod-0123456789",
+            "STAGING_KEY": "key-staging-0123456789",
+            "REVOKED_KEY": "key-revoked-0123456789",
+        },
+    )
+    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", 1234.5, team="prod")
+    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", 7.25, team="staging")
+    assert exp.value("vercel_ai_gateway_up", team="revoked") == 0
+    assert exp.value("vercel_ai_gateway_credits_balance_usd", team="revoked") is None
+    assert (
+        exp.value(
+            "vercel_ai_gateway_api_requests_total", team="revoked", endpoint="credits", code="401"
+        )
+        is not None
+    )
+    time.sleep(2.5)  # a few more failing polls: still one error line
+    assert exp.process.output().count("API key rejected for team revoked (401:") == 1
+    page = exp.get("/").text
+    assert "prod" in page and "staging" in page and "revoked" in page
+
+
+def test_readiness_waits_for_a_definitive_first_refresh(
+    simulator_factory: Callable[..., SimulatorProcess], exporter_factory: StartExporter
+) -> None:
+    sim = simulator_factory("--fault=hang")
+    exp = exporter_factory(
+        sim.url, "--gateway.timeout=1s", wait_ready=False, env={"AI_GATEWAY_API_KEY": KEY}
+    )
+    exp.process.wait_http(f"{exp.url}/healthz")
+    ready = exp.get("/readyz")
+    assert ready.status_code == 503 and ready.json() == {"ready": False, "waiting_for": ["default"]}
+    exp.process.wait_http(f"{exp.url}/readyz", timeout=20)
+    assert exp.value("vercel_ai_gateway_up", team="default") == 0
+
+
+def test_sigterm_drains_and_exits_zero(
+    simulator: SimulatorProcess, exporter_factory: StartExporter
+) -> None:
+    exp = exporter_factory(simulator.url, env={"AI_GATEWAY_API_KEY": KEY})
+    started = time.monotonic()
+    assert exp.stop() == 0
+    assert time.monotonic() - started < 8
+
+
+def test_a_scrape_never_calls_upstream(
+    simulator: SimulatorProcess, exporter_factory: StartExporter
+) -> None:
+    exp = exporter_factory(simulator.url, "--credits.interval=1m", env={"AI_GATEWAY_API_KEY": KEY})
+    before = len(simulator.requests())
+    for _ in range(30):
+        exp.get("/metrics")
+        exp.get("/")
+    assert len(simulator.requests()) == before

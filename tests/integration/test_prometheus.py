@@ -1,0 +1,91 @@
+"""A real Prometheus scrapes the exporter; promtool lints what it exposes."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+
+from tests.support.prometheus import PrometheusServer, static_job
+from tests.support.stack import ExporterProcess, SimulatorProcess
+
+KEY = "sk-prometheus-0123456789"
+
+
+def promtool_check_metrics(exposition: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_prometheus_reads_the_balance(
+    tmp_path: Path,
+    simulator: SimulatorProcess,
+    exporter_factory: Callable[..., ExporterProcess],
+) -> None:
+    exp = exporter_factory(simulator.url, env={"AI_GATEWAY_API_KEY": KEY})
+    simulator.control("generations", {"count": 10}, key=KEY)
+    expected = float(Decimal(simulator.team_truth(KEY)["balance"]))
+    prom = PrometheusServer(tmp_path / "prom", [static_job("vercel-ai-gateway", exp.url[7:])])
+    try:
+        result = prom.wait_for(
+            f'vercel_ai_gateway_credits_balance_usd{{team="default"}} == {expected!r}'
+        )
+        assert result[0]["metric"]["job"] == "vercel-ai-gateway"
+        assert float(result[0]["value"][1]) == expected
+        up = prom.wait_for('vercel_ai_gateway_up{team="default"}')
+        assert up[0]["value"][1] == "1"
+    finally:
+        prom.stop()
+
+
+def test_promtool_finds_nothing_in_the_exposition(
+    simulator: SimulatorProcess, exporter_factory: Callable[..., ExporterProcess]
+) -> None:
+    config = {
+        "teams": [
+            {
+                "name": "prod",
+                "api_key_env": "K",
+                "alerts": {
+                    "credits_low_usd": 100,
+                    "credits_critical_usd": 20,
+                    "credits_runway": "12h",
+                    "spend_spike_floor_usd": 5,
+                    "budget_used_ratio": 0.8,
+                },
+            }
+        ]
+    }
+    exp = exporter_factory(simulator.url, config=config, env={"K": KEY})
+    body = httpx.get(f"{exp.url}/metrics", timeout=10).content
+    assert b"vercel_ai_gateway_alert_credits_runway_threshold_seconds" in body
+    result = promtool_check_metrics(body)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stderr == b"", result.stderr.decode()
+
+
+def test_openmetrics_exposition_parses_strictly(
+    simulator: SimulatorProcess, exporter_factory: Callable[..., ExporterProcess]
+) -> None:
+    """promtool 2.42 reads only the text format, so OpenMetrics goes through the strict parser."""
+    exp = exporter_factory(simulator.url, env={"AI_GATEWAY_API_KEY": KEY})
+    resp = httpx.get(
+        f"{exp.url}/metrics",
+        timeout=10,
+        headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+    )
+    assert resp.headers["content-type"].startswith("application/openmetrics-text")
+    families = {f.name: f for f in openmetrics_families(resp.text)}
+    assert families["vercel_ai_gateway_api_requests"].type == "counter"
+    assert families["vercel_ai_gateway_credits_balance_usd"].type == "gauge"

@@ -1,0 +1,116 @@
+"""The simulator and the exporter as real processes, with small typed handles for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.processes import ManagedProcess, exporter_command, free_port
+
+
+class SimulatorProcess:
+    """``vercel-ai-gateway-exporter simulate`` on a free port, plus its control API."""
+
+    def __init__(self, workdir: Path, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.process = ManagedProcess(
+            exporter_command(
+                "simulate", f"--web.listen-address=127.0.0.1:{self.port}", "--rate=0", *args
+            ),
+            workdir / f"simulator-{self.port}.log",
+        )
+        self.process.wait_http(f"{self.url}/v1/models")
+
+    def _headers(self, key: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def control(self, path: str, body: Any = None, key: str | None = None) -> Any:
+        resp = httpx.post(
+            f"{self.url}/_sim/{path}", json=body, headers=self._headers(key), timeout=10
+        )
+        resp.raise_for_status()
+        return resp.json()
+
+    def truth(self, key: str | None = None) -> dict[str, Any]:
+        resp = httpx.get(f"{self.url}/_sim/truth", headers=self._headers(key), timeout=10)
+        resp.raise_for_status()
+        teams: dict[str, Any] = resp.json()["teams"]
+        return teams
+
+    def team_truth(self, key: str) -> dict[str, Any]:
+        (team,) = self.truth(key).values()
+        return team
+
+    def requests(self) -> list[dict[str, Any]]:
+        resp = httpx.get(f"{self.url}/_sim/requests", timeout=10)
+        return list(resp.json()["requests"])
+
+    def fault(self, mode: str | None, **options: Any) -> None:
+        if mode is None:
+            httpx.delete(f"{self.url}/_sim/faults", timeout=10).raise_for_status()
+        else:
+            self.control("faults", {"mode": mode, **options})
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class ExporterProcess:
+    """The exporter as a real process, pointed at a gateway URL."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        gateway_url: str,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        config: dict[str, Any] | None = None,
+        wait_ready: bool = True,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            f"--gateway.url={gateway_url}",
+            "--credits.interval=1s",
+            *args,
+        ]
+        if config is not None:
+            config_path = workdir / f"config-{self.port}.yaml"
+            config_path.write_text(yaml.safe_dump(config))
+            argv.append(f"--config.file={config_path}")
+        self.process = ManagedProcess(
+            exporter_command(*argv), workdir / f"exporter-{self.port}.log", env=dict(env or {})
+        )
+        if wait_ready:
+            self.process.wait_http(f"{self.url}/readyz")
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=10, **kwargs)
+
+    def metrics_text(self) -> str:
+        resp = self.get("/metrics")
+        resp.raise_for_status()
+        return resp.text
+
+    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample as {(name, sorted labels): value}."""
+        out = {}
+        for family in text_string_to_metric_families(self.metrics_text()):
+            for sample in family.samples:
+                out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return out
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return self.samples().get((name, tuple(sorted(labels.items()))))
+
+    def stop(self) -> int:
+        return self.process.stop()

@@ -1,0 +1,246 @@
+"""One test per invalid configuration, each asserting the exact message the user sees."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.config import ConfigError, load_config, options, parse_duration
+from exporter.teams import resolve_teams
+from tests.support.processes import REPO_ROOT
+
+
+def write(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def error_for(tmp_path: Path, data: Any, env: dict[str, str] | None = None) -> str:
+    def load_and_resolve() -> None:
+        resolve_teams(load_config(write(tmp_path, data), env or {}, {}), env or {})
+
+    with pytest.raises(ConfigError) as caught:
+        load_and_resolve()
+    return str(caught.value)
+
+
+def test_defaults() -> None:
+    config = load_config(None, {}, {})
+    assert config.web.listen_address == ":9853"
+    assert config.gateway.url == "https://ai-gateway.vercel.sh"
+    assert (config.credits.interval, config.credits.max_staleness) == (60.0, 600.0)
+    assert (config.log.level, config.log.format) == ("info", "logfmt")
+
+
+def test_precedence_flags_over_env_over_yaml(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, {"credits": {"interval": "30s", "max_staleness": "20m"}, "log": {"level": "warn"}}
+    )
+    env = {"AI_GATEWAY_EXPORTER_CREDITS_INTERVAL": "45s", "AI_GATEWAY_EXPORTER_LOG_LEVEL": "error"}
+    config = load_config(path, env, {"credits.interval": "2m"})
+    assert config.credits.interval == 120.0  # flag
+    assert config.log.level == "error"  # env over YAML
+    assert config.credits.max_staleness == 1200.0  # YAML over default
+
+
+def test_unknown_key(tmp_path: Path) -> None:
+    assert error_for(tmp_path, {"credits": {"intervall": "5s"}}) == (
+        "invalid configuration: credits.intervall: unknown key (did you mean 'interval'?)"
+    )
+
+
+def test_unknown_section(tmp_path: Path) -> None:
+    assert error_for(tmp_path, {"credit": {"interval": "5s"}}) == (
+        "invalid configuration: credit: unknown key (did you mean 'credits'?)"
+    )
+
+
+def test_unknown_team_key(tmp_path: Path) -> None:
+    data = {"teams": [{"name": "prod", "api_key_env": "K", "api_key": "sk-inline"}]}
+    assert error_for(tmp_path, data) == (
+        "invalid configuration: teams[0].api_key: unknown key (did you mean 'api_key_env'?)"
+    )
+
+
+def test_bad_url(tmp_path: Path) -> None:
+    assert error_for(tmp_path, {"gateway": {"url": "ai-gateway.vercel.sh"}}) == (
+        "invalid configuration: gateway.url: 'ai-gateway.vercel.sh' is not an http(s) URL "
+        "(e.g. https://ai-gateway.vercel.sh)"
+    )
+
+
+def test_bad_duration(tmp_path: Path) -> None:
+    assert error_for(tmp_path, {"credits": {"interval": "1 minute"}}) == (
+        "invalid configuration: credits.interval: '1 minute' is not a duration "
+        "(use e.g. 30s, 5m, 1h)"
+    )
+
+
+def test_duration_without_unit(tmp_path: Path) -> None:
+    assert error_for(tmp_path, {"credits": {"interval": 60}}) == (
+        "invalid configuration: credits.interval: 60 has no unit (write e.g. 60s)"
+    )
+
+
+def test_interval_too_short(tmp_path: Path) -> None:
+    assert error_for(tmp_path, {"credits": {"interval": "100ms"}}) == (
+        "invalid configuration: credits.interval: must be at least 1s"
+    )
+
+
+def test_bad_log_level(tmp_path: Path) -> None:
+    message = error_for(tmp_path, {"log": {"level": "verbose"}})
+    assert message == (
+        "invalid configuration: log.level: Input should be 'debug', 'info', 'warn' or 'error'"
+    )
+
+
+def test_missing_key() -> None:
+    config = load_config(None, {}, {})
+    with pytest.raises(ConfigError) as caught:
+        resolve_teams(config, {"AI_GATEWAY_API_KEY": "  "})
+    assert str(caught.value) == (
+        "no API key: set AI_GATEWAY_API_KEY (or VERCEL_OIDC_TOKEN), list teams in "
+        "--config.file, or run with --demo to try the exporter against its simulator"
+    )
+
+
+def test_team_key_env_not_set(tmp_path: Path) -> None:
+    data = {"teams": [{"name": "prod", "api_key_env": "PROD_KEY"}]}
+    assert error_for(tmp_path, data) == (
+        "teams[0] (prod): environment variable PROD_KEY is not set"
+    )
+
+
+def test_unreadable_key_file(tmp_path: Path) -> None:
+    data = {"teams": [{"name": "prod", "api_key_file": str(tmp_path / "missing")}]}
+    assert error_for(tmp_path, data) == (
+        f"teams[0] (prod): api_key_file {tmp_path / 'missing'}: cannot read: "
+        "No such file or directory"
+    )
+
+
+def test_empty_key_file(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("\n")
+    data = {"teams": [{"name": "prod", "api_key_file": str(tmp_path / "key")}]}
+    assert error_for(tmp_path, data) == (
+        f"teams[0] (prod): api_key_file {tmp_path / 'key'} is empty"
+    )
+
+
+def test_two_teams_with_one_name(tmp_path: Path) -> None:
+    data = {"teams": [{"name": "prod", "api_key_env": "A"}, {"name": "prod", "api_key_env": "B"}]}
+    assert error_for(tmp_path, data) == (
+        "invalid configuration: teams[1].name: 'prod' is used by another team"
+    )
+
+
+def test_team_needs_exactly_one_key_source(tmp_path: Path) -> None:
+    data = {"teams": [{"name": "prod", "api_key_env": "A", "api_key_file": "/k"}]}
+    assert error_for(tmp_path, data) == (
+        "invalid configuration: teams[0]: set exactly one of api_key_env or api_key_file"
+    )
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    assert error_for(tmp_path, "credits:\n  interval: [5s\n").startswith(
+        f"config file {tmp_path / 'config.yaml'}: invalid YAML at line"
+    )
+
+
+def test_staleness_shorter_than_interval(tmp_path: Path) -> None:
+    assert error_for(tmp_path, {"credits": {"interval": "5m", "max_staleness": "1m"}}) == (
+        "invalid configuration: credits.max_staleness must be at least credits.interval"
+    )
+
+
+def test_duration_grammar() -> None:
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("250ms") == 0.25
+    assert parse_duration("1d") == 86400
+
+
+def test_every_option_has_help_and_three_spellings() -> None:
+    for option in options():
+        assert option.description, option.key
+        assert option.flag.startswith("--") and option.env.startswith("AI_GATEWAY_EXPORTER_")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AI_GATEWAY", "VERCEL_OIDC"))}
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        cwd=REPO_ROOT,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--credits.interval=soon"],
+            "vercel-ai-gateway-exporter: invalid configuration: credits.interval: 'soon' is not a "
+            "duration (use e.g. 30s, 5m, 1h)\n",
+        ),
+        (
+            ["--gateway.url=nope"],
+            "vercel-ai-gateway-exporter: invalid configuration: gateway.url: 'nope' is not an http(s) "
+            "URL (e.g. https://ai-gateway.vercel.sh)\n",
+        ),
+        (
+            [],
+            "vercel-ai-gateway-exporter: no API key: set AI_GATEWAY_API_KEY (or VERCEL_OIDC_TOKEN), "
+            "list teams in --config.file, or run with --demo to try the exporter against its "
+            "simulator\n",
+        ),
+    ],
+)
+def test_cli_exits_nonzero_with_one_line_and_no_traceback(args: list[str], expected: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 1
+    assert result.stderr == expected
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_cli_env_values_are_validated_too() -> None:
+    result = run_cli(env={"AI_GATEWAY_EXPORTER_LOG_FORMAT": "xml", "AI_GATEWAY_API_KEY": "k" * 20})
+    assert result.returncode == 1
+    assert result.stderr == (
+        "vercel-ai-gateway-exporter: invalid configuration: log.format: "
+        "Input should be 'logfmt' or 'json'\n"
+    )
+
+
+def test_cli_busy_port_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = run_cli(
+            f"--web.listen-address=127.0.0.1:{port}", env={"AI_GATEWAY_API_KEY": "k" * 20}
+        )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"vercel-ai-gateway-exporter: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+def test_help_documents_every_option() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for option in options():
+        assert option.flag in result.stdout and option.env in result.stdout.replace("\n", "")

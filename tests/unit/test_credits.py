@@ -1,0 +1,102 @@
+"""The credits poller and collector with a fake clock: up, staleness, auth logging, Retry-After."""
+
+from __future__ import annotations
+
+import logging
+import random
+from decimal import Decimal
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from exporter.clock import FakeClock
+from exporter.credits import CreditsCollector, CreditsPoller, TeamCredits
+from exporter.gateway.errors import AuthError, GatewayError, RateLimitedError, ServerError
+from exporter.gateway.models import Credits
+
+
+class FakeClient:
+    """Answers from a script: a Credits value or an exception per call."""
+
+    def __init__(self, *answers: Credits | GatewayError) -> None:
+        self.answers = list(answers)
+
+    async def credits(self) -> Credits:
+        answer = self.answers.pop(0)
+        if isinstance(answer, GatewayError):
+            raise answer
+        return answer
+
+
+def setup(*answers: Credits | GatewayError, interval: float = 60, staleness: float = 600):
+    clock = FakeClock()
+    state = TeamCredits("prod")
+    poller = CreditsPoller(
+        FakeClient(*answers),
+        state,
+        interval,
+        clock,  # type: ignore[arg-type]
+        rng=random.Random(1),
+    )
+    registry = CollectorRegistry()
+    registry.register(CreditsCollector({"prod": state}, clock, interval, staleness))
+    return clock, state, poller, registry
+
+
+def value(registry: CollectorRegistry, name: str) -> float | None:
+    return registry.get_sample_value(f"vercel_ai_gateway_{name}", {"team": "prod"})
+
+
+GOOD = Credits(Decimal("87.31254210"), Decimal("12.68745790"))
+
+
+async def test_success_publishes_values_and_up() -> None:
+    _, state, poller, registry = setup(GOOD)
+    assert value(registry, "up") == 0 and not state.attempted.is_set()
+    delay = await poller.refresh()
+    assert 54 <= delay <= 66, "interval with ±10% jitter"
+    assert value(registry, "credits_balance_usd") == pytest.approx(87.3125421)
+    assert value(registry, "credits_used_usd") == pytest.approx(12.6874579)
+    assert value(registry, "up") == 1 and state.attempted.is_set()
+
+
+async def test_failure_keeps_last_values_until_stale_then_withholds_them() -> None:
+    clock, _, poller, registry = setup(
+        GOOD, ServerError("boom", status=500), ServerError("boom", status=500), staleness=600
+    )
+    await poller.refresh()
+    clock.advance(60)
+    await poller.refresh()
+    assert value(registry, "up") == 0
+    assert value(registry, "credits_balance_usd") is not None, "last good value still served"
+    clock.advance(541)
+    await poller.refresh()
+    assert value(registry, "credits_balance_usd") is None
+    assert value(registry, "credits_used_usd") is None
+    assert value(registry, "up") == 0
+
+
+async def test_recovery_sets_up_again() -> None:
+    _, state, poller, registry = setup(ServerError("x", status=503), GOOD)
+    await poller.refresh()
+    assert value(registry, "up") == 0 and state.attempted.is_set(), "a failure is definitive"
+    await poller.refresh()
+    assert value(registry, "up") == 1
+
+
+async def test_retry_after_longer_than_interval_delays_the_next_poll() -> None:
+    _, _, poller, _ = setup(RateLimitedError("slow down", status=429, retry_after=300))
+    assert await poller.refresh() == 300
+
+
+async def test_auth_error_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    error = AuthError("API key rejected for team prod (401: Unauthorized)", status=401)
+    _, _, poller, _ = setup(error, error, error, GOOD)
+    with caplog.at_level(logging.DEBUG, logger="exporter.credits"):
+        for _ in range(4):
+            await poller.refresh()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        "API key rejected for team prod (401: Unauthorized)"
+    ]
+    assert any(r.getMessage() == "credits refresh recovered" for r in caplog.records)
