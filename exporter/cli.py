@@ -20,11 +20,11 @@ from typing import Any
 
 from exporter import __version__
 from exporter.config import ENV_PREFIX, Config, ConfigError, format_duration, load_config, options
+from exporter.generations.store import StateError
 from exporter.logs import setup_logging
-from exporter.serving import AsgiServer, bind, bound_port, stop_on_signals
+from exporter.serving import AsgiServer, bind, stop_on_signals
 
 PROG = "vercel-ai-gateway-exporter"
-DEMO_KEY = "demo-key-for-the-bundled-simulator"
 log = logging.getLogger("exporter")
 
 
@@ -66,8 +66,7 @@ def run_parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             metavar="VALUE",
             help=(
-                f"{option.description} Default: {_default_text(option.default)}. "
-                f"Env {option.env}."
+                f"{option.description} Default: {_default_text(option.default)}. Env {option.env}."
             ).replace("%", "%%"),
         )
     return parser
@@ -148,70 +147,48 @@ def _config_from(args: argparse.Namespace, extra_flags: dict[str, Any] | None = 
 
 
 async def _run_exporter(args: argparse.Namespace) -> int:
-    from exporter.gateway.keys import StaticKey
+    from exporter.demo import Demo
     from exporter.service import Exporter
-    from exporter.simulator.app import Simulator, create_app
-    from exporter.teams import Team, resolve_teams
+    from exporter.teams import resolve_teams
 
     stop = asyncio.Event()
     stop_on_signals(stop)
-    background: list[asyncio.Task[None]] = []
-    extra: dict[str, Any] = {}
-    if args.demo:
-        sim = Simulator(seed=1, rate=2.0, top_up_below=Decimal(25))
-        sim_sock = bind("127.0.0.1:0")
-        sim_server = AsgiServer(create_app(sim), sim_sock)
-        background += [
-            asyncio.create_task(sim_server.serve()),
-            asyncio.create_task(sim.run_traffic()),
-        ]
-        extra["gateway.url"] = f"http://127.0.0.1:{bound_port(sim_sock)}"
-        interval_given = f"{ENV_PREFIX}CREDITS_INTERVAL" in os.environ
-        if "credits.interval" not in vars(args) and not interval_given:
-            extra["credits.interval"] = "5s"  # a newcomer should see numbers move at once
-    config = _config_from(args, extra)
+    given = {k: v for k, v in vars(args).items() if "." in k}
+    demo = Demo() if args.demo else None
+    config = _config_from(args, demo.overrides(given) if demo else None)
     setup_logging(config.log.level, config.log.format)
-    if args.demo:
-        from exporter.config import TeamConfig
-
-        demo_team = TeamConfig(name="demo", api_key_env="UNUSED")
-        teams = [Team("demo", StaticKey(DEMO_KEY, "demo key"), demo_team)]
-        log.info("demo mode: simulator at %s", extra["gateway.url"])
-    else:
-        teams = resolve_teams(config, os.environ)
+    teams = demo.teams() if demo else resolve_teams(config, os.environ)
     sock = bind(config.web.listen_address)
     exporter = Exporter(config, teams)
+    if demo:
+        demo.start(exporter.generations.intake)
+        log.info("demo mode: simulator at %s", demo.url)
     try:
         await exporter.run(sock, stop)
     finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        if demo:
+            await demo.stop()
     return 0
 
 
 async def _run_simulator(args: argparse.Namespace) -> int:
     from exporter.simulator.app import Simulator, create_app
     from exporter.simulator.faults import Fault
+    from exporter.simulator.world import world_name_for
 
     setup_logging(args.log_level, "logfmt")
-    keys = {}
+    keys: dict[str, str] = {}  # key -> team name
     for item in args.api_key:
         name, sep, key = item.partition("=")
-        keys[key if sep else name] = name if sep else ""
+        keys[key if sep else item] = name if sep else world_name_for(item)
     sim = Simulator(
         seed=args.seed,
         rate=args.rate,
         ready_delay=args.ready_delay,
         balance=args.balance,
         top_up_below=args.top_up_below,
-        api_keys={k: n for k, n in keys.items() if n} or None,
+        api_keys=keys or None,
     )
-    for key, team_name in keys.items():
-        if not team_name:
-            sim.world_for(key)
-    if not sim.open or keys:
-        sim.open = False
     if args.fault:
         sim.fault = Fault.from_json({"mode": args.fault})
     stop = asyncio.Event()
@@ -274,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "lookup":
             return asyncio.run(_run_lookup(lookup_parser().parse_args(argv[1:])))
         return asyncio.run(_run_exporter(run_parser().parse_args(argv)))
-    except ConfigError as exc:
+    except (ConfigError, StateError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -132,6 +132,51 @@ class LogConfig(_Strict):
     format: Literal["logfmt", "json"] = Field("logfmt", description="Output format of log lines.")
 
 
+class StateConfig(_Strict):
+    path: Path = Field(
+        Path("data/state.db"),
+        description="SQLite file holding pending and resolved IDs and the generation metrics.",
+    )
+    dedup_retention: Annotated[Duration, _at_least(3600.0)] = Field(
+        7 * 86400.0, description="How long a resolved ID is remembered to drop resubmissions."
+    )
+    dedup_max_rows: int = Field(
+        10_000_000, ge=1000, description="At most this many resolved IDs are remembered."
+    )
+
+
+class IngestConfig(_Strict):
+    token_file: Path | None = Field(
+        None, description="File holding the bearer token POST /generations requires (if set)."
+    )
+    follow: list[str] = Field(
+        default_factory=list,
+        description="Log file to pick generation IDs out of, as PATH or TEAM=PATH (repeatable).",
+    )
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest intake body accepted.")
+    max_ids: int = Field(10_000, ge=1, description="Most IDs accepted in one intake request.")
+    max_pending: int = Field(
+        2_000_000, ge=1, description="Most IDs waiting per team; beyond it intake answers 503."
+    )
+
+
+class LookupConfig(_Strict):
+    concurrency: int = Field(8, ge=1, le=256, description="Lookups in flight per team.")
+    rate: float = Field(20.0, gt=0, description="Lookups started per second per team.")
+    initial_delay: Annotated[Duration, _at_least(0.0)] = Field(
+        5.0, description="Wait before the first lookup (records appear some seconds late)."
+    )
+    max_age: Annotated[Duration, _at_least(1.0)] = Field(
+        900.0, description="Give an ID up (abandoned, not_found) when still missing this long."
+    )
+
+
+class GenerationsConfig(_Strict):
+    max_models: int = Field(
+        200, ge=1, description="Distinct model (and provider) label values before 'other'."
+    )
+
+
 class AlertThresholds(_Strict):
     """Per-team thresholds, published as gauges so one rule file serves every team."""
 
@@ -181,6 +226,10 @@ class Config(_Strict):
     gateway: GatewayConfig = GatewayConfig()
     credits: CreditsConfig = CreditsConfig()
     log: LogConfig = LogConfig()
+    state: StateConfig = StateConfig()
+    ingest: IngestConfig = IngestConfig()
+    lookup: LookupConfig = LookupConfig()
+    generations: GenerationsConfig = GenerationsConfig()
     teams: list[TeamConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -201,6 +250,10 @@ SECTIONS: dict[str, type[_Strict]] = {
     "gateway": GatewayConfig,
     "credits": CreditsConfig,
     "log": LogConfig,
+    "state": StateConfig,
+    "ingest": IngestConfig,
+    "lookup": LookupConfig,
+    "generations": GenerationsConfig,
 }
 
 
@@ -212,6 +265,7 @@ class Option:
     name: str
     description: str
     default: Any
+    repeatable: bool = False
 
     @property
     def key(self) -> str:
@@ -230,7 +284,9 @@ def options() -> Iterator[Option]:
     """Every flag-able option, in a stable order, for ``--help`` and the README."""
     for section, model in SECTIONS.items():
         for name, field in model.model_fields.items():
-            yield Option(section, name, field.description or "", field.default)
+            repeatable = getattr(field.annotation, "__origin__", None) is list
+            default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+            yield Option(section, name, field.description or "", default, repeatable)
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -317,7 +373,10 @@ def load_config(
     raw: dict[str, Any] = _load_yaml(config_file) if config_file else {}
     for option in options():
         if option.env in environ:
-            _set_path(raw, option.key, environ[option.env])
+            value: Any = environ[option.env]
+            if option.repeatable:
+                value = [item.strip() for item in value.split(",") if item.strip()]
+            _set_path(raw, option.key, value)
     for key, value in flags.items():
         _set_path(raw, key, value)
     try:

@@ -63,6 +63,7 @@ def _landing_page(telemetry_path: str, statuses: Sequence[TeamStatus]) -> str:
 <ul>
 <li><a href="{html.escape(telemetry_path)}">Metrics</a></li>
 <li><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></li>
+<li>POST generation IDs to <code>/generations</code></li>
 </ul>
 <h2>Teams</h2>
 <table><tr><th>Team</th><th>Status</th><th>Last credits refresh</th><th>Detail</th></tr>
@@ -75,6 +76,7 @@ def create_app(
     registry: CollectorRegistry,
     telemetry_path: str,
     statuses: Callable[[], Sequence[TeamStatus]],
+    extra_routes: Sequence[Route] = (),
 ) -> Starlette:
     async def metrics(request: Request) -> Response:
         gzip_ok = "gzip" in request.headers.get("accept-encoding", "")

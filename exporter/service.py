@@ -20,6 +20,7 @@ from exporter.config import Config
 from exporter.credits import CreditsCollector, CreditsPoller, TeamCredits
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.retry import RetryPolicy
+from exporter.generations.pipeline import GenerationPipeline
 from exporter.http import TeamStatus, create_app
 from exporter.metrics import ApiMetrics, BuildInfoCollector
 from exporter.serving import AsgiServer
@@ -62,7 +63,11 @@ class Exporter:
             )
         )
         self.registry.register(ThresholdsCollector([team.config for team in teams]))
-        self.app = create_app(self.registry, config.web.telemetry_path, self.statuses)
+        self.generations = GenerationPipeline(config, self.clients, self.clock)
+        self.registry.register(self.generations.collector)
+        self.app = create_app(
+            self.registry, config.web.telemetry_path, self.statuses, self.generations.routes()
+        )
 
     def statuses(self) -> list[TeamStatus]:
         now = self.clock.monotonic()
@@ -83,7 +88,8 @@ class Exporter:
 
     async def run(self, sock: socket.socket, stop: asyncio.Event) -> None:
         server = AsgiServer(self.app, sock)
-        tasks = [
+        tasks = [asyncio.create_task(work) for work in self.generations.tasks()]
+        tasks += [
             asyncio.create_task(
                 CreditsPoller(
                     self.clients[name], state, self.config.credits.interval, self.clock
@@ -100,11 +106,14 @@ class Exporter:
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
         log.info("shutting down")
+        # The server finishes in-flight requests first (intake needs the writer), then the
+        # background work stops; lookups in flight stay pending and resume at the next start.
         server.stop()
+        await serving
+        stopping.cancel()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await serving
-        stopping.cancel()
+        await self.generations.close()
         for client in self.clients.values():
             await client.aclose()

@@ -1,0 +1,78 @@
+"""Demo mode: the simulator in the same process, with live traffic whose generation IDs are
+handed to the exporter's intake as an application would, so every metric moves within
+seconds and no API key is needed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from decimal import Decimal
+from typing import Any
+
+from exporter.config import ENV_PREFIX, TeamConfig
+from exporter.gateway.keys import StaticKey
+from exporter.generations.intake import Intake, IntakeError
+from exporter.serving import AsgiServer, bind, bound_port
+from exporter.simulator.app import Simulator, create_app
+from exporter.simulator.world import SimGeneration
+from exporter.teams import Team
+
+TEAM = "demo"
+KEY = "demo-key-for-the-bundled-simulator"
+FEED_EVERY = 1.0
+
+
+class Demo:
+    def __init__(self) -> None:
+        self.simulator = Simulator(seed=1, rate=2.0, top_up_below=Decimal(25))
+        self._sock = bind("127.0.0.1:0")
+        self.url = f"http://127.0.0.1:{bound_port(self._sock)}"
+        self._tasks: list[asyncio.Task[None]] = []
+        self._new_ids: list[str] = []
+        self._state_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def overrides(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Config the demo needs, without overriding what the user set explicitly."""
+        out: dict[str, Any] = {"gateway.url": self.url}
+        defaults = {"credits.interval": "5s", "lookup.initial_delay": "4s"}
+        for key, value in defaults.items():
+            env = ENV_PREFIX + key.replace(".", "_").upper()
+            if key not in given and env not in os.environ:
+                out[key] = value
+        if "state.path" not in given and f"{ENV_PREFIX}STATE_PATH" not in os.environ:
+            self._state_dir = tempfile.TemporaryDirectory(prefix="vercel-ai-gateway-demo-")
+            out["state.path"] = os.path.join(self._state_dir.name, "state.db")
+        return out
+
+    def teams(self) -> list[Team]:
+        config = TeamConfig(name=TEAM, api_key_env="UNUSED")
+        return [Team(TEAM, StaticKey(KEY, "demo key"), config)]
+
+    def start(self, intake: Intake) -> None:
+        server = AsgiServer(create_app(self.simulator), self._sock)
+        self.simulator.listeners.append(self._on_generation)
+        self._tasks = [
+            asyncio.create_task(server.serve()),
+            asyncio.create_task(self.simulator.run_traffic()),
+            asyncio.create_task(self._feed(intake)),
+        ]
+
+    def _on_generation(self, team: str, gen: SimGeneration) -> None:
+        self._new_ids.append(gen.id)
+
+    async def _feed(self, intake: Intake) -> None:
+        while True:
+            await asyncio.sleep(FEED_EVERY)
+            ids, self._new_ids = self._new_ids, []
+            if ids:
+                with contextlib.suppress(IntakeError):
+                    await intake.accept(TEAM, ids, "http")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._state_dir is not None:
+            self._state_dir.cleanup()

@@ -1,0 +1,1 @@
+"""Generation lookups: ID intake, the durable exactly-once queue, and the metrics it feeds."""

@@ -1,0 +1,213 @@
+"""``POST /generations``: applications hand over generation IDs; 202 means stored on disk.
+
+Accepts JSON (``{"ids": [...]}`` or ``{"id": "..."}``, optionally with ``"team"``) or plain
+text with one ID per line. Every refusal is a JSON error that says what is wrong; a full
+queue or an unwritable disk answers 503 with Retry-After, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from exporter.clock import Clock
+from exporter.gateway.keys import KeySource
+from exporter.gateway.models import is_generation_id
+from exporter.generations.store import AddIds, SeriesMirror, StateWriter, StoreUnavailable
+
+ID_HINT = "not a generation ID (expected gen_ followed by 26 Crockford base32 characters)"
+MAX_ID_ECHO = 64  # characters of a rejected value echoed back
+
+
+class IntakeError(Exception):
+    """A request refused as a whole, with its status and message."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    max_body_bytes: int = 1 << 20
+    max_ids: int = 10_000
+    max_pending: int = 2_000_000
+
+
+@dataclass(frozen=True)
+class Submission:
+    team: str
+    ids: list[str]
+    rejected: list[dict[str, str]]
+
+
+def _echo(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)[:MAX_ID_ECHO]
+    return text[:MAX_ID_ECHO]
+
+
+def split_ids(values: Sequence[object]) -> tuple[list[str], list[dict[str, str]]]:
+    """Valid IDs in order, and a reason for each value that is not one."""
+    valid: list[str] = []
+    rejected: list[dict[str, str]] = []
+    for value in values:
+        if not isinstance(value, str):
+            rejected.append({"id": _echo(value), "reason": "not a string"})
+        elif is_generation_id(value.strip()):
+            valid.append(value.strip())
+        else:
+            rejected.append({"id": _echo(value), "reason": ID_HINT})
+    return valid, rejected
+
+
+def parse_body(
+    content_type: str, body: bytes, query_team: str | None
+) -> tuple[str | None, list[object]]:
+    """(team, raw ID values) from a JSON or plain-text body."""
+    media = content_type.split(";")[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IntakeError(400, "body is not valid UTF-8") from None
+    if media == "text/plain":
+        return query_team, [line.strip() for line in text.splitlines() if line.strip()]
+    if media != "application/json":
+        raise IntakeError(
+            415,
+            f"unsupported content type {media or '(none)'!r}: send application/json or text/plain",
+        )
+    try:
+        data: Any = json.loads(text)
+    except ValueError as exc:
+        raise IntakeError(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise IntakeError(400, 'expected a JSON object: {"ids": [...]} or {"id": "..."}')
+    unknown = sorted(set(data) - {"ids", "id", "team"})
+    if unknown:
+        raise IntakeError(400, f"unknown field {unknown[0]!r} (expected ids, id, team)")
+    if ("ids" in data) == ("id" in data):
+        raise IntakeError(400, 'give exactly one of "ids" (a list) or "id" (a string)')
+    values = data["ids"] if "ids" in data else [data["id"]]
+    if not isinstance(values, list):
+        raise IntakeError(400, '"ids" must be a list of strings')
+    team = data.get("team", query_team)
+    if team is not None and not isinstance(team, str):
+        raise IntakeError(400, '"team" must be a string')
+    return team, values
+
+
+class Intake:
+    """The intake endpoint and the one place IDs enter the store (HTTP and demo alike)."""
+
+    def __init__(
+        self,
+        writer: StateWriter,
+        mirror: SeriesMirror,
+        teams: Sequence[str],
+        clock: Clock,
+        initial_delay: float,
+        limits: IntakeLimits,
+        token: KeySource | None = None,
+    ) -> None:
+        self._writer = writer
+        self._mirror = mirror
+        self._teams = list(teams)
+        self._clock = clock
+        self._initial_delay = initial_delay
+        self._limits = limits
+        self._token = token
+
+    def resolve_team(self, team: str | None) -> str:
+        if team is None:
+            if len(self._teams) == 1:
+                return self._teams[0]
+            raise IntakeError(
+                400,
+                f"several teams are configured: say which one with "
+                f'"team" ({", ".join(self._teams)})',
+            )
+        if team not in self._teams:
+            raise IntakeError(
+                400, f"unknown team {team[:MAX_ID_ECHO]!r} (configured: {', '.join(self._teams)})"
+            )
+        return team
+
+    async def accept(
+        self,
+        team: str,
+        ids: list[str],
+        source: str,
+        rejected: int = 0,
+        offset: tuple[str, int, int] | None = None,
+    ) -> tuple[int, int]:
+        """Store ``ids`` durably for ``team``; returns (accepted, duplicates)."""
+        if self._mirror.pending.get(team, 0) + len(ids) > self._limits.max_pending:
+            raise IntakeError(
+                503,
+                f"the lookup queue of team {team} is full "
+                f"({self._limits.max_pending} IDs); retry later",
+                {"Retry-After": "30"},
+            )
+        op = AddIds(team, source, ids, self._clock.time() + self._initial_delay, rejected, offset)
+        try:
+            accepted, duplicates = await self._writer.submit(op)
+        except StoreUnavailable as exc:
+            raise IntakeError(
+                503, f"IDs not stored: {exc}; retry later", {"Retry-After": "10"}
+            ) from None
+        return int(accepted), int(duplicates)
+
+    def _check_token(self, request: Request) -> None:
+        if self._token is None:
+            return
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        expected = self._token.get()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), expected.encode()
+        ):
+            raise IntakeError(
+                401,
+                "missing or wrong bearer token",
+                {"WWW-Authenticate": 'Bearer realm="generations"'},
+            )
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self._limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise IntakeError(413, f"body larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise IntakeError(413, f"body larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            self._check_token(request)
+            body = await self._read_body(request)
+            team, values = parse_body(
+                request.headers.get("content-type", ""), body, request.query_params.get("team")
+            )
+            if len(values) > self._limits.max_ids:
+                raise IntakeError(
+                    413, f"too many IDs in one request: {len(values)} > {self._limits.max_ids}"
+                )
+            team = self.resolve_team(team)
+            ids, rejected = split_ids(values)
+            accepted, duplicates = await self.accept(team, ids, "http", len(rejected))
+        except IntakeError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
+        return JSONResponse(
+            {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}, status_code=202
+        )

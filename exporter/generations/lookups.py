@@ -1,0 +1,203 @@
+"""Looking pending IDs up: earliest due first, bounded concurrency and rate per team.
+
+A generation's record appears some seconds after it completes, so a 404 means "not yet":
+the ID is retried with exponential backoff until a max age, then abandoned. A 429 pauses
+every lookup of the team (one shared limiter) for as long as the gateway asks. The queue
+lives in the store, so a backlog costs disk, not memory, and survives restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from dataclasses import dataclass
+
+from exporter.clock import Clock
+from exporter.gateway.client import GatewayClient
+from exporter.gateway.errors import (
+    AuthError,
+    BadRequestError,
+    GatewayError,
+    InvalidResponseError,
+    NotFoundError,
+    RateLimitedError,
+)
+from exporter.generations.observations import Observer
+from exporter.generations.store import (
+    PendingRow,
+    Reschedule,
+    Resolve,
+    StateWriter,
+    Store,
+    StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+BACKOFF_CAP = 300.0
+AUTH_PAUSE = 60.0
+IDLE_WAIT = 1.0
+
+
+@dataclass(frozen=True)
+class LookupSettings:
+    concurrency: int = 8
+    rate: float = 20.0  # lookups per second per team
+    initial_delay: float = 5.0
+    max_age: float = 900.0
+
+
+def retry_delay(attempts: int, base: float, rng: random.Random) -> float:
+    """Roughly base, 2·base, 4·base … (±10%), capped: the wait after ``attempts`` failures."""
+    return min(base * 2.0 ** max(attempts, 0), BACKOFF_CAP) * rng.uniform(0.9, 1.1)
+
+
+class TeamLimiter:
+    """One team's pace: a token bucket at ``rate`` per second, and a pause every lookup obeys."""
+
+    def __init__(self, rate: float, burst: int, clock: Clock) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._clock = clock
+        self._stamp = clock.monotonic()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+
+    async def acquire(self) -> None:
+        async with self._lock:  # one waiter at a time keeps the order fair
+            while True:
+                now = self._clock.monotonic()
+                if now < self._paused_until:
+                    await self._clock.sleep(self._paused_until - now)
+                    continue
+                self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await self._clock.sleep((1 - self._tokens) / self._rate)
+
+
+class LookupScheduler:
+    """Runs one team's lookups until cancelled."""
+
+    def __init__(
+        self,
+        team: str,
+        client: GatewayClient,
+        store: Store,
+        writer: StateWriter,
+        observer: Observer,
+        settings: LookupSettings,
+        clock: Clock,
+        wake: asyncio.Event,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.team = team
+        self._client = client
+        self._store = store
+        self._writer = writer
+        self._observer = observer
+        self._settings = settings
+        self._clock = clock
+        self._wake = wake
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        self._limiter = TeamLimiter(settings.rate, settings.concurrency, clock)
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._auth_failing = False
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self._dispatch_due()
+        finally:
+            for task in list(self._in_flight.values()):
+                task.cancel()
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def _dispatch_due(self) -> None:
+        now = self._clock.time()
+        limit = self._settings.concurrency * 4
+        rows = await asyncio.to_thread(
+            self._store.due, self.team, now, limit + len(self._in_flight)
+        )
+        rows = [row for row in rows if row.id not in self._in_flight][:limit]
+        if not rows:
+            self._wake.clear()
+            next_due = await asyncio.to_thread(self._store.next_due, self.team)
+            wait = IDLE_WAIT if next_due is None else min(max(next_due - now, 0.05), IDLE_WAIT)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            return
+        for row in rows:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._lookup(row), name=f"lookup:{row.id}")
+            self._in_flight[row.id] = task
+            task.add_done_callback(functools.partial(self._done, row.id))
+
+    def _done(self, gen_id: str, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(gen_id, None)
+        self._slots.release()
+        self._wake.set()
+
+    async def _lookup(self, row: PendingRow) -> None:
+        await self._limiter.acquire()
+        try:
+            gen = await self._client.generation(row.id)
+        except GatewayError as exc:
+            op = self._after_failure(row, exc)
+        else:
+            if gen.id != row.id:
+                op = self._after_failure(
+                    row, InvalidResponseError(f"asked for {row.id}, got {gen.id}")
+                )
+            else:
+                self._auth_failing = False
+                op = Resolve(row, "found", self._observer.deltas(self.team, gen))
+        # If the write fails the row stays pending and is looked up again (the writer logs it).
+        with contextlib.suppress(StoreUnavailable):
+            await self._writer.submit(op)
+
+    def _after_failure(self, row: PendingRow, exc: GatewayError) -> Resolve | Reschedule:
+        settings = self._settings
+        if isinstance(exc, BadRequestError):
+            log.warning(
+                "generation ID rejected by the gateway",
+                extra={"team": self.team, "id": row.id, "error": exc.message},
+            )
+            return Resolve(row, "rejected", abandoned="rejected")
+        if isinstance(exc, NotFoundError):
+            outcome, reason, wait = "pending", "not_found", None
+        elif isinstance(exc, RateLimitedError):
+            wait = exc.retry_after or retry_delay(row.attempts, settings.initial_delay, self._rng)
+            self._limiter.pause(wait)
+            outcome, reason = "rate_limited", "max_age"
+        elif isinstance(exc, AuthError):
+            self._limiter.pause(AUTH_PAUSE)
+            if not self._auth_failing:
+                log.error(exc.message, extra={"team": self.team})
+                self._auth_failing = True
+            outcome, reason, wait = "rejected", "rejected", AUTH_PAUSE
+        elif isinstance(exc, InvalidResponseError):
+            log.warning(
+                "unusable generation record",
+                extra={"team": self.team, "id": row.id, "error": exc.message},
+            )
+            outcome, reason, wait = "invalid", "invalid", None
+        else:
+            outcome, reason, wait = "error", "max_age", None
+        now = self._clock.time()
+        if wait is None:
+            wait = retry_delay(row.attempts, settings.initial_delay, self._rng)
+        deadline = row.received_at + settings.max_age
+        if now >= deadline:
+            return Resolve(row, outcome, abandoned=reason)
+        return Reschedule(row, outcome, min(now + wait, deadline))

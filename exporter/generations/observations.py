@@ -1,0 +1,142 @@
+"""What one looked-up generation contributes to the metrics, as a list of deltas.
+
+Upstream chooses the model, provider and finish-reason strings, so each label admits a bounded
+number of distinct values; later newcomers are counted under ``other``. A missing or unusable
+field skips only the observations that need it, and the skip is counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from exporter.gateway.models import Generation
+from exporter.generations.series import (
+    BYOK_COST,
+    COST,
+    DURATION,
+    GENERATIONS,
+    SKIPPED,
+    TIME_TO_FIRST_TOKEN,
+    TOKENS,
+    WEB_SEARCH,
+    Delta,
+    delta,
+)
+
+OTHER = "other"
+UNKNOWN = "unknown"
+MILLISECONDS = Decimal(1000)
+
+# (record attribute, ``type`` label) for the token histogram.
+TOKEN_FIELDS = (
+    ("native_tokens_prompt", "prompt"),
+    ("native_tokens_completion", "completion"),
+    ("native_tokens_reasoning", "reasoning"),
+    ("native_tokens_cached", "cached_read"),
+    ("native_tokens_cache_creation", "cache_write"),
+)
+# Record attribute -> the upstream field name used in the ``field`` label.
+_FIELD_NAMES = {
+    "total_cost": "total_cost",
+    "latency_ms": "latency",
+    "generation_time_ms": "generation_time",
+    "upstream_inference_cost": "upstream_inference_cost",
+    "model": "model",
+    "provider_name": "provider_name",
+    "finish_reason": "finish_reason",
+    "streamed": "streamed",
+    "is_byok": "is_byok",
+    "billable_web_search_calls": "billable_web_search_calls",
+    **{attr: attr for attr, _ in TOKEN_FIELDS},
+}
+
+
+class LabelLimiter:
+    """Admits up to ``limit`` distinct values of one label; the rest become ``other``."""
+
+    def __init__(self, limit: int, known: Iterable[str] = ()) -> None:
+        self.limit = limit
+        self._known = set(known)
+
+    def admit(self, value: str) -> str:
+        if value in self._known:
+            return value
+        if len(self._known) < self.limit:
+            self._known.add(value)
+            return value
+        return OTHER
+
+
+class Observer:
+    """Turns records into deltas, keeping label values bounded."""
+
+    def __init__(
+        self, models: LabelLimiter, providers: LabelLimiter, finish_reasons: LabelLimiter
+    ) -> None:
+        self.models = models
+        self.providers = providers
+        self.finish_reasons = finish_reasons
+
+    def deltas(self, team: str, gen: Generation) -> list[Delta]:
+        invalid = {attr for attr, field in _FIELD_NAMES.items() if field in gen.invalid_fields}
+        out: list[Delta] = []
+
+        def skip(attr: str) -> None:
+            reason = "invalid" if attr in invalid else "missing"
+            out.append(delta(SKIPPED, 1, team=team, field=_FIELD_NAMES[attr], reason=reason))
+
+        base = {
+            "team": team,
+            "model": self.models.admit(gen.model) if gen.model else UNKNOWN,
+            "provider": self.providers.admit(gen.provider_name) if gen.provider_name else UNKNOWN,
+        }
+        for attr in ("model", "provider_name"):
+            if getattr(gen, attr) is None:
+                skip(attr)
+
+        if gen.total_cost is None:
+            skip("total_cost")
+        else:
+            out.append(delta(COST, gen.total_cost, gen.id, **base))
+        for attr, metric in (("latency_ms", TIME_TO_FIRST_TOKEN), ("generation_time_ms", DURATION)):
+            millis = getattr(gen, attr)
+            if millis is None:
+                skip(attr)
+            else:
+                out.append(delta(metric, millis / MILLISECONDS, gen.id, **base))
+        for attr, token_type in TOKEN_FIELDS:
+            count = getattr(gen, attr)
+            if count is None:
+                skip(attr)
+            else:
+                out.append(delta(TOKENS, count, gen.id, **base, type=token_type))
+
+        finish = self.finish_reasons.admit(gen.finish_reason) if gen.finish_reason else UNKNOWN
+        for attr in ("finish_reason", "streamed", "is_byok"):
+            if getattr(gen, attr) is None:
+                skip(attr)
+        out.append(
+            delta(
+                GENERATIONS,
+                1,
+                **base,
+                finish_reason=finish,
+                streamed=_flag(gen.streamed),
+                byok=_flag(gen.is_byok),
+            )
+        )
+        if gen.is_byok:
+            if gen.upstream_inference_cost is None:
+                skip("upstream_inference_cost")
+            else:
+                out.append(delta(BYOK_COST, gen.upstream_inference_cost, **base))
+        if gen.billable_web_search_calls is None:
+            skip("billable_web_search_calls")
+        elif gen.billable_web_search_calls:
+            out.append(delta(WEB_SEARCH, gen.billable_web_search_calls, **base))
+        return out
+
+
+def _flag(value: bool | None) -> str:
+    return UNKNOWN if value is None else str(value).lower()

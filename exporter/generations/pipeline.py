@@ -1,0 +1,119 @@
+"""Wires the generation parts together: store, writer, intake, followers, lookups, collector."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from starlette.routing import Route
+
+from exporter.clock import Clock
+from exporter.config import Config, ConfigError
+from exporter.gateway.client import GatewayClient
+from exporter.gateway.keys import FileKey
+from exporter.generations.collector import GenerationsCollector
+from exporter.generations.follower import LogFollower
+from exporter.generations.intake import Intake, IntakeLimits
+from exporter.generations.lookups import LookupScheduler, LookupSettings
+from exporter.generations.observations import LabelLimiter, Observer
+from exporter.generations.series import GENERATIONS
+from exporter.generations.store import SeriesMirror, StateWriter, Store
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 3600.0
+
+
+def parse_follow(spec: str, teams: Sequence[str]) -> tuple[str, Path]:
+    """``PATH`` (the first team) or ``TEAM=PATH``."""
+    team, sep, path = spec.partition("=")
+    if not sep:
+        return teams[0], Path(spec)
+    if team not in teams:
+        raise ConfigError(f"ingest.follow {spec!r}: unknown team {team!r}")
+    return team, Path(path)
+
+
+def _known(mirror: SeriesMirror, label: str) -> set[str]:
+    return {dict(key.labels)[label] for key in mirror.values if key.metric == GENERATIONS.name}
+
+
+class GenerationPipeline:
+    def __init__(self, config: Config, clients: Mapping[str, GatewayClient], clock: Clock) -> None:
+        self._config = config
+        self._clients = clients
+        self._clock = clock
+        self.teams = list(clients)
+        self._follows = [parse_follow(spec, self.teams) for spec in config.ingest.follow]
+        token = FileKey(config.ingest.token_file) if config.ingest.token_file else None
+        self.store = Store(config.state.path)
+        self.mirror = SeriesMirror()
+        self.store.load(self.mirror)
+        self.wake = {team: asyncio.Event() for team in self.teams}
+        self.writer = StateWriter(self.store, self.mirror, clock, self.wake)
+        limit = config.generations.max_models
+        self.observer = Observer(
+            models=LabelLimiter(limit, _known(self.mirror, "model")),
+            providers=LabelLimiter(limit, _known(self.mirror, "provider")),
+            finish_reasons=LabelLimiter(32, _known(self.mirror, "finish_reason")),
+        )
+        self.intake = Intake(
+            self.writer,
+            self.mirror,
+            self.teams,
+            clock,
+            config.lookup.initial_delay,
+            IntakeLimits(
+                config.ingest.max_body_bytes, config.ingest.max_ids, config.ingest.max_pending
+            ),
+            token,
+        )
+        self.collector = GenerationsCollector(self.mirror, self.teams)
+
+    def routes(self) -> list[Route]:
+        return [Route("/generations", self.intake.handle, methods=["POST"])]
+
+    def tasks(self) -> list[Coroutine[Any, Any, None]]:
+        """The background work, in start order (the writer first)."""
+        lookup = self._config.lookup
+        settings = LookupSettings(
+            lookup.concurrency, lookup.rate, lookup.initial_delay, lookup.max_age
+        )
+        offsets = self.store.offsets()
+        work: list[Coroutine[Any, Any, None]] = [self.writer.run(), self._prune()]
+        work += [
+            LookupScheduler(
+                team,
+                self._clients[team],
+                self.store,
+                self.writer,
+                self.observer,
+                settings,
+                self._clock,
+                self.wake[team],
+            ).run()
+            for team in self.teams
+        ]
+        work += [
+            LogFollower(path, team, self.intake, self._clock, offsets.get(str(path))).run()
+            for team, path in self._follows
+        ]
+        return work
+
+    async def _prune(self) -> None:
+        state = self._config.state
+        while True:
+            removed = await asyncio.to_thread(
+                self.store.prune, self._clock.time() - state.dedup_retention, state.dedup_max_rows
+            )
+            if removed:
+                log.info("forgot old resolved IDs", extra={"count": removed})
+            await self._clock.sleep(PRUNE_EVERY)
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the file (after the tasks were cancelled)."""
+        await self.writer.drain()
+        await asyncio.to_thread(self.store.close)

@@ -1,0 +1,404 @@
+"""The durable state: pending IDs, resolved IDs, follower offsets and the generation metrics.
+
+SQLite in WAL mode with full sync: an ID acknowledged with 202 is on disk. Writes go through
+one writer that groups whatever is waiting into a single transaction (a burst of intake
+requests costs one fsync), and every operation commits its bookkeeping and its metric deltas
+together — the root of exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from exporter.clock import Clock
+from exporter.generations.series import (
+    ABANDONED,
+    BY_NAME,
+    LOOKUP_DELAY,
+    LOOKUPS,
+    RECEIVED,
+    Delta,
+    Kind,
+    SeriesKey,
+    SeriesValue,
+    delta,
+)
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x56414745  # "VAGE": marks the file as ours
+SCHEMA_VERSION = 1
+MAX_BATCH = 512
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    id TEXT PRIMARY KEY, team TEXT NOT NULL, source TEXT NOT NULL,
+    received_at REAL NOT NULL, due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pending_due ON pending (team, due_at);
+CREATE TABLE IF NOT EXISTS resolved (
+    id TEXT PRIMARY KEY, team TEXT NOT NULL, resolved_at REAL NOT NULL, outcome TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS resolved_at ON resolved (resolved_at);
+CREATE TABLE IF NOT EXISTS series (
+    metric TEXT NOT NULL, labels TEXT NOT NULL, count INTEGER NOT NULL, total TEXT NOT NULL,
+    buckets TEXT NOT NULL, PRIMARY KEY (metric, labels)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS follower_offsets (
+    path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class StateError(Exception):
+    """The state file cannot be used; the message says what to do. Stops the start."""
+
+
+class StoreUnavailable(Exception):
+    """A write failed (disk full, read-only, I/O error); nothing of it was committed."""
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    id: str
+    team: str
+    source: str
+    received_at: float
+    due_at: float
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    generation_id: str
+    value: float
+    timestamp: float
+
+
+class SeriesMirror:
+    """What is committed, in memory, for scrapes: series values, exemplars, queue lengths."""
+
+    def __init__(self) -> None:
+        self.values: dict[SeriesKey, SeriesValue] = {}
+        self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}
+        self.pending: dict[str, int] = {}
+
+
+class Transaction:
+    """One write transaction: SQL on ``conn`` plus the metric changes it carries."""
+
+    def __init__(self, conn: sqlite3.Connection, mirror: SeriesMirror, now: float) -> None:
+        self.conn = conn
+        self.now = now
+        self._mirror = mirror
+        self.changes: dict[SeriesKey, SeriesValue] = {}
+        self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}
+        self.pending_delta: dict[str, int] = {}
+
+    def apply(self, deltas: Iterable[Delta]) -> None:
+        for d in deltas:
+            key = d.key
+            current = self.changes.get(key) or self._mirror.values.get(key) or SeriesValue()
+            if d.metric.kind is Kind.HISTOGRAM:
+                current, bucket = current.observe(d.metric, d.value)
+                if d.exemplar_id is not None:
+                    self.exemplars[(key, bucket)] = Exemplar(
+                        d.exemplar_id, float(d.value), self.now
+                    )
+            else:
+                current = current.add(d.value)
+            self.changes[key] = current
+
+    def queue(self, team: str, change: int) -> None:
+        self.pending_delta[team] = self.pending_delta.get(team, 0) + change
+
+    def write_series(self) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO series (metric, labels, count, total, buckets) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                (k.metric, k.labels_json(), v.count, str(v.total), ",".join(map(str, v.buckets)))
+                for k, v in self.changes.items()
+            ],
+        )
+
+
+class Operation(Protocol):
+    def apply(self, tx: Transaction) -> Any: ...
+
+
+@dataclass
+class AddIds:
+    """Intake: queue new IDs, count duplicates and rejects, optionally move a follower offset."""
+
+    team: str
+    source: str
+    ids: Sequence[str]
+    due_at: float
+    rejected: int = 0
+    offset: tuple[str, int, int] | None = None  # (path, inode, offset) of a log follower
+
+    def apply(self, tx: Transaction) -> tuple[int, int]:
+        accepted = 0
+        for gen_id in self.ids:
+            if tx.conn.execute("SELECT 1 FROM resolved WHERE id = ?", (gen_id,)).fetchone():
+                continue
+            cursor = tx.conn.execute(
+                "INSERT OR IGNORE INTO pending (id, team, source, received_at, due_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (gen_id, self.team, self.source, tx.now, self.due_at),
+            )
+            accepted += cursor.rowcount
+        duplicates = len(self.ids) - accepted
+        for result, count in (
+            ("accepted", accepted),
+            ("duplicate", duplicates),
+            ("rejected", self.rejected),
+        ):
+            if count:
+                tx.apply(
+                    [delta(RECEIVED, count, team=self.team, source=self.source, result=result)]
+                )
+        if self.offset is not None:
+            tx.conn.execute("INSERT OR REPLACE INTO follower_offsets VALUES (?, ?, ?)", self.offset)
+        tx.queue(self.team, accepted)
+        return accepted, duplicates
+
+
+@dataclass
+class Resolve:
+    """A lookup's end: record the generation (or abandon it) and forget the pending row."""
+
+    row: PendingRow
+    outcome: str  # the lookups_total outcome of this last attempt
+    deltas: Sequence[Delta] = ()
+    abandoned: str | None = None  # the abandon reason, or None when found
+
+    def apply(self, tx: Transaction) -> None:
+        if tx.conn.execute("DELETE FROM pending WHERE id = ?", (self.row.id,)).rowcount != 1:
+            return  # resolved already: never count twice
+        tx.conn.execute(
+            "INSERT OR REPLACE INTO resolved VALUES (?, ?, ?, ?)",
+            (self.row.id, self.row.team, tx.now, self.abandoned or "found"),
+        )
+        team = self.row.team
+        tx.apply([delta(LOOKUPS, 1, team=team, outcome=self.outcome)])
+        if self.abandoned is None:
+            tx.apply(self.deltas)
+            waited = Decimal(str(round(tx.now - self.row.received_at, 3)))
+            tx.apply([delta(LOOKUP_DELAY, max(waited, Decimal(0)), self.row.id, team=team)])
+        else:
+            tx.apply([delta(ABANDONED, 1, team=team, reason=self.abandoned)])
+        tx.queue(team, -1)
+
+
+@dataclass
+class Reschedule:
+    """A lookup to try again later."""
+
+    row: PendingRow
+    outcome: str
+    due_at: float
+
+    def apply(self, tx: Transaction) -> None:
+        tx.conn.execute(
+            "UPDATE pending SET due_at = ?, attempts = attempts + 1 WHERE id = ?",
+            (self.due_at, self.row.id),
+        )
+        tx.apply([delta(LOOKUPS, 1, team=self.row.team, outcome=self.outcome)])
+
+
+class Store:
+    """The SQLite file. Blocking: call from a thread (the writer does)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"state directory {path.parent}: {exc.strerror}") from None
+        existed = path.exists() and path.stat().st_size > 0
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._open(existed)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"state file {path} is not a usable SQLite database ({exc}). If it is corrupt, "
+                "move it aside and start again (pending IDs in it are lost), or point "
+                "--state.path at a new file"
+            ) from None
+
+    def _open(self, existed: bool) -> None:
+        conn = self._conn
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if existed and app_id != APPLICATION_ID:
+            raise StateError(
+                f"state file {self.path} belongs to another program (SQLite application_id "
+                f"{app_id:#x}); point --state.path at a file of this exporter's own"
+            )
+        if existed and version > SCHEMA_VERSION:
+            raise StateError(
+                f"state file {self.path} was written by a newer exporter (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade the exporter"
+            )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._conn
+
+    def close(self) -> None:
+        with self._locked() as conn:
+            conn.close()
+
+    def load(self, mirror: SeriesMirror) -> None:
+        """Fill the mirror from disk: what /metrics shows right after a restart."""
+        with self._locked() as conn:
+            for metric, labels, count, total, buckets in conn.execute("SELECT * FROM series"):
+                if metric not in BY_NAME:
+                    continue
+                mirror.values[SeriesKey.parse(metric, labels)] = SeriesValue(
+                    count,
+                    Decimal(total),
+                    tuple(int(b) for b in buckets.split(",")) if buckets else (),
+                )
+            mirror.pending = dict(
+                conn.execute("SELECT team, COUNT(*) FROM pending GROUP BY team").fetchall()
+            )
+
+    def due(self, team: str, now: float, limit: int) -> list[PendingRow]:
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT id, team, source, received_at, due_at, attempts FROM pending "
+                "WHERE team = ? AND due_at <= ? ORDER BY due_at LIMIT ?",
+                (team, now, limit),
+            ).fetchall()
+        return [PendingRow(*row) for row in rows]
+
+    def next_due(self, team: str) -> float | None:
+        with self._locked() as conn:
+            row = conn.execute("SELECT MIN(due_at) FROM pending WHERE team = ?", (team,)).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def offsets(self) -> dict[str, tuple[int, int]]:
+        with self._locked() as conn:
+            rows = conn.execute("SELECT path, inode, offset FROM follower_offsets").fetchall()
+        return {path: (inode, offset) for path, inode, offset in rows}
+
+    def prune(self, before: float, max_rows: int) -> int:
+        """Forget resolved IDs older than ``before``, and the oldest beyond ``max_rows``."""
+        with self._locked() as conn:
+            removed = conn.execute("DELETE FROM resolved WHERE resolved_at < ?", (before,)).rowcount
+            excess = conn.execute("SELECT COUNT(*) FROM resolved").fetchone()[0] - max_rows
+            if excess > 0:
+                removed += conn.execute(
+                    "DELETE FROM resolved WHERE id IN (SELECT id FROM resolved "
+                    "ORDER BY resolved_at LIMIT ?)",
+                    (excess,),
+                ).rowcount
+        return int(removed)
+
+    def commit(
+        self, ops: Sequence[Operation], mirror: SeriesMirror, now: float
+    ) -> tuple[list[Any], Transaction]:
+        """Apply ``ops`` in one transaction; on any error nothing is written."""
+        with self._locked() as conn:
+            tx = Transaction(conn, mirror, now)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                results = [op.apply(tx) for op in ops]
+                tx.write_series()
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise StoreUnavailable(f"state store {self.path}: {exc}") from None
+        return results, tx
+
+
+@dataclass
+class _Queued:
+    op: Operation
+    future: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class StateWriter:
+    """The single writer: batches waiting operations into one transaction each."""
+
+    def __init__(
+        self,
+        store: Store,
+        mirror: SeriesMirror,
+        clock: Clock,
+        on_commit: Mapping[str, asyncio.Event] | None = None,
+    ) -> None:
+        self._store = store
+        self._mirror = mirror
+        self._clock = clock
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
+        self._wake = on_commit or {}
+
+    async def submit(self, op: Operation) -> Any:
+        item = _Queued(op)
+        await self._queue.put(item)
+        return await item.future
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._flush(batch)
+
+    async def drain(self) -> None:
+        """Commit whatever is queued (used at shutdown)."""
+        batch = []
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        if batch:
+            await self._flush(batch)
+
+    async def _flush(self, batch: list[_Queued]) -> None:
+        try:
+            results, tx = await asyncio.to_thread(
+                self._store.commit, [q.op for q in batch], self._mirror, self._clock.time()
+            )
+        except StoreUnavailable as exc:
+            log.error("state write failed", extra={"error": str(exc)})
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        self._publish(tx)
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+
+    def _publish(self, tx: Transaction) -> None:
+        """Move the in-memory mirror to what was just committed."""
+        mirror = self._mirror
+        mirror.values.update(tx.changes)
+        mirror.exemplars.update(tx.exemplars)
+        for team, change in tx.pending_delta.items():
+            mirror.pending[team] = mirror.pending.get(team, 0) + change
+            if change > 0 and team in self._wake:
+                self._wake[team].set()
