@@ -65,6 +65,7 @@ def run_parser() -> argparse.ArgumentParser:
             dest=option.key,
             default=argparse.SUPPRESS,
             metavar="VALUE",
+            action="append" if option.repeatable else "store",
             help=(
                 f"{option.description} Default: {_default_text(option.default)}. Env {option.env}."
             ).replace("%", "%%"),

@@ -102,5 +102,6 @@ def create_app(
             Route(telemetry_path, metrics),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *extra_routes,
         ]
     )

@@ -167,37 +167,51 @@ class LookupScheduler:
             await self._writer.submit(op)
 
     def _after_failure(self, row: PendingRow, exc: GatewayError) -> Resolve | Reschedule:
-        settings = self._settings
-        if isinstance(exc, BadRequestError):
-            log.warning(
-                "generation ID rejected by the gateway",
-                extra={"team": self.team, "id": row.id, "error": exc.message},
-            )
-            return Resolve(row, "rejected", abandoned="rejected")
-        if isinstance(exc, NotFoundError):
-            outcome, reason, wait = "pending", "not_found", None
-        elif isinstance(exc, RateLimitedError):
-            wait = exc.retry_after or retry_delay(row.attempts, settings.initial_delay, self._rng)
-            self._limiter.pause(wait)
-            outcome, reason = "rate_limited", "max_age"
-        elif isinstance(exc, AuthError):
-            self._limiter.pause(AUTH_PAUSE)
+        op, pause = after_failure(row, exc, self._settings, self._clock.time(), self._rng)
+        if pause is not None:
+            self._limiter.pause(pause)
+        if isinstance(exc, AuthError):
             if not self._auth_failing:
                 log.error(exc.message, extra={"team": self.team})
-                self._auth_failing = True
-            outcome, reason, wait = "rejected", "rejected", AUTH_PAUSE
-        elif isinstance(exc, InvalidResponseError):
+            self._auth_failing = True
+        elif isinstance(exc, (BadRequestError, InvalidResponseError)):
             log.warning(
-                "unusable generation record",
+                "unusable generation lookup",
                 extra={"team": self.team, "id": row.id, "error": exc.message},
             )
-            outcome, reason, wait = "invalid", "invalid", None
-        else:
-            outcome, reason, wait = "error", "max_age", None
-        now = self._clock.time()
-        if wait is None:
-            wait = retry_delay(row.attempts, settings.initial_delay, self._rng)
-        deadline = row.received_at + settings.max_age
-        if now >= deadline:
-            return Resolve(row, outcome, abandoned=reason)
-        return Reschedule(row, outcome, min(now + wait, deadline))
+        return op
+
+
+def after_failure(
+    row: PendingRow,
+    exc: GatewayError,
+    settings: LookupSettings,
+    now: float,
+    rng: random.Random,
+) -> tuple[Resolve | Reschedule, float | None]:
+    """What a failed lookup leads to, and how long the whole team should pause (if at all).
+
+    400: the gateway says the ID is bad, so it is abandoned at once. Anything else is retried
+    with backoff (or after Retry-After, or after an auth pause) until the ID's max age, then
+    abandoned with a reason that says what kept it from being found.
+    """
+    if isinstance(exc, BadRequestError):
+        return Resolve(row, "rejected", abandoned="rejected"), None
+    pause: float | None = None
+    wait = retry_delay(row.attempts, settings.initial_delay, rng)
+    if isinstance(exc, NotFoundError):
+        outcome, reason = "pending", "not_found"
+    elif isinstance(exc, RateLimitedError):
+        outcome, reason = "rate_limited", "max_age"
+        pause = wait = exc.retry_after if exc.retry_after is not None else wait
+    elif isinstance(exc, AuthError):
+        outcome, reason = "rejected", "rejected"
+        pause = wait = AUTH_PAUSE
+    elif isinstance(exc, InvalidResponseError):
+        outcome, reason = "invalid", "invalid"
+    else:
+        outcome, reason = "error", "max_age"
+    deadline = row.received_at + settings.max_age
+    if now >= deadline:
+        return Resolve(row, outcome, abandoned=reason), pause
+    return Reschedule(row, outcome, min(now + wait, deadline)), pause

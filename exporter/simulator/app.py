@@ -141,6 +141,7 @@ def create_app(sim: Simulator) -> Starlette:
     async def gateway_call(
         request: Request, endpoint: str, answer: Callable[[TeamWorld], Awaitable[Response]]
     ) -> Response:
+        started = time.time()
         token = _bearer(request)
         fault = sim.fault if sim.fault and sim.fault.applies_to(endpoint) else None
         if fault is not None:
@@ -150,6 +151,7 @@ def create_app(sim: Simulator) -> Starlette:
         response = await _answer(request, endpoint, token, fault, answer)
         sim.requests.append(
             {
+                "started": started,
                 "at": time.time(),
                 "endpoint": endpoint,
                 "path": request.url.path,

@@ -29,6 +29,7 @@ class PrometheusServer:
         scrape_configs: list[dict[str, Any]],
         rule_files: list[Path] | None = None,
         alertmanager_url: str | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,6 +52,7 @@ class PrometheusServer:
                 f"--storage.tsdb.path={workdir / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-lifecycle",
+                *(extra_args or []),
             ],
             workdir / "prometheus.log",
         )

@@ -83,6 +83,8 @@ class ExporterProcess:
             "--credits.interval=1s",
             *args,
         ]
+        if not any(arg.startswith("--state.path") for arg in args):
+            argv.append(f"--state.path={workdir / f'state-{self.port}.db'}")
         if config is not None:
             config_path = workdir / f"config-{self.port}.yaml"
             config_path.write_text(yaml.safe_dump(config))

@@ -196,14 +196,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         ),
         (
             ["--gateway.url=nope"],
-            "vercel-ai-gateway-exporter: invalid configuration: gateway.url: 'nope' is not an http(s) "
-            "URL (e.g. https://ai-gateway.vercel.sh)\n",
+            "vercel-ai-gateway-exporter: invalid configuration: gateway.url: 'nope' is not an "
+            "http(s) URL (e.g. https://ai-gateway.vercel.sh)\n",
         ),
         (
             [],
-            "vercel-ai-gateway-exporter: no API key: set AI_GATEWAY_API_KEY (or VERCEL_OIDC_TOKEN), "
-            "list teams in --config.file, or run with --demo to try the exporter against its "
-            "simulator\n",
+            "vercel-ai-gateway-exporter: no API key: set AI_GATEWAY_API_KEY (or "
+            "VERCEL_OIDC_TOKEN), list teams in --config.file, or run with --demo to try the "
+            "exporter against its simulator\n",
         ),
     ],
 )

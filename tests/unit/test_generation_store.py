@@ -1,0 +1,135 @@
+"""The SQLite state: dedupe, exactly-once resolution, restore after restart, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.clock import FakeClock
+from exporter.gateway.models import Generation
+from exporter.generations.observations import LabelLimiter, Observer
+from exporter.generations.series import COST, GENERATIONS, LOOKUPS, RECEIVED, SeriesKey
+from exporter.generations.store import (
+    AddIds,
+    Operation,
+    Reschedule,
+    Resolve,
+    SeriesMirror,
+    StateError,
+    StateWriter,
+    Store,
+)
+
+IDS = [f"gen_01ARZ3NDEKTSV4RRFFQ69G5FA{c}" for c in "0123456789"]
+
+
+async def commit(writer: StateWriter, op: Operation) -> Any:
+    """Run the writer just long enough to commit ``op``."""
+    task = asyncio.create_task(writer.run())
+    try:
+        return await writer.submit(op)
+    finally:
+        task.cancel()
+
+
+def observer() -> Observer:
+    return Observer(LabelLimiter(2), LabelLimiter(2), LabelLimiter(2))
+
+
+def value(mirror: SeriesMirror, metric: str, **labels: str) -> Decimal:
+    for key, series in mirror.values.items():
+        if key.metric == metric and dict(key.labels) == labels:
+            return series.total
+    return Decimal(0)
+
+
+async def test_ids_are_stored_once_and_duplicates_counted(tmp_path: Path) -> None:
+    store, mirror = Store(tmp_path / "s.db"), SeriesMirror()
+    writer = StateWriter(store, mirror, FakeClock())
+    assert await commit(writer, AddIds("prod", "http", IDS[:3] + IDS[:1], 0.0, 2)) == (3, 1)
+    assert await commit(writer, AddIds("prod", "http", IDS[:5], 0.0)) == (2, 3)
+    assert mirror.pending == {"prod": 5}
+    received = RECEIVED.name
+    assert value(mirror, received, team="prod", source="http", result="accepted") == 5
+    assert value(mirror, received, team="prod", source="http", result="duplicate") == 4
+    assert value(mirror, received, team="prod", source="http", result="rejected") == 2
+
+
+async def test_resolution_is_exactly_once_and_survives_a_restart(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store, mirror = Store(tmp_path / "s.db"), SeriesMirror()
+    writer = StateWriter(store, mirror, clock)
+    await commit(writer, AddIds("prod", "http", IDS[:2], 0.0))
+    rows = store.due("prod", clock.time(), 10)
+    gen = Generation(id=rows[0].id, total_cost=Decimal("0.00842"), model="m", provider_name="p")
+    resolve = Resolve(rows[0], "found", observer().deltas("prod", gen))
+    await commit(writer, resolve)
+    await commit(writer, resolve)  # a second time: no effect
+    await commit(writer, Reschedule(rows[1], "pending", clock.time() + 60))
+    await commit(writer, AddIds("prod", "http", [rows[0].id], 0.0))
+    cost = SeriesKey(COST.name, (("team", "prod"), ("model", "m"), ("provider", "p")))
+    assert mirror.values[cost].count == 1 and mirror.values[cost].total == Decimal("0.00842")
+    assert mirror.pending == {"prod": 1}
+    assert value(mirror, LOOKUPS.name, team="prod", outcome="found") == 1
+    assert value(mirror, LOOKUPS.name, team="prod", outcome="pending") == 1
+    store.close()
+
+    restored = SeriesMirror()
+    Store(tmp_path / "s.db").load(restored)
+    assert restored.values == mirror.values
+    assert restored.pending == {"prod": 1}
+    assert Store(tmp_path / "s.db").due("prod", clock.time(), 10) == []  # rescheduled later
+
+
+def test_a_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(StateError, match="belongs to another program"):
+        Store(path)
+
+
+def test_a_corrupt_file_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StateError, match=r"is not a usable SQLite database .*move it aside"):
+        Store(path)
+
+
+async def test_prune_forgets_old_and_excess_resolved_ids(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store, mirror = Store(tmp_path / "s.db"), SeriesMirror()
+    writer = StateWriter(store, mirror, clock)
+    await commit(writer, AddIds("prod", "http", IDS, 0.0))
+    for row in store.due("prod", clock.time(), 20):
+        await commit(writer, Resolve(row, "pending", abandoned="not_found"))
+        clock.advance(10)
+    # Resolved at +0 … +90 s, now +100 s: six are older than 45 s, then one more over 3 rows.
+    assert store.prune(before=clock.time() - 45, max_rows=3) == 7
+    # Pruned IDs are new again; the three remembered ones are still duplicates.
+    assert await commit(writer, AddIds("prod", "http", IDS, 0.0)) == (7, 3)
+
+
+def test_observer_counts_skipped_fields_and_bounds_labels() -> None:
+    obs = observer()
+    gen = Generation(id=IDS[0], model="a", provider_name="p", invalid_fields=("latency",))
+    deltas = obs.deltas("prod", gen)
+    skipped = {
+        (dict(d.labels)["field"], dict(d.labels)["reason"])
+        for d in deltas
+        if d.metric.name.endswith("skipped_total")
+    }
+    assert ("latency", "invalid") in skipped and ("total_cost", "missing") in skipped
+    for model in ("b", "c", "d"):
+        obs.deltas("prod", Generation(id=IDS[1], model=model, provider_name="p"))
+    labels = [
+        dict(d.labels)
+        for d in obs.deltas("prod", Generation(id=IDS[2], model="e"))
+        if d.metric is GENERATIONS
+    ]
+    assert labels[0]["model"] == "other" and labels[0]["provider"] == "unknown"

@@ -1,0 +1,119 @@
+"""Due times, backoff, abandonment and the team limiter, without sleeping."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from exporter.clock import FakeClock
+from exporter.gateway.errors import (
+    AuthError,
+    BadRequestError,
+    InvalidResponseError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from exporter.generations.lookups import (
+    BACKOFF_CAP,
+    LookupSettings,
+    TeamLimiter,
+    after_failure,
+    retry_delay,
+)
+from exporter.generations.store import PendingRow, Reschedule, Resolve
+
+SETTINGS = LookupSettings(concurrency=8, rate=20, initial_delay=5, max_age=900)
+NOW = 1_800_000_000.0
+
+
+def row(attempts: int = 0, age: float = 10) -> PendingRow:
+    return PendingRow("gen_01ARZ3NDEKTSV4RRFFQ69G5FAV", "prod", "http", NOW - age, NOW, attempts)
+
+
+def test_backoff_doubles_from_the_initial_delay_with_jitter() -> None:
+    rng = random.Random(7)
+    for attempts, nominal in enumerate((5, 10, 20, 40, 80, 160)):
+        assert nominal * 0.9 <= retry_delay(attempts, 5, rng) <= nominal * 1.1
+    assert retry_delay(30, 5, rng) <= BACKOFF_CAP * 1.1
+
+
+def test_404_is_pending_then_retried_later() -> None:
+    op, pause = after_failure(
+        row(attempts=2), NotFoundError("no", status=404), SETTINGS, NOW, random.Random(1)
+    )
+    assert isinstance(op, Reschedule) and op.outcome == "pending"
+    assert 18 <= op.due_at - NOW <= 22
+    assert pause is None
+
+
+def test_404_past_max_age_is_abandoned_as_not_found() -> None:
+    op, _ = after_failure(
+        row(age=901), NotFoundError("no", status=404), SETTINGS, NOW, random.Random(1)
+    )
+    assert isinstance(op, Resolve) and op.abandoned == "not_found"
+
+
+def test_last_retry_lands_exactly_on_the_max_age() -> None:
+    op, _ = after_failure(
+        row(attempts=9, age=890), NotFoundError("no", status=404), SETTINGS, NOW, random.Random(1)
+    )
+    assert isinstance(op, Reschedule) and op.due_at == NOW + 10
+
+
+def test_429_pauses_the_team_for_retry_after() -> None:
+    exc = RateLimitedError("slow", status=429, retry_after=17)
+    op, pause = after_failure(row(), exc, SETTINGS, NOW, random.Random(1))
+    assert pause == 17 and isinstance(op, Reschedule) and op.due_at == NOW + 17
+    assert op.outcome == "rate_limited"
+
+
+def test_429_without_retry_after_backs_off() -> None:
+    op, pause = after_failure(
+        row(), RateLimitedError("slow", status=429), SETTINGS, NOW, random.Random(1)
+    )
+    assert pause is not None and 4.5 <= pause <= 5.5
+    assert isinstance(op, Reschedule)
+
+
+def test_400_is_abandoned_at_once_and_401_is_not_retried_in_a_loop() -> None:
+    op, _ = after_failure(
+        row(), BadRequestError("bad id", status=400), SETTINGS, NOW, random.Random(1)
+    )
+    assert isinstance(op, Resolve) and op.abandoned == "rejected"
+    op, pause = after_failure(
+        row(), AuthError("rejected", status=401), SETTINGS, NOW, random.Random(1)
+    )
+    assert isinstance(op, Reschedule) and pause == 60 and op.due_at == NOW + 60
+
+
+@pytest.mark.parametrize(
+    ("exc", "outcome", "reason"),
+    [
+        (ServerError("x", status=503), "error", "max_age"),
+        (TransportError("x", timeout=True), "error", "max_age"),
+        (InvalidResponseError("x"), "invalid", "invalid"),
+    ],
+)
+def test_transient_errors_retry_until_max_age(exc: Exception, outcome: str, reason: str) -> None:
+    op, _ = after_failure(row(), exc, SETTINGS, NOW, random.Random(1))  # type: ignore[arg-type]
+    assert isinstance(op, Reschedule) and op.outcome == outcome
+    op, _ = after_failure(row(age=1000), exc, SETTINGS, NOW, random.Random(1))  # type: ignore[arg-type]
+    assert isinstance(op, Resolve) and op.abandoned == reason
+
+
+async def test_limiter_holds_every_lookup_during_a_pause_and_keeps_the_rate() -> None:
+    clock = FakeClock()
+    limiter = TeamLimiter(rate=10, burst=2, clock=clock)
+    start = clock.monotonic()
+    for _ in range(2):
+        await limiter.acquire()
+    assert clock.monotonic() == start, "the burst goes at once"
+    await limiter.acquire()
+    assert clock.monotonic() - start == pytest.approx(0.1)
+    limiter.pause(30)
+    paused_at = clock.monotonic()
+    await limiter.acquire()
+    assert clock.monotonic() - paused_at > 30 - 1e-6
