@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from exporter import __version__
-from exporter.config import ENV_PREFIX, Config, ConfigError, format_duration, load_config, options
+from exporter.config import (
+    ENV_PREFIX,
+    Config,
+    ConfigError,
+    Option,
+    format_duration,
+    load_config,
+    options,
+)
 from exporter.generations.store import StateError
 from exporter.logs import setup_logging
 from exporter.serving import AsgiServer, bind, stop_on_signals
@@ -28,10 +36,15 @@ PROG = "vercel-ai-gateway-exporter"
 log = logging.getLogger("exporter")
 
 
-def _default_text(value: Any) -> str:
-    if isinstance(value, float):
-        return format_duration(value) if value >= 1 else str(value)
-    return str(value)
+def default_text(option: Option) -> str:
+    """An option's default as a user writes it (durations as 5m, not 300.0)."""
+    if option.default in (None, []):
+        return "none"
+    if option.duration:
+        return format_duration(float(option.default))
+    if isinstance(option.default, float) and option.default.is_integer():
+        return str(int(option.default))
+    return str(option.default)
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -67,7 +80,7 @@ def run_parser() -> argparse.ArgumentParser:
             metavar="VALUE",
             action="append" if option.repeatable else "store",
             help=(
-                f"{option.description} Default: {_default_text(option.default)}. Env {option.env}."
+                f"{option.description} Default: {default_text(option)}. Env {option.env}."
             ).replace("%", "%%"),
         )
     return parser

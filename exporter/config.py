@@ -54,7 +54,7 @@ def parse_duration(value: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """The inverse of :func:`parse_duration` for help texts and the landing page."""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{round(seconds * 1000)}ms"
@@ -266,6 +266,7 @@ class Option:
     description: str
     default: Any
     repeatable: bool = False
+    duration: bool = False
 
     @property
     def key(self) -> str:
@@ -286,7 +287,8 @@ def options() -> Iterator[Option]:
         for name, field in model.model_fields.items():
             repeatable = getattr(field.annotation, "__origin__", None) is list
             default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-            yield Option(section, name, field.description or "", default, repeatable)
+            duration = any(getattr(m, "func", None) is parse_duration for m in field.metadata)
+            yield Option(section, name, field.description or "", default, repeatable, duration)
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
