@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_CAP = 300.0
 AUTH_PAUSE = 60.0
+STORE_PAUSE = 5.0
 IDLE_WAIT = 1.0
 
 
@@ -154,6 +155,9 @@ class LookupScheduler:
             gen = await self._client.generation(row.id)
         except GatewayError as exc:
             op = self._after_failure(row, exc)
+        except Exception:  # a bug must not turn into a tight retry loop: back off instead
+            log.exception("generation lookup failed unexpectedly", extra={"id": row.id})
+            op = self._after_failure(row, GatewayError("unexpected error"))
         else:
             if gen.id != row.id:
                 op = self._after_failure(
@@ -162,9 +166,11 @@ class LookupScheduler:
             else:
                 self._auth_failing = False
                 op = Resolve(row, "found", self._observer.deltas(self.team, gen))
-        # If the write fails the row stays pending and is looked up again (the writer logs it).
-        with contextlib.suppress(StoreUnavailable):
+        try:
             await self._writer.submit(op)
+        except StoreUnavailable:
+            # The row stays pending and is looked up again once the disk recovers.
+            self._limiter.pause(STORE_PAUSE)
 
     def _after_failure(self, row: PendingRow, exc: GatewayError) -> Resolve | Reschedule:
         op, pause = after_failure(row, exc, self._settings, self._clock.time(), self._rng)

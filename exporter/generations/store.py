@@ -326,10 +326,12 @@ class Store:
                 results = [op.apply(tx) for op in ops]
                 tx.write_series()
                 conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                raise StoreUnavailable(f"state store {self.path}: {exc}") from None
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreUnavailable(f"state store {self.path}: {exc}") from None
+                raise
         return results, tx
 
 
@@ -382,8 +384,12 @@ class StateWriter:
             results, tx = await asyncio.to_thread(
                 self._store.commit, [q.op for q in batch], self._mirror, self._clock.time()
             )
-        except StoreUnavailable as exc:
-            log.error("state write failed", extra={"error": str(exc)})
+        except Exception as exc:  # a failed batch must never stall its waiters
+            if isinstance(exc, StoreUnavailable):
+                log.error("state write failed", extra={"error": str(exc)})
+            else:
+                log.exception("state write failed unexpectedly")
+                exc = StoreUnavailable(f"state store {self._store.path}: internal error")
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(exc)
