@@ -48,28 +48,21 @@ class Submission:
     rejected: list[dict[str, str]]
 
 
-def _echo(value: object) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)[:MAX_ID_ECHO]
-    return text[:MAX_ID_ECHO]
-
-
-def split_ids(values: Sequence[object]) -> tuple[list[str], list[dict[str, str]]]:
-    """Valid IDs in order, and a reason for each value that is not one."""
+def split_ids(values: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """Valid IDs in order, and a reason for each string that is not one."""
     valid: list[str] = []
     rejected: list[dict[str, str]] = []
     for value in values:
-        if not isinstance(value, str):
-            rejected.append({"id": _echo(value), "reason": "not a string"})
-        elif is_generation_id(value.strip()):
+        if is_generation_id(value.strip()):
             valid.append(value.strip())
         else:
-            rejected.append({"id": _echo(value), "reason": ID_HINT})
+            rejected.append({"id": value[:MAX_ID_ECHO], "reason": ID_HINT})
     return valid, rejected
 
 
 def parse_body(
     content_type: str, body: bytes, query_team: str | None
-) -> tuple[str | None, list[object]]:
+) -> tuple[str | None, list[str]]:
     """(team, raw ID values) from a JSON or plain-text body."""
     media = content_type.split(";")[0].strip().lower()
     try:
@@ -95,11 +88,16 @@ def parse_body(
     if ("ids" in data) == ("id" in data):
         raise IntakeError(400, 'give exactly one of "ids" (a list) or "id" (a string)')
     values = data["ids"] if "ids" in data else [data["id"]]
-    if not isinstance(values, list):
-        raise IntakeError(400, '"ids" must be a list of strings')
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        field = "ids" if "ids" in data else "id"
+        raise IntakeError(
+            400, f'"{field}" must be ' + ("a list of strings" if field == "ids" else "a string")
+        )
     team = data.get("team", query_team)
     if team is not None and not isinstance(team, str):
         raise IntakeError(400, '"team" must be a string')
+    if query_team is not None and team != query_team:
+        raise IntakeError(400, "the team in the body and in the query differ")
     return team, values
 
 
@@ -196,9 +194,10 @@ class Intake:
         try:
             self._check_token(request)
             body = await self._read_body(request)
-            team, values = parse_body(
-                request.headers.get("content-type", ""), body, request.query_params.get("team")
-            )
+            query_team = request.query_params.get("team")
+            if query_team is not None:
+                self.resolve_team(query_team)
+            team, values = parse_body(request.headers.get("content-type", ""), body, query_team)
             if len(values) > self._limits.max_ids:
                 raise IntakeError(
                     413, f"too many IDs in one request: {len(values)} > {self._limits.max_ids}"

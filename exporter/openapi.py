@@ -1,0 +1,194 @@
+"""The exporter's own HTTP API as an OpenAPI 3.1 document, served at ``/openapi.json``.
+
+It is generated for this instance (its teams, limits and whether intake needs a token), so
+a client generator or a fuzzer sees exactly what this exporter accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from exporter import __version__
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {"error": {"type": "string"}},
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def openapi_document(
+    telemetry_path: str, teams: Sequence[str], max_ids: int, token_required: bool
+) -> dict[str, Any]:
+    # With several teams a request must name its team, in the body or in the query: OpenAPI
+    # cannot express "one of the two", so neither is marked required and a 400 says so.
+    team = {"type": "string", "enum": list(teams)}
+
+    def variant(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [key],
+            "properties": {key: schema, "team": team},
+        }
+
+    intake: dict[str, Any] = {
+        "summary": "Hand over generation IDs for lookup",
+        "description": "202 means the IDs are stored on disk. Each ID is counted once, however "
+        "often it is sent. Values that are not generation IDs are listed in "
+        "`rejected`; the rest are still accepted.",
+        "parameters": [
+            {
+                "name": "team",
+                "in": "query",
+                "required": False,
+                "schema": team,
+                "description": "Team of a text/plain body (a JSON body may name it inline); "
+                "needed when several teams are configured.",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            variant(
+                                "ids",
+                                {"type": "array", "maxItems": max_ids, "items": {"type": "string"}},
+                            ),
+                            variant("id", {"type": "string"}),
+                        ]
+                    }
+                },
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        },
+        "responses": {
+            "202": {
+                "description": "Stored",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/IntakeResult"}}
+                },
+            },
+            "400": _error("The body does not parse, or names an unknown team"),
+            "413": _error("Body or ID count over the limit"),
+            "415": _error("Neither application/json nor text/plain"),
+            "503": _error("Queue full or state disk unavailable; retry after Retry-After"),
+        },
+    }
+    if token_required:
+        intake["security"] = [{"bearer": []}]
+        intake["responses"]["401"] = _error("Missing or wrong bearer token")
+    text = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Vercel AI Gateway exporter", "version": __version__},
+        "paths": {
+            "/": {
+                "get": {
+                    "summary": "Landing page",
+                    "responses": {
+                        "200": {
+                            "description": "OK",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            telemetry_path: {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Text format, or OpenMetrics when asked for in Accept",
+                            "content": {
+                                "text/plain": {"schema": {"type": "string"}},
+                                "application/openmetrics-text": {"schema": {"type": "string"}},
+                            },
+                        }
+                    },
+                }
+            },
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": text}}},
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness",
+                    "responses": {
+                        "200": {
+                            "description": "Ready",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Readiness"}
+                                }
+                            },
+                        },
+                        "503": {
+                            "description": "Waiting for a first credits refresh",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Readiness"}
+                                }
+                            },
+                        },
+                    },
+                }
+            },
+            "/generations": {"post": intake},
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "OK",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": _ERROR,
+                "IntakeResult": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["accepted", "duplicates", "rejected"],
+                    "properties": {
+                        "accepted": {"type": "integer", "minimum": 0},
+                        "duplicates": {"type": "integer", "minimum": 0},
+                        "rejected": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["id", "reason"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "Readiness": {
+                    "type": "object",
+                    "required": ["ready"],
+                    "properties": {
+                        "ready": {"type": "boolean"},
+                        "waiting_for": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
