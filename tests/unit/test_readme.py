@@ -12,8 +12,9 @@ README = (REPO_ROOT / "README.md").read_text()
 
 def test_every_option_is_in_the_configuration_table() -> None:
     for option in options():
-        row = next((line for line in README.splitlines()
-                    if line.startswith(f"| `{option.flag}` |")), None)
+        row = next(
+            (line for line in README.splitlines() if line.startswith(f"| `{option.flag}` |")), None
+        )
         assert row is not None, f"{option.flag} missing from the README"
         assert option.env in row
         assert f"`{default_text(option)}`" in row or default_text(option) == "none"
