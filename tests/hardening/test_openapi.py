@@ -14,7 +14,9 @@ from tests.support.stack import ExporterProcess, SimulatorProcess
 KEY = "sk-openapi-0123456789"
 
 
-def run_schemathesis(exp: ExporterProcess, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_schemathesis(
+    exp: ExporterProcess, workdir: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
     st = Path(sys.executable).parent / "st"
     assert st.exists(), "schemathesis is part of the test extra"
     return subprocess.run(
@@ -37,16 +39,18 @@ def run_schemathesis(exp: ExporterProcess, *extra: str) -> subprocess.CompletedP
         text=True,
         timeout=240,
         check=False,
+        cwd=workdir,  # its report folder goes there, not into the repository
     )
 
 
 def test_schemathesis_finds_no_failure_with_one_team(
+    tmp_path: Path,
     simulator: SimulatorProcess,
     exporter_factory: Callable[..., ExporterProcess],
 ) -> None:
     exp = exporter_factory(simulator.url, "--ingest.max-ids=50", env={"AI_GATEWAY_API_KEY": KEY})
     before = len(simulator.requests())
-    result = run_schemathesis(exp)
+    result = run_schemathesis(exp, tmp_path)
     assert result.returncode == 0, result.stdout[-6000:]
     assert "failure" not in result.stdout.split("SUMMARY")[-1].lower().replace("0 failures", "")
     assert exp.process.alive()
@@ -55,6 +59,7 @@ def test_schemathesis_finds_no_failure_with_one_team(
 
 
 def test_schemathesis_with_several_teams(
+    tmp_path: Path,
     simulator: SimulatorProcess,
     exporter_factory: Callable[..., ExporterProcess],
 ) -> None:
@@ -65,5 +70,5 @@ def test_schemathesis_with_several_teams(
     assert team["schema"]["enum"] == ["prod", "dev"]
     # With several teams a body must name its team in the body or the query; OpenAPI cannot say
     # "one of the two", so a schema-valid text body without ?team= is rightly refused (400).
-    result = run_schemathesis(exp, "--exclude-checks", "positive_data_acceptance")
+    result = run_schemathesis(exp, tmp_path, "--exclude-checks", "positive_data_acceptance")
     assert result.returncode == 0, result.stdout[-6000:]
