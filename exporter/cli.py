@@ -130,6 +130,12 @@ def simulate_parser() -> argparse.ArgumentParser:
         help="Accept only these keys, one team each (repeatable). "
         "Without it any bearer token is a team.",
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="Seconds every gateway API answer takes (a fixed delay, as a remote API has).",
+    )
     parser.add_argument("--fault", default=None, help="Start with this fault mode active.")
     parser.add_argument(
         "--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"]
@@ -201,6 +207,7 @@ async def _run_simulator(args: argparse.Namespace) -> int:
         ready_delay=args.ready_delay,
         balance=args.balance,
         top_up_below=args.top_up_below,
+        latency=args.latency,
         api_keys=keys or None,
     )
     if args.fault:

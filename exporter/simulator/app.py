@@ -21,9 +21,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from exporter.gateway.models import is_generation_id
-from exporter.simulator.faults import Fault, degrade
+from exporter.simulator.faults import BODY_FAULTS, Fault, degrade
 from exporter.simulator.world import CATALOGUE, SimGeneration, TeamWorld, world_name_for
 
 GenerationListener = Callable[[str, SimGeneration], None]
@@ -64,8 +65,10 @@ class Simulator:
         api_keys: dict[str, str] | None = None,
         top_up_below: Decimal | None = None,
         top_up_amount: Decimal = Decimal("100"),
+        latency: float = 0.0,
     ) -> None:
         self.seed = seed
+        self.latency = latency  # seconds every documented API answer takes, before faults
         self.rate = rate
         self.ready_delay = ready_delay
         self.initial_balance = balance
@@ -123,6 +126,25 @@ class Simulator:
         return count
 
 
+class _CutOff(Response):
+    """Starts a 200 answer, then fails mid-body: the server drops the connection, as a reset
+    or a dying load balancer would."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200, media_type="application/json")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"balance": "1', "more_body": True})
+        raise ConnectionResetError("simulated connection reset")
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -142,6 +164,8 @@ def create_app(sim: Simulator) -> Starlette:
         request: Request, endpoint: str, answer: Callable[[TeamWorld], Awaitable[Response]]
     ) -> Response:
         started = time.time()
+        if sim.latency > 0:
+            await asyncio.sleep(sim.latency)
         token = _bearer(request)
         fault = sim.fault if sim.fault and sim.fault.applies_to(endpoint) else None
         if fault is not None:
@@ -178,11 +202,7 @@ def create_app(sim: Simulator) -> Starlette:
             if immediate is not None:
                 return immediate
         response = await answer(sim.world_for(token))
-        if (
-            fault is not None
-            and fault.mode in ("numbers", "missing_fields", "null_fields")
-            and response.status_code == 200
-        ):
+        if fault is not None and fault.mode in BODY_FAULTS and response.status_code == 200:
             body = json.loads(bytes(response.body))
             return _json(degrade(body, fault.mode))
         return response
@@ -209,6 +229,8 @@ def create_app(sim: Simulator) -> Starlette:
             return Response(b'{"data": {"id": "gen_01', media_type="application/json")
         if mode == "html":
             return Response(b"<html><body>Bad gateway</body></html>", media_type="text/html")
+        if mode == "reset":
+            return _CutOff()
         return None
 
     async def credits(request: Request) -> Response:

@@ -19,7 +19,26 @@ FAULT_MODES = (
     "numbers",  # numbers where the docs say decimal strings
     "missing_fields",  # documented fields left out
     "null_fields",  # documented fields set to null
+    "wrong_types",  # strings for numbers, numbers for strings and booleans
+    "absurd",  # negative and NaN money, 10^12 tokens, negative latencies
+    "reset",  # the connection is cut in the middle of the answer
 )
+BODY_FAULTS = ("numbers", "missing_fields", "null_fields", "wrong_types", "absurd")
+
+# Values no real gateway sends; the exporter must reject and count them, never publish them.
+_ABSURD = {
+    "balance": "NaN",
+    "total_used": "-12.5",
+    "total_cost": -0.5,
+    "upstream_inference_cost": -3,
+    "usage": -0.5,
+    "latency": -250,
+    "generation_time": 1e15,
+    "native_tokens_prompt": 10**12,
+    "native_tokens_completion": -7,
+    "native_tokens_reasoning": 10**12,
+    "billable_web_search_calls": -1,
+}
 ENDPOINTS = ("credits", "generation", "report", "models", "budgets")
 
 
@@ -90,7 +109,7 @@ class Fault:
 
 
 def degrade(body: dict[str, Any], mode: str) -> dict[str, Any]:
-    """Apply a body-shape fault (numbers, missing or null fields) to a successful answer."""
+    """Apply a body-shape fault (one of BODY_FAULTS) to a successful answer."""
     target = body["data"] if isinstance(body.get("data"), dict) else body
     changed = dict(target)
     keys = [k for k in changed if k != "id"]
@@ -104,4 +123,16 @@ def degrade(body: dict[str, Any], mode: str) -> dict[str, Any]:
     elif mode == "null_fields":
         for key in keys[::2]:
             changed[key] = None
+    elif mode == "wrong_types":
+        for key, value in changed.items():
+            if key == "id":
+                continue
+            if isinstance(value, bool):
+                changed[key] = "yes" if value else "no"
+            elif isinstance(value, str):
+                changed[key] = True if key in ("balance", "total_used") else 42
+            else:
+                changed[key] = f"{value} tokens" if key.startswith("native") else "n/a"
+    elif mode == "absurd":
+        changed.update({k: v for k, v in _ABSURD.items() if k in changed})
     return {**body, "data": changed} if target is not body else changed
