@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from prometheus_client import (
     CollectorRegistry,
+    Gauge,
     GCCollector,
     PlatformCollector,
     ProcessCollector,
@@ -22,12 +23,14 @@ from exporter.gateway.client import GatewayClient
 from exporter.gateway.retry import RetryPolicy
 from exporter.generations.pipeline import GenerationPipeline
 from exporter.http import TeamStatus, create_app
-from exporter.metrics import ApiMetrics, BuildInfoCollector
+from exporter.metrics import ApiMetrics, BuildInfoCollector, name
 from exporter.serving import AsgiServer
 from exporter.teams import Team
 from exporter.thresholds import ThresholdsCollector
 
 log = logging.getLogger(__name__)
+
+TASK_SAMPLE_EVERY = 2.0
 
 
 class Exporter:
@@ -63,6 +66,12 @@ class Exporter:
             )
         )
         self.registry.register(ThresholdsCollector([team.config for team in teams]))
+        self.tasks_alive = Gauge(
+            name("exporter_asyncio_tasks"),
+            "Asyncio tasks alive in the exporter, sampled every few seconds; a steady rise "
+            "means a leak.",
+            registry=self.registry,
+        )
         self.generations = GenerationPipeline(config, self.clients, self.clock)
         self.registry.register(self.generations.collector)
         self.app = create_app(
@@ -72,12 +81,12 @@ class Exporter:
     def statuses(self) -> list[TeamStatus]:
         now = self.clock.monotonic()
         rows = []
-        for name, state in self.credits.items():
+        for team, state in self.credits.items():
             snap = state.snapshot
             detail = state.last_error or (f"balance {snap.credits.balance} USD" if snap else "")
             rows.append(
                 TeamStatus(
-                    team=name,
+                    team=team,
                     ready=state.attempted.is_set(),
                     up=state.up,
                     last_success_age=None if snap is None else now - snap.fetched_mono,
@@ -86,17 +95,23 @@ class Exporter:
             )
         return rows
 
+    async def _count_tasks(self) -> None:
+        while True:
+            self.tasks_alive.set(len(asyncio.all_tasks()))
+            await asyncio.sleep(TASK_SAMPLE_EVERY)
+
     async def run(self, sock: socket.socket, stop: asyncio.Event) -> None:
         server = AsgiServer(self.app, sock)
         tasks = [asyncio.create_task(work) for work in self.generations.tasks()]
+        tasks.append(asyncio.create_task(self._count_tasks(), name="count-tasks"))
         tasks += [
             asyncio.create_task(
                 CreditsPoller(
-                    self.clients[name], state, self.config.credits.interval, self.clock
+                    self.clients[team], state, self.config.credits.interval, self.clock
                 ).run(),
-                name=f"credits:{name}",
+                name=f"credits:{team}",
             )
-            for name, state in self.credits.items()
+            for team, state in self.credits.items()
         ]
         serving = asyncio.create_task(server.serve(), name="http")
         log.info(

@@ -231,6 +231,11 @@ class Store:
         try:
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._open(existed)
+        except sqlite3.OperationalError as exc:
+            raise StateError(
+                f"state file {path} cannot be opened for writing ({exc}); check that "
+                f"{path.parent} is writable and has free space"
+            ) from None
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"state file {path} is not a usable SQLite database ({exc}). If it is corrupt, "
