@@ -13,9 +13,24 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar as ClientExemplar
 
-from exporter.generations.series import METRICS, Kind, MetricDef, SeriesKey, SeriesValue
+from exporter.generations.series import (
+    ABANDON_REASONS,
+    ABANDONED,
+    LOOKUP_OUTCOMES,
+    LOOKUPS,
+    METRICS,
+    Kind,
+    MetricDef,
+    SeriesKey,
+    SeriesValue,
+)
 from exporter.generations.store import SeriesMirror
 from exporter.metrics import name
+
+KNOWN_IN_ADVANCE = [
+    *((LOOKUPS, "outcome", o) for o in LOOKUP_OUTCOMES),
+    *((ABANDONED, "reason", r) for r in ABANDON_REASONS),
+]
 
 
 class GenerationsCollector(Collector):
@@ -24,8 +39,15 @@ class GenerationsCollector(Collector):
         self._teams = teams
 
     def collect(self) -> Iterable[Metric]:
+        values = dict(self._mirror.values)
+        # Series known in advance start at 0, so rates and ratios exist before the first event.
+        for metric, label, known in KNOWN_IN_ADVANCE:
+            for team in self._teams:
+                values.setdefault(
+                    SeriesKey(metric.name, (("team", team), (label, known))), SeriesValue()
+                )
         by_metric: dict[str, list[tuple[SeriesKey, SeriesValue]]] = {m.name: [] for m in METRICS}
-        for key, value in list(self._mirror.values.items()):
+        for key, value in values.items():
             by_metric.setdefault(key.metric, []).append((key, value))
         for metric in METRICS:
             yield self._family(metric, by_metric[metric.name])

@@ -183,6 +183,9 @@ LOOKUP_DELAY = MetricDef(
     _buckets("1", "2.5", "5", "10", "15", "30", "60", "120", "300", "600", "900", "1800"),
 )
 
+LOOKUP_OUTCOMES = ("found", "pending", "rate_limited", "error", "rejected", "invalid")
+ABANDON_REASONS = ("not_found", "max_age", "rejected", "invalid")
+
 METRICS: tuple[MetricDef, ...] = (
     COST,
     TIME_TO_FIRST_TOKEN,
