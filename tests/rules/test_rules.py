@@ -1,0 +1,321 @@
+"""The alert rule file: promtool check and unit tests, style, coverage, and mutation checks.
+
+The promtool unit tests live next to the rules (grafana/alerts/tests/*.yaml); this module runs
+them, checks that they cover every alert both firing and not firing, and plants bugs in copies
+of the rule file to prove that the unit tests notice them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support import promql
+from tests.support.metric_contract import allowed_labels, family_of
+from tests.support.processes import REPO_ROOT
+
+ALERTS_DIR = REPO_ROOT / "grafana" / "alerts"
+RULE_FILE = ALERTS_DIR / "vercel-ai-gateway.rules.yaml"
+UNIT_TESTS = sorted((ALERTS_DIR / "tests").glob("*.yaml"))
+RUNBOOK = REPO_ROOT / "grafana" / "RUNBOOK.md"
+RUNBOOK_URL = (
+    "https://github.com/vercel-ai-gateway-exporter/vercel-ai-gateway-exporter/blob/main/"
+    "grafana/RUNBOOK.md#"
+)
+
+EXPECTED = {
+    "VercelAIGatewayCreditsLow": {"warning"},
+    "VercelAIGatewayCreditsCritical": {"critical"},
+    "VercelAIGatewayCreditsRunningOut": {"warning"},
+    "VercelAIGatewaySpendSpike": {"warning"},
+    "VercelAIGatewayBudgetNearlyExhausted": {"warning"},
+    "VercelAIGatewayExporterDown": {"warning", "critical"},
+    "VercelAIGatewayUpstreamFailing": {"warning"},
+    "VercelAIGatewayDataStale": {"warning"},
+    "VercelAIGatewayGenerationLookupsFailing": {"warning"},
+}
+# Rules whose alerts carry no team label: they are about the exporter process itself.
+NO_TEAM = {"VercelAIGatewayExporterDown"}
+# Rules whose value is a constant (0 for "down"), so the description has nothing to show.
+NO_VALUE = {"VercelAIGatewayExporterDown", "VercelAIGatewayUpstreamFailing"}
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool is missing: install Debian's 'prometheus' package (make test does)")
+    return subprocess.run([path, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _rules() -> list[dict[str, Any]]:
+    data = yaml.safe_load(RULE_FILE.read_text())
+    return [rule for group in data["groups"] for rule in group["rules"]]
+
+
+RULES = _rules()
+
+
+def _rule_id(rule: dict[str, Any]) -> str:
+    return f"{rule['alert']}/{rule['labels']['severity']}"
+
+
+def test_promtool_check_rules_is_clean() -> None:
+    result = promtool("check", "rules", "--lint=all", "--lint-fatal", str(RULE_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(RULES)} rules found" in result.stdout
+
+
+def test_promtool_unit_tests_pass() -> None:
+    assert len(UNIT_TESTS) >= 4
+    result = promtool("test", "rules", *map(str, UNIT_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(UNIT_TESTS), result.stdout
+
+
+def test_the_expected_alerts_and_only_those() -> None:
+    found: dict[str, set[str]] = {}
+    for rule in RULES:
+        assert "alert" in rule, "this file holds alerts only"
+        found.setdefault(rule["alert"], set()).add(rule["labels"]["severity"])
+    assert found == EXPECTED
+
+
+def _duration(text: str) -> float:
+    return promql.duration_seconds(text)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=_rule_id)
+def test_rule_style(rule: dict[str, Any]) -> None:
+    name = rule["alert"]
+    assert re.fullmatch(r"VercelAIGateway(?:[A-Z][a-z]+)+", name), "CamelCase with the prefix"
+    assert set(rule["labels"]) == {"severity"}
+    assert rule["labels"]["severity"] in ("warning", "critical")
+    assert _duration(rule["for"]) >= 300, "a for: of at least 5 minutes, so that it never flaps"
+    annotations = rule["annotations"]
+    assert set(annotations) == {"summary", "description", "runbook_url"}
+    summary = annotations["summary"]
+    assert "{{" not in summary and summary.endswith(".") and summary[0].isupper()
+    description = annotations["description"]
+    assert description.endswith(".")
+    if name not in NO_TEAM:
+        assert "{{ $labels.team }}" in description
+    if name not in NO_VALUE:
+        assert "{{ $value" in description, "the description shows the value"
+        assert re.search(r"\$value \| (humanize\w*|printf)", description), "human-formatted"
+    assert annotations["runbook_url"] == RUNBOOK_URL + name.lower()
+
+
+def test_alerts_of_one_name_share_their_summary_and_runbook() -> None:
+    by_name: dict[str, set[tuple[str, str]]] = {}
+    for rule in RULES:
+        key = (rule["annotations"]["summary"], rule["annotations"]["runbook_url"])
+        by_name.setdefault(rule["alert"], set()).add(key)
+    assert all(len(v) == 1 for v in by_name.values()), by_name
+
+
+def _github_anchor(heading: str) -> str:
+    slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return slug.replace(" ", "-")
+
+
+def test_every_runbook_url_points_at_a_runbook_section() -> None:
+    anchors = {
+        _github_anchor(line.lstrip("#"))
+        for line in RUNBOOK.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for rule in RULES:
+        anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
+        assert anchor in anchors, f"RUNBOOK.md has no section for #{anchor}"
+    for section in ("Meaning.", "Check.", "Action."):
+        assert RUNBOOK.read_text().count(f"**{section}**") >= len(EXPECTED) - 1
+
+
+def test_runbook_documents_the_defaults_the_rules_use() -> None:
+    """The default after ``* 0 +`` in each rule matches the table in RUNBOOK.md."""
+    text = RUNBOOK.read_text()
+    table = dict(
+        re.findall(
+            r"^\| (VercelAIGateway\w+) \| .*? \| `(vercel_ai_gateway_alert_\w+)` \|", text, re.M
+        )
+    )
+    defaults = {
+        m[0]: float(m[1])
+        for m in re.findall(r"^\| (VercelAIGateway\w+) \|.*\| ([\d.]+)[^|]*\|$", text, re.M)
+    }
+    assert len(table) == 5 and len(defaults) == 5
+    for rule in RULES:
+        if rule["alert"] not in table:
+            continue
+        expr = rule["expr"]
+        gauge = table[rule["alert"]]
+        assert gauge in expr, f"{rule['alert']} must compare against {gauge}"
+        (fallback,) = re.findall(r"\* 0 \+ ([\d.]+)", expr)
+        assert float(fallback) == defaults[rule["alert"]], rule["alert"]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=_rule_id)
+def test_rule_selectors_follow_the_contract(rule: dict[str, Any]) -> None:
+    expr = rule["expr"]
+    found = promql.selectors(expr)
+    assert found
+    for selector in found:
+        family = family_of(selector.metric)
+        assert family is not None, f"{selector.metric} is not in the metric contract"
+        labels = {label for label, _, _ in selector.matchers}
+        assert labels <= allowed_labels(family)
+        aggregation = promql.nearest_aggregation(expr, selector.start)
+        assert aggregation in family.aggregations, (
+            f"{selector.metric} aggregated with {aggregation!r}, expected one of "
+            f"{sorted(map(str, family.aggregations))}"
+        )
+    # Lifetime spend is mirrored from upstream: never rate()/increase() (a downward correction
+    # would read as a reset worth the whole lifetime spend).
+    for window in promql.range_windows(expr):
+        if window.metric == "vercel_ai_gateway_credits_used_usd":
+            assert window.function in ("delta", "deriv")
+
+
+def _unit_test_expectations() -> dict[tuple[str, str], dict[str, int]]:
+    """(alertname, severity or '') -> how many cases expect it firing / expect nothing."""
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for path in UNIT_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                name = check["alertname"]
+                alerts = check.get("exp_alerts") or []
+                if not alerts:
+                    out.setdefault((name, ""), {"firing": 0, "quiet": 0})["quiet"] += 1
+                for alert in alerts:
+                    key = (name, alert["exp_labels"]["severity"])
+                    out.setdefault(key, {"firing": 0, "quiet": 0})["firing"] += 1
+                    assert set(alert["exp_annotations"]) == {
+                        "summary",
+                        "description",
+                        "runbook_url",
+                    }, f"{path.name}: {name} must pin every annotation"
+    return out
+
+
+def test_unit_tests_cover_every_alert_firing_and_not_firing() -> None:
+    seen = _unit_test_expectations()
+    for name, severities in EXPECTED.items():
+        assert seen.get((name, ""), {}).get("quiet"), f"no case where {name} must not fire"
+        for severity in severities:
+            assert seen.get((name, severity), {}).get("firing"), (
+                f"no case where {name} ({severity}) fires"
+            )
+
+
+def test_unit_tests_cover_several_teams_and_a_top_up() -> None:
+    text = "\n".join(p.read_text() for p in UNIT_TESTS)
+    for gauge in (
+        "credits_low",
+        "credits_critical",
+        "credits_runway",
+        "spend_spike_floor",
+        "budget_used",
+    ):
+        assert f"vercel_ai_gateway_alert_{gauge}_threshold" in text or (
+            f"vercel_ai_gateway_alert_{gauge}" in text
+        ), gauge
+    assert "top-up" in text.lower()
+    teams = set(re.findall(r'team="([^"]+)"', text))
+    assert len(teams) >= 5
+
+
+# (what the bug is, unit-test file that must catch it, text in the rule file, replacement)
+MUTATIONS = [
+    ("CreditsLow default 40 instead of 50", "credits.yaml", "* 0 + 50", "* 0 + 40"),
+    (
+        "CreditsLow without its default",
+        "credits.yaml",
+        """max by (job, team) (vercel_ai_gateway_alert_credits_low_threshold_usd)
+    or
+    max by (job, team) (vercel_ai_gateway_credits_balance_usd) * 0 + 50""",
+        "max by (job, team) (vercel_ai_gateway_alert_credits_low_threshold_usd)",
+    ),
+    (
+        "replicas summed instead of deduplicated",
+        "credits.yaml",
+        """max by (job, team) (vercel_ai_gateway_credits_balance_usd)
+  < on (job, team)
+  (
+    max by (job, team) (vercel_ai_gateway_alert_credits_low""",
+        """sum by (job, team) (vercel_ai_gateway_credits_balance_usd)
+  < on (job, team)
+  (
+    max by (job, team) (vercel_ai_gateway_alert_credits_low""",
+    ),
+    (
+        "runway from the balance slope",
+        "runway.yaml",
+        "(max by (job, team) (deriv(vercel_ai_gateway_credits_used_usd[6h])) > 0)",
+        "(max by (job, team) (-deriv(vercel_ai_gateway_credits_balance_usd[6h])) > 0)",
+    ),
+    (
+        "spend read with increase()",
+        "spend-spike.yaml",
+        "delta(vercel_ai_gateway_credits_used_usd[1h])",
+        "increase(vercel_ai_gateway_credits_used_usd[1h])",
+    ),
+    (
+        "spike floor ignored",
+        "spend-spike.yaml",
+        "max by (job, team) (vercel_ai_gateway_credits_used_usd) * 0 + 5",
+        "max by (job, team) (vercel_ai_gateway_credits_used_usd) * 0",
+    ),
+    ("budget ratio default 0.8", "budgets.yaml", "* 0 + 0.9", "* 0 + 0.8"),
+    (
+        "abandoned share undefined without found lookups",
+        "exporter.yaml",
+        """        or
+        sum by (job, team) (rate(vercel_ai_gateway_generations_abandoned_total[30m])) * 0
+""",
+        "",
+    ),
+    (
+        "generation endpoint counted as stale",
+        "exporter.yaml",
+        'endpoint="credits"}) > 900',
+        'endpoint=~"credits|generation"}) > 900',
+    ),
+    (
+        "exporter down for any job",
+        "exporter.yaml",
+        """up == 0
+  and on (job)
+  max by (job) (last_over_time(vercel_ai_gateway_exporter_build_info[1d]))""",
+        "up == 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("bug", "unit_test", "old", "new"), MUTATIONS, ids=[m[0] for m in MUTATIONS]
+)
+def test_unit_tests_catch_a_planted_bug(
+    tmp_path: Path, bug: str, unit_test: str, old: str, new: str
+) -> None:
+    # Whitespace in ``old`` matches any whitespace, so the rule file may be re-indented.
+    pattern = re.compile(r"\s+".join(re.escape(word) for word in old.split()))
+    data = yaml.safe_load(RULE_FILE.read_text())
+    count = 0
+    for group in data["groups"]:
+        for rule in group["rules"]:
+            rule["expr"], n = pattern.subn(lambda _: new, rule["expr"])
+            count += n
+    assert count >= 1, f"mutation {bug!r} no longer applies: update it"
+    (tmp_path / RULE_FILE.name).write_text(yaml.safe_dump(data, sort_keys=False))
+    (tmp_path / "tests").mkdir()
+    shutil.copy(ALERTS_DIR / "tests" / unit_test, tmp_path / "tests" / unit_test)
+    check = promtool("check", "rules", str(tmp_path / RULE_FILE.name))
+    assert check.returncode == 0, f"the mutant must still parse: {check.stdout}{check.stderr}"
+    result = promtool("test", "rules", str(tmp_path / "tests" / unit_test))
+    assert result.returncode != 0, f"{unit_test} did not notice: {bug}"
