@@ -69,7 +69,7 @@ def _check_http_url(value: str) -> str:
 
 def _check_listen_address(value: str) -> str:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"{value!r} is not host:port (e.g. :{DEFAULT_PORT} or 127.0.0.1:9853)")
     del host
     return value

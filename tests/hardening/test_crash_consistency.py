@@ -1,0 +1,87 @@
+"""kill -9 at twenty random moments under steady intake: the final totals are still exact."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.support.generations import assert_totals_match, expected_totals, observed_totals
+from tests.support.processes import wait_until
+from tests.support.stack import ExporterProcess, SimulatorProcess
+
+KEY = "sk-crash-0123456789"
+M = "vercel_ai_gateway_"
+
+
+class Sender(threading.Thread):
+    """An application: sends IDs in small batches and re-sends a batch until it gets a 202."""
+
+    def __init__(self, ids: list[str], url: Callable[[], str]) -> None:
+        super().__init__(daemon=True)
+        self.ids = ids
+        self.url = url
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        rng = random.Random(9)
+        for start in range(0, len(self.ids), 8):
+            batch = self.ids[start : start + 8] + rng.sample(self.ids[: start + 8], 2)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    resp = httpx.post(f"{self.url()}/generations", json={"ids": batch}, timeout=5)
+                    if resp.status_code == 202:
+                        break
+                except httpx.HTTPError:
+                    pass  # the exporter is down: try again, as an app with a retry would
+                time.sleep(0.05)
+            time.sleep(0.03)
+        self.done.set()
+
+
+def test_twenty_kills_lose_nothing_and_count_nothing_twice(
+    tmp_path: Path,
+    simulator_factory: Callable[..., SimulatorProcess],
+    exporter_factory: Callable[..., ExporterProcess],
+) -> None:
+    sim = simulator_factory("--ready-delay=0.5")
+    ids = sim.control("generations", {"count": 600}, key=KEY)["ids"]
+    args = [
+        "--lookup.initial-delay=0s",
+        "--lookup.rate=300",
+        "--lookup.concurrency=16",
+        f"--state.path={tmp_path / 'state.db'}",
+    ]
+    env = {"AI_GATEWAY_API_KEY": KEY}
+    current = [exporter_factory(sim.url, *args, env=env)]
+    sender = Sender(ids, lambda: current[0].url)
+    sender.start()
+    rng = random.Random(20)
+    for _ in range(20):
+        time.sleep(rng.uniform(0.1, 1.0))
+        current[0].process.kill()
+        current[0] = exporter_factory(sim.url, *args, env=env)
+    assert sender.done.wait(120), "the sender finished"
+    exp = current[0]
+    wait_until(
+        lambda: (
+            exp.value(M + "generation_queue_length", team="default") == 0
+            and exp.value(M + "generation_lookups_total", team="default", outcome="found")
+            == len(ids)
+        ),
+        90,
+        interval=0.5,
+        what="every ID looked up once",
+    )
+    assert_totals_match(
+        expected_totals(sim.team_truth(KEY)["generations"]), observed_totals(exp, "default")
+    )
+    accepted = exp.value(
+        M + "generation_ids_received_total", team="default", source="http", result="accepted"
+    )
+    assert accepted == len(ids)
