@@ -4,6 +4,7 @@ nothing crashes. Intake runs in process (the real app, intake and SQLite store).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -165,6 +166,16 @@ configs = st.dictionaries(
 )
 
 
+def config_error(path: Path) -> str | None:
+    """The loader's refusal, or None when it returned a Config."""
+    try:
+        config = load_config(path, {}, {})
+    except ConfigError as exc:
+        return str(exc)
+    assert isinstance(config, Config)
+    return None
+
+
 @FUZZ
 @given(data=configs)
 def test_config_loader_answers_with_a_config_or_a_clear_error(
@@ -172,11 +183,10 @@ def test_config_loader_answers_with_a_config_or_a_clear_error(
 ) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
-    try:
-        assert isinstance(load_config(path, {}, {}), Config)
-    except ConfigError as exc:
-        assert str(exc).startswith(("invalid configuration: ", "config file "))
-        assert "\n" not in str(exc) and "Traceback" not in str(exc)
+    message = config_error(path)
+    if message is not None:
+        assert message.startswith(("invalid configuration: ", "config file "))
+        assert "\n" not in message and "Traceback" not in message
 
 
 @FUZZ
@@ -184,10 +194,8 @@ def test_config_loader_answers_with_a_config_or_a_clear_error(
 def test_config_loader_survives_any_text(tmp_path: Path, text: str) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(text)
-    try:
-        load_config(path, {}, {})
-    except ConfigError as exc:
-        assert str(exc)
+    message = config_error(path)
+    assert message is None or message
 
 
 money = st.one_of(
@@ -259,7 +267,5 @@ def test_any_body_parses_or_is_invalid(raw: bytes) -> None:
     assert message is None or isinstance(message, str)
     assert kind is None or isinstance(kind, str)
     for parse in (parse_credits, parse_generation):
-        try:
+        with contextlib.suppress(InvalidResponseError):
             parse(body)
-        except InvalidResponseError:
-            pass
