@@ -309,21 +309,26 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _describe_loc(loc: tuple[int | str, ...]) -> str:
+    """``teams[0].api_key_file``; a key that is not a plain word is quoted, so a key holding a
+    newline or a dot cannot make the message ambiguous or span lines."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int) or not _PLAIN_KEY.fullmatch(part):
+            out += f"[{part!r}]"
+        else:
+            out += f".{part}" if out else part
     return out
 
 
-def _error_text(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+def _error_text(error: Mapping[str, Any]) -> str:
     """Pydantic's error rewritten for a person: what key, what is wrong."""
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
     path = _describe_loc(loc)
     if error["type"] == "extra_forbidden":
-        parent: Any = raw
-        for part in loc[:-1]:
-            parent = parent[part] if isinstance(parent, (dict, list)) else {}
         model = _model_at(loc[:-1])
         hint = ""
         if model is not None:
@@ -384,5 +389,5 @@ def load_config(
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        lines = [_error_text(e, raw) for e in exc.errors()]
+        lines = [_error_text(e) for e in exc.errors()]
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None

@@ -62,6 +62,13 @@ def test_unknown_section(tmp_path: Path) -> None:
     )
 
 
+def test_odd_keys_are_quoted_so_the_message_stays_on_one_line(tmp_path: Path) -> None:
+    assert error_for(tmp_path, {"credits": {"inter\nval": "5s"}, "web.x": {}}) == (
+        "invalid configuration: credits['inter\\nval']: unknown key (did you mean 'interval'?); "
+        "['web.x']: unknown key (did you mean 'web'?)"
+    )
+
+
 def test_unknown_team_key(tmp_path: Path) -> None:
     data = {"teams": [{"name": "prod", "api_key_env": "K", "api_key": "sk-inline"}]}
     assert error_for(tmp_path, data) == (
