@@ -138,6 +138,11 @@ def simulate_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fault", default=None, help="Start with this fault mode active.")
     parser.add_argument(
+        "--hobby",
+        action="store_true",
+        help="Act as a Hobby plan: GET /v1/report answers 403 (POST /_sim/plan switches).",
+    )
+    parser.add_argument(
         "--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"]
     )
     return parser
@@ -209,6 +214,7 @@ async def _run_simulator(args: argparse.Namespace) -> int:
         top_up_below=args.top_up_below,
         latency=args.latency,
         api_keys=keys or None,
+        plan="hobby" if args.hobby else "pro",
     )
     if args.fault:
         sim.fault = Fault.from_json({"mode": args.fault})

@@ -208,16 +208,93 @@ TeamName = Annotated[
 EnvVarName = Annotated[str, _matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
 
 
+# --- Custom Reporting and budgets (optional, per team): exporter/reports.py, exporter/budgets.py
+
+# ``day`` reports the window's total; the others add a label named after the dimension.
+GroupBy = Literal[
+    "model",
+    "provider",
+    "user",
+    "tag",
+    "credential_type",
+    "api_key_name",
+    "zero_data_retention",
+    "day",
+]
+Window = Literal["today", "month_to_date", "last_7_days", "last_30_days"]
+# Each query is billed ($5 per 1,000), so polling faster than this is refused.
+REPORT_MIN_INTERVAL = 300.0
+
+ReportName = Annotated[
+    str,
+    _matching(
+        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+        "a valid report name (letters, digits, '_', '.', '-'; at most 63)",
+    ),
+]
+FilterValue = Annotated[str, _matching(r"\S(?:.{0,198}\S)?", "a non-empty value (at most 200)")]
+TagValue = Annotated[str, _matching(r"[^\s,](?:[^,]{0,198}[^\s,])?", "a tag (no commas)")]
+
+
+class ReportFilters(_Strict):
+    """Applied by the API before it groups; a filtered report costs the same as any other."""
+
+    model: FilterValue | None = None
+    provider: FilterValue | None = None
+    user_id: FilterValue | None = None
+    credential_type: Literal["byok", "system"] | None = None
+    tags: Annotated[list[TagValue], Field(min_length=1)] | None = None
+    tags_match: Literal["any", "all"] | None = None
+
+    @model_validator(mode="after")
+    def _tags_match_needs_tags(self) -> ReportFilters:
+        if self.tags_match is not None and self.tags is None:
+            raise ValueError("tags_match needs tags")
+        return self
+
+
+class ReportConfig(_Strict):
+    name: ReportName
+    group_by: GroupBy
+    window: Window
+    interval: Annotated[Duration, _at_least(REPORT_MIN_INTERVAL)] = 900.0
+    top_n: int = Field(50, ge=1, le=1000)
+    filters: ReportFilters = ReportFilters()
+
+
+class BudgetsConfig(_Strict):
+    token_file: Path
+    team_id: Annotated[
+        str, _matching(r"[A-Za-z0-9_-]{1,100}", "a Vercel team ID (e.g. team_a1b2c3)")
+    ]
+    interval: Annotated[Duration, _at_least(60.0)] = 300.0
+    url: Annotated[str, AfterValidator(_check_http_url)] = "https://api.vercel.com"
+
+
 class TeamConfig(_Strict):
     name: TeamName
     api_key_env: EnvVarName | None = None
     api_key_file: Path | None = None
     alerts: AlertThresholds = AlertThresholds()
+    # Custom Reporting and budgets (optional).
+    reports: list[ReportConfig] = Field(default_factory=list)
+    budgets: BudgetsConfig | None = None
 
     @model_validator(mode="after")
     def _one_key_source(self) -> TeamConfig:
         if (self.api_key_env is None) == (self.api_key_file is None):
             raise ValueError("set exactly one of api_key_env or api_key_file")
+        return self
+
+    @model_validator(mode="after")
+    def _unique_report_names(self) -> TeamConfig:
+        seen: set[str] = set()
+        for index, report in enumerate(self.reports):
+            if report.name in seen:
+                raise ValueError(
+                    f"reports[{index}].name: {report.name!r} is used by another report"
+                )
+            seen.add(report.name)
         return self
 
 

@@ -44,7 +44,9 @@ def render_metrics(registry: CollectorRegistry, accept: str | None, gzip_ok: boo
     return Response(body, media_type=content_type, headers=headers)
 
 
-def _landing_page(telemetry_path: str, statuses: Sequence[TeamStatus]) -> str:
+def _landing_page(
+    telemetry_path: str, statuses: Sequence[TeamStatus], notes: Sequence[str] = ()
+) -> str:
     rows = "".join(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
             html.escape(s.team),
@@ -68,8 +70,16 @@ def _landing_page(telemetry_path: str, statuses: Sequence[TeamStatus]) -> str:
 <h2>Teams</h2>
 <table><tr><th>Team</th><th>Status</th><th>Last credits refresh</th><th>Detail</th></tr>
 {rows}</table>
-</body></html>
+{_notes_section(notes)}</body></html>
 """
+
+
+def _notes_section(notes: Sequence[str]) -> str:
+    """What optional features cost the user (Custom Reporting queries are billed)."""
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    return f"<h2>Costs</h2>\n<ul>{items}</ul>\n"
 
 
 def create_app(
@@ -77,6 +87,7 @@ def create_app(
     telemetry_path: str,
     statuses: Callable[[], Sequence[TeamStatus]],
     extra_routes: Sequence[Route] = (),
+    notes: Callable[[], Sequence[str]] | None = None,
 ) -> Starlette:
     async def metrics(request: Request) -> Response:
         gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
@@ -85,7 +96,7 @@ def create_app(
         )
 
     async def landing(request: Request) -> Response:
-        return HTMLResponse(_landing_page(telemetry_path, statuses()))
+        return HTMLResponse(_landing_page(telemetry_path, statuses(), notes() if notes else ()))
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")

@@ -16,6 +16,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from exporter.budgets import Budgets
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config
 from exporter.credits import CreditsCollector, CreditsPoller, TeamCredits
@@ -24,6 +25,7 @@ from exporter.gateway.retry import RetryPolicy
 from exporter.generations.pipeline import GenerationPipeline
 from exporter.http import TeamStatus, create_app
 from exporter.metrics import ApiMetrics, BuildInfoCollector, name
+from exporter.reports import Reports
 from exporter.serving import AsgiServer
 from exporter.teams import Team
 from exporter.thresholds import ThresholdsCollector
@@ -74,8 +76,17 @@ class Exporter:
         )
         self.generations = GenerationPipeline(config, self.clients, self.clock)
         self.registry.register(self.generations.collector)
+        # Custom Reporting and budgets: optional, per team (exporter/reports.py, budgets.py).
+        self.reports = Reports(teams, self.clients, self.clock)
+        self.registry.register(self.reports.collector)
+        self.budgets = Budgets(teams, self.api_metrics, self.clock, config.gateway.timeout)
+        self.registry.register(self.budgets.collector)
         self.app = create_app(
-            self.registry, config.web.telemetry_path, self.statuses, self.generations.routes()
+            self.registry,
+            config.web.telemetry_path,
+            self.statuses,
+            self.generations.routes(),
+            notes=self.reports.notes,
         )
 
     def statuses(self) -> list[TeamStatus]:
@@ -113,6 +124,9 @@ class Exporter:
             )
             for team, state in self.credits.items()
         ]
+        tasks += [
+            asyncio.create_task(work) for work in (*self.reports.tasks(), *self.budgets.tasks())
+        ]
         serving = asyncio.create_task(server.serve(), name="http")
         log.info(
             "exporter listening",
@@ -130,5 +144,6 @@ class Exporter:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.generations.close()
+        await self.budgets.aclose()
         for client in self.clients.values():
             await client.aclose()

@@ -30,9 +30,11 @@ from exporter.gateway.keys import KeySource
 from exporter.gateway.models import (
     Credits,
     Generation,
+    ReportRow,
     load_json,
     parse_credits,
     parse_generation,
+    parse_report,
 )
 from exporter.gateway.retry import RetryPolicy, parse_retry_after
 from exporter.metrics import ApiMetrics
@@ -81,6 +83,9 @@ def _error_for(
 class GatewayClient:
     """The gateway as seen by one team."""
 
+    # What the bearer token is, in the message of a 401 or 403.
+    credential = "API key"
+
     def __init__(
         self,
         team: str,
@@ -119,6 +124,13 @@ class GatewayClient:
         """One generation's record, in a single attempt (404 means: not recorded yet)."""
         return await self._call(
             "generation", "/v1/generation", {"id": generation_id}, parse_generation
+        )
+
+    async def report(self, params: Mapping[str, str], group_field: str) -> list[ReportRow]:
+        """One Custom Reporting query, in a single attempt: every query is billed, so the
+        reports poller decides if and when to try again."""
+        return await self._call(
+            "report", "/v1/report", params, lambda body: parse_report(body, group_field)
         )
 
     async def _call(
@@ -166,6 +178,6 @@ class GatewayClient:
         status = response.status_code
         text = (message or response.reason_phrase or "no message")[:_MAX_MESSAGE]
         if status in (401, 403):
-            text = f"API key rejected for team {self.team} ({status}: {text})"
+            text = f"{self.credential} rejected for team {self.team} ({status}: {text})"
         retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.time())
         return _error_for(status, text, error_type, retry_after)

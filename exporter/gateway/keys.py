@@ -79,20 +79,21 @@ class FileKey:
     A failed re-read (the file briefly missing during a secret update) keeps the last key.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, what: str = "api_key_file") -> None:
         self._path = path
+        self._what = what  # the config key, for messages
         self._stamp: tuple[int, int, int] | None = None
         self._key = ""
         try:
             self._load()
         except OSError as exc:
-            raise ConfigError(f"api_key_file {path}: cannot read: {exc.strerror}") from None
+            raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from None
 
     def _load(self) -> None:
         stat = self._path.stat()
         stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if stamp != self._stamp:
-            self._key = _checked(self._path.read_text(), f"api_key_file {self._path}")
+            self._key = _checked(self._path.read_text(), f"{self._what} {self._path}")
             self._stamp = stamp
 
     def get(self) -> str:

@@ -162,3 +162,74 @@ def parse_generation(body: object) -> Generation:
         else:
             values[attr] = value
     return Generation(id=gen_id, invalid_fields=tuple(invalid), **values)
+
+
+# --- GET /v1/report (Custom Reporting) --------------------------------------------------------
+
+REPORT_MONEY_FIELDS = ("total_cost", "market_cost", "surcharge_cost", "gateway_cost")
+REPORT_COUNT_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_tokens",
+    "request_count",
+)
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One ``results`` row: its group value (None when absent or null) and the metrics present.
+
+    Any other field (a ``day`` or ``hour`` next to the group, which the docs contradict each
+    other about) is ignored: rows of the same group are summed by the caller either way.
+    """
+
+    group: str | None
+    values: dict[str, Decimal]
+
+
+def _group_value(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):  # zero_data_retention is documented as a string; accept both
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    raise InvalidResponseError(f"report: {where} is not a string")
+
+
+def _report_value(field: str, value: object, where: str) -> Decimal:
+    number = to_decimal(value)
+    if field in REPORT_MONEY_FIELDS:
+        if number is None:
+            raise InvalidResponseError(f"report: {where} is not a decimal")
+    elif number is None or number < 0 or number != number.to_integral_value():
+        raise InvalidResponseError(f"report: {where} is not a count")
+    return number
+
+
+def parse_report(body: object, group_field: str) -> list[ReportRow]:
+    """``{"results": [row, ...]}`` grouped by ``group_field``.
+
+    ``total_cost`` is required in every row, the other metrics are optional. A metric that is
+    not a number rejects the whole answer: a report with a row left out would publish totals
+    that look right and are not.
+    """
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        raise InvalidResponseError('report: expected {"results": [...]}')
+    rows = []
+    for index, raw in enumerate(results):
+        if not isinstance(raw, dict):
+            raise InvalidResponseError(f"report: results[{index}] is not an object")
+        values = {
+            field: _report_value(field, raw[field], f"results[{index}].{field}")
+            for field in (*REPORT_MONEY_FIELDS, *REPORT_COUNT_FIELDS)
+            if raw.get(field) is not None
+        }
+        if "total_cost" not in values:
+            raise InvalidResponseError(f"report: results[{index}].total_cost is missing")
+        group = _group_value(raw.get(group_field), f"results[{index}].{group_field}")
+        rows.append(ReportRow(group, values))
+    return rows

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from exporter.gateway.models import is_generation_id
 from exporter.simulator.faults import BODY_FAULTS, Fault, degrade
+from exporter.simulator.reporting import PLANS, answer_budgets, answer_report
 from exporter.simulator.world import CATALOGUE, SimGeneration, TeamWorld, world_name_for
 
 GenerationListener = Callable[[str, SimGeneration], None]
@@ -66,9 +67,11 @@ class Simulator:
         top_up_below: Decimal | None = None,
         top_up_amount: Decimal = Decimal("100"),
         latency: float = 0.0,
+        plan: str = "pro",
     ) -> None:
         self.seed = seed
         self.latency = latency  # seconds every documented API answer takes, before faults
+        self.plan = plan  # "hobby" answers /v1/report with 403, as Hobby and Pro trial do
         self.rate = rate
         self.ready_delay = ready_delay
         self.initial_balance = balance
@@ -91,6 +94,10 @@ class Simulator:
             rng = random.Random(f"{self.seed}:{name}")  # noqa: S311 - simulation
             world = self.worlds[name] = TeamWorld(name=name, rng=rng, balance=self.initial_balance)
         return world
+
+    def is_gateway_key(self, token: str) -> bool:
+        """Whether a team was keyed with this token (the budgets API refuses gateway keys)."""
+        return token in self._names
 
     def knows(self, key: str) -> bool:
         return bool(key) and (self.open or key in self._names)
@@ -334,6 +341,63 @@ def create_app(sim: Simulator) -> Starlette:
                 return _json({"error": str(exc)}, 400)
         return _json({"fault": sim.fault.describe() if sim.fault else None})
 
+    # --- Custom Reporting and budgets (answers computed in exporter/simulator/reporting.py) ---
+
+    async def report(request: Request) -> Response:
+        async def answer(world: TeamWorld) -> Response:
+            status, body = answer_report(world, request.query_params, sim.plan)
+            return _json(body, status)
+
+        return await gateway_call(request, "report", answer)
+
+    async def budgets(request: Request) -> Response:
+        """Vercel's REST API, not the gateway: a Vercel access token and the team's ID."""
+        started = time.time()
+        if sim.latency > 0:
+            await asyncio.sleep(sim.latency)
+        fault = sim.fault if sim.fault and sim.fault.applies_to("budgets") else None
+        if fault is not None:
+            fault.consume()
+            if fault.exhausted:
+                sim.fault = None
+        team_id = request.query_params.get("teamId", "")
+        response = await _budgets_answer(_bearer(request), team_id, fault)
+        sim.requests.append(
+            {
+                "started": started,
+                "at": time.time(),
+                "endpoint": "budgets",
+                "path": request.url.path,
+                "query": str(request.url.query),
+                "status": response.status_code,
+                "team": team_id if team_id in sim.worlds else None,
+            }
+        )
+        return response
+
+    async def _budgets_answer(token: str, team_id: str, fault: Fault | None) -> Response:
+        if not token or sim.is_gateway_key(token) or (fault and fault.mode == "unauthorized"):
+            message = "Not authorized: send a Vercel access token (AI Gateway keys do not work)"
+            return _json({"error": {"code": "forbidden", "message": message}}, 403)
+        if not team_id:
+            return _json({"error": {"code": "bad_request", "message": "teamId is required"}}, 400)
+        if fault is not None:
+            immediate = await _fault_response(fault)
+            if immediate is not None:
+                return immediate
+        status, body = answer_budgets(sim.worlds.get(team_id), time.time())
+        if fault is not None and fault.mode in BODY_FAULTS and status == 200:
+            body = degrade(body, fault.mode)
+        return _json(body, status)
+
+    async def control_plan(request: Request) -> Response:
+        if request.method == "POST":
+            plan = (await _body(request)).get("plan")
+            if plan not in PLANS:
+                return _json({"error": f"plan must be one of {', '.join(PLANS)}"}, 400)
+            sim.plan = plan
+        return _json({"plan": sim.plan})
+
     return Starlette(
         routes=[
             Route("/v1/credits", credits),
@@ -345,6 +409,9 @@ def create_app(sim: Simulator) -> Starlette:
             Route("/_sim/topup", control_topup, methods=["POST"]),
             Route("/_sim/generations", control_generations, methods=["POST"]),
             Route("/_sim/faults", control_faults, methods=["GET", "POST", "DELETE"]),
+            Route("/v1/report", report),
+            Route("/ai-gateway/budgets/list", budgets),
+            Route("/_sim/plan", control_plan, methods=["GET", "POST"]),
         ]
     )
 

@@ -1,0 +1,378 @@
+"""Custom Reporting (``GET /v1/report``): a poller per team and the collector of its gauges.
+
+Vercel bills every query ($5 per 1,000), so the poller is frugal by construction: reports run
+one after another at their own interval (5 minutes at least), a failed query is retried at
+most once before its next interval, and a 403 (Hobby and Pro-trial plans cannot use the
+endpoint) turns the team's reports off for good instead of paying for the same answer forever.
+What the exporter itself spends is published next to what it reports.
+
+Windows are UTC days, as the API counts them. Every report is queried again just after UTC
+midnight, and a scrape withholds values whose window is no longer the current one, so "today"
+never shows yesterday's total.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter.clock import Clock
+from exporter.config import ReportConfig
+from exporter.gateway.client import GatewayClient
+from exporter.gateway.errors import GatewayError
+from exporter.gateway.models import REPORT_COUNT_FIELDS, REPORT_MONEY_FIELDS, ReportRow
+from exporter.metrics import name
+from exporter.teams import Team
+
+log = logging.getLogger(__name__)
+
+QUERY_PRICE_USD = Decimal("0.005")  # $5 per 1,000 queries
+RETRY_DELAY = 60.0  # the one retry of a failed query, unless Retry-After asks for longer
+MIDNIGHT_SETTLE = 30.0  # re-query this long after UTC midnight, when every window moves
+OTHER = "other"  # the group holding everything beyond a report's top_n
+NO_VALUE = "none"  # the label value of rows without one (e.g. requests without a user ID)
+SECONDS_PER_DAY = 86400
+
+FIELDS = (*REPORT_MONEY_FIELDS, *REPORT_COUNT_FIELDS)
+COST_TYPES = {
+    "total": "total_cost",
+    "market": "market_cost",
+    "surcharge": "surcharge_cost",
+    "gateway": "gateway_cost",
+}
+TOKEN_TYPES = {
+    "input": "input_tokens",
+    "output": "output_tokens",
+    "cached_input": "cached_input_tokens",
+    "cache_creation_input": "cache_creation_input_tokens",
+    "reasoning": "reasoning_tokens",
+}
+
+_WINDOW_START: dict[str, Callable[[date], date]] = {
+    "today": lambda today: today,
+    "month_to_date": lambda today: today.replace(day=1),
+    "last_7_days": lambda today: today - timedelta(days=6),
+    "last_30_days": lambda today: today - timedelta(days=29),
+}
+
+
+def window_dates(window: str, now: float) -> tuple[date, date]:
+    """The inclusive UTC ``(start_date, end_date)`` of a window at Unix time ``now``."""
+    today = datetime.fromtimestamp(now, tz=timezone.utc).date()
+    return _WINDOW_START[window](today), today
+
+
+def seconds_to_midnight(now: float) -> float:
+    """Seconds until the next UTC midnight (Unix time has no leap seconds)."""
+    return SECONDS_PER_DAY - now % SECONDS_PER_DAY
+
+
+def query_params(report: ReportConfig, start: date, end: date) -> dict[str, str]:
+    """The query string of one report: its dates, its grouping and its filters."""
+    params = {
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "group_by": report.group_by,
+    }
+    filters = report.filters
+    for key in ("model", "provider", "user_id", "credential_type", "tags_match"):
+        value = getattr(filters, key)
+        if value is not None:
+            params[key] = value
+    if filters.tags:
+        params["tags"] = ",".join(filters.tags)
+    return params
+
+
+def queries_per_day(report: ReportConfig) -> int:
+    """At most this many regular queries a day (the schedule restarts at UTC midnight)."""
+    return math.ceil(SECONDS_PER_DAY / report.interval)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One published group: its label value (None for a window total) and summed metrics."""
+
+    value: str | None
+    values: dict[str, Decimal]
+
+
+def _rank(item: tuple[str | None, dict[str, Decimal]]) -> tuple[Decimal, Decimal, str]:
+    key, values = item
+    return (-values["total_cost"], -values.get("market_cost", Decimal(0)), key or "")
+
+
+def aggregate(rows: Sequence[ReportRow], group_by: str, top_n: int) -> list[Group]:
+    """Sum rows per group (rows of one group may come per day), keep the ``top_n`` groups by
+    cost and sum the rest into ``other``, so the groups still add up to the report's total.
+
+    A metric no row carries is left out rather than published as 0; an empty ``day`` report
+    is a window total of 0.
+    """
+    present = [f for f in FIELDS if not rows or any(f in row.values for row in rows)]
+    sums: dict[str | None, dict[str, Decimal]] = {}
+    if group_by == "day":
+        sums[None] = dict.fromkeys(present, Decimal(0))
+    for row in rows:
+        key = None if group_by == "day" else (row.group or NO_VALUE)
+        target = sums.setdefault(key, dict.fromkeys(present, Decimal(0)))
+        for field, value in row.values.items():
+            target[field] += value
+    ranked = sorted(sums.items(), key=_rank)
+    kept, rest = ranked[:top_n], ranked[top_n:]
+    if rest:
+        rest += [item for item in kept if item[0] == OTHER]
+        kept = [item for item in kept if item[0] != OTHER]
+    groups = [Group(key, values) for key, values in kept]
+    if rest:
+        other = dict.fromkeys(present, Decimal(0))
+        for _, values in rest:
+            for field in present:
+                other[field] += values[field]
+        groups.append(Group(OTHER, other))
+    return groups
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    start: date
+    end: date
+    groups: list[Group]
+
+
+class ReportState:
+    """What the poller last learned for one report; read by scrapes."""
+
+    def __init__(self, config: ReportConfig) -> None:
+        self.config = config
+        self.snapshot: Snapshot | None = None
+        self.up = False
+        self.last_success: float | None = None
+        self.queries: dict[str, int] = {"200": 0}  # by code, started at 0 for rate()
+
+
+class TeamReports:
+    """One team's reports and what its queries cost."""
+
+    def __init__(self, team: str, reports: Sequence[ReportConfig]) -> None:
+        self.team = team
+        self.reports = [ReportState(report) for report in reports]
+        self.query_cost = Decimal(0)
+        self.disabled: str | None = None  # why the team's reports stopped (a 403)
+
+    def daily_queries(self) -> int:
+        return sum(queries_per_day(state.config) for state in self.reports)
+
+    def describe_cost(self) -> str:
+        cost = (self.daily_queries() * QUERY_PRICE_USD).quantize(Decimal("0.01"))
+        return (
+            f"{len(self.reports)} report(s), at most {self.daily_queries()} queries a day, "
+            f"about {cost} USD a day (Vercel bills 5 USD per 1,000 queries)"
+        )
+
+
+class ReportsPoller:
+    """Runs one team's reports one after another, each on its own schedule, until a 403."""
+
+    def __init__(self, client: GatewayClient, state: TeamReports, clock: Clock) -> None:
+        self._client = client
+        self._state = state
+        self._clock = clock
+        start = clock.monotonic()
+        self._due = {report.config.name: start for report in state.reports}
+        self._next_slot = dict(self._due)  # when the report's next regular query is due
+        self._retried: set[str] = set()
+
+    async def run(self) -> None:
+        log.info(
+            "custom reporting enabled: " + self._state.describe_cost(),
+            extra={"team": self._state.team},
+        )
+        while self._state.disabled is None:
+            await self._clock.sleep(await self.run_due())
+
+    async def run_due(self) -> float:
+        """Query every report that is due now; returns the seconds until the next one is."""
+        for report in self._state.reports:
+            if self._state.disabled is not None:
+                break
+            if self._due[report.config.name] <= self._clock.monotonic():
+                await self._query(report)
+        return max(0.0, min(self._due.values()) - self._clock.monotonic())
+
+    async def _query(self, report: ReportState) -> None:
+        key, config = report.config.name, report.config
+        now, mono = self._clock.time(), self._clock.monotonic()
+        if key not in self._retried:  # a regular query opens a new interval
+            self._next_slot[key] = mono + min(
+                config.interval, seconds_to_midnight(now) + MIDNIGHT_SETTLE
+            )
+        start, end = window_dates(config.window, now)
+        try:
+            rows = await self._client.report(query_params(config, start, end), config.group_by)
+        except GatewayError as exc:
+            report.queries[exc.code] = report.queries.get(exc.code, 0) + 1
+            report.up = False
+            self._failed(report, exc, mono)
+            return
+        report.queries["200"] += 1
+        self._state.query_cost += QUERY_PRICE_USD
+        report.snapshot = Snapshot(start, end, aggregate(rows, config.group_by, config.top_n))
+        report.up = True
+        report.last_success = self._clock.time()
+        self._retried.discard(key)
+        self._due[key] = self._next_slot[key]
+
+    def _failed(self, report: ReportState, exc: GatewayError, mono: float) -> None:
+        key, team = report.config.name, self._state.team
+        if exc.status == 403:
+            self._state.disabled = exc.message
+            for other in self._state.reports:
+                other.up = False
+            log.error(
+                f"custom reporting disabled for team {team}: {exc.message}; Hobby and Pro-trial "
+                "plans cannot use /v1/report, so no more report queries are made until a restart",
+                extra={"team": team, "report": report.config.name, "code": exc.code},
+            )
+            return
+        retry_at = mono + max(RETRY_DELAY, exc.retry_after or 0.0)
+        retry = exc.retryable and key not in self._retried and retry_at < self._next_slot[key]
+        if retry:
+            self._retried.add(key)
+            self._due[key] = retry_at
+        else:
+            self._retried.discard(key)
+            self._due[key] = self._next_slot[key]
+        log.warning(
+            "report query failed",
+            extra={
+                "team": team,
+                "report": report.config.name,
+                "code": exc.code,
+                "error": exc.message,
+                "retry_in": round(self._due[key] - mono),
+            },
+        )
+
+
+_COST_HELP = (
+    "Spend in USD over the report's window (UTC days) from Custom Reporting, by cost_type "
+    "(total: charged, 0 for BYOK; market; surcharge; gateway). The group is a label named "
+    "after the report's group_by (model, provider, user, tag, credential_type, api_key_name, "
+    "zero_data_retention; none for group_by day, the window total); groups beyond the "
+    "report's top_n are summed into 'other'. Tag reports count a request once per tag it "
+    "carries, so they double-count requests with several tags and do not add up to the total."
+)
+_TOKENS_HELP = (
+    "Tokens over the report's window from Custom Reporting, by type (input, output, "
+    "cached_input, cache_creation_input, reasoning) and group; tag reports count a request "
+    "once per tag."
+)
+_REQUESTS_HELP = (
+    "Requests over the report's window from Custom Reporting, by group; tag reports count a "
+    "request once per tag."
+)
+
+
+class ReportsCollector(Collector):
+    """Report gauges, per-report health and what the queries cost, from the pollers' state."""
+
+    def __init__(self, teams: Sequence[TeamReports], clock: Clock) -> None:
+        self._teams = teams
+        self._clock = clock
+
+    def collect(self) -> Iterable[Metric]:
+        cost = Metric(name("report_cost_usd"), _COST_HELP, "gauge")
+        tokens = Metric(name("report_tokens"), _TOKENS_HELP, "gauge")
+        requests = Metric(name("report_requests"), _REQUESTS_HELP, "gauge")
+        success = GaugeMetricFamily(
+            name("report_last_success_timestamp_seconds"),
+            "Unix time of the report's last successful Custom Reporting query.",
+            labels=["team", "report"],
+        )
+        up = GaugeMetricFamily(
+            name("report_up"),
+            "1 if the report's last query succeeded; 0 if it failed or Custom Reporting is "
+            "disabled for the team (403: not available on its plan).",
+            labels=["team", "report"],
+        )
+        queries = CounterMetricFamily(
+            name("report_queries"),
+            "Custom Reporting queries the exporter made, by HTTP status code (or timeout, "
+            "network_error, invalid_response); Vercel bills each query.",
+            labels=["team", "report", "code"],
+        )
+        spent = CounterMetricFamily(
+            name("report_query_cost_usd"),
+            "Estimated USD the exporter's own Custom Reporting queries cost "
+            "(5 USD per 1,000 answered queries).",
+            labels=["team"],
+        )
+        now = self._clock.time()
+        for team in self._teams:
+            spent.add_metric([team.team], float(team.query_cost))
+            for report in team.reports:
+                labels = [team.team, report.config.name]
+                up.add_metric(labels, 1.0 if report.up else 0.0)
+                for code, count in sorted(report.queries.items()):
+                    queries.add_metric([*labels, code], float(count))
+                if report.last_success is not None:
+                    success.add_metric(labels, report.last_success)
+                snapshot = report.snapshot
+                current = window_dates(report.config.window, now)
+                if snapshot is not None and (snapshot.start, snapshot.end) == current:
+                    _add_groups(team.team, report.config, snapshot.groups, cost, tokens, requests)
+        return [cost, tokens, requests, success, up, queries, spent]
+
+
+def _add_groups(
+    team: str,
+    config: ReportConfig,
+    groups: Sequence[Group],
+    cost: Metric,
+    tokens: Metric,
+    requests: Metric,
+) -> None:
+    for group in groups:
+        labels = {"team": team, "report": config.name, "window": config.window}
+        if group.value is not None:
+            labels[config.group_by] = group.value
+        values = group.values
+        for cost_type, field in COST_TYPES.items():
+            if field in values:
+                cost.add_sample(cost.name, {**labels, "cost_type": cost_type}, float(values[field]))
+        for token_type, field in TOKEN_TYPES.items():
+            if field in values:
+                tokens.add_sample(tokens.name, {**labels, "type": token_type}, float(values[field]))
+        if "request_count" in values:
+            requests.add_sample(requests.name, labels, float(values["request_count"]))
+
+
+class Reports:
+    """Every team's reports: their state, pollers, collector and landing page notes."""
+
+    def __init__(
+        self, teams: Sequence[Team], clients: Mapping[str, GatewayClient], clock: Clock
+    ) -> None:
+        self.teams = [TeamReports(t.name, t.config.reports) for t in teams if t.config.reports]
+        self.collector = ReportsCollector(self.teams, clock)
+        self._pollers = [ReportsPoller(clients[s.team], s, clock) for s in self.teams]
+
+    def tasks(self) -> list[Coroutine[Any, Any, None]]:
+        return [poller.run() for poller in self._pollers]
+
+    def notes(self) -> list[str]:
+        """One line per team for the landing page: what its reports cost, or why they stopped."""
+        return [
+            f"Custom Reporting, team {t.team}: "
+            + (f"disabled ({t.disabled})" if t.disabled else t.describe_cost())
+            for t in self.teams
+        ]
