@@ -104,6 +104,27 @@ class WebConfig(_Strict):
     telemetry_path: Annotated[str, AfterValidator(_check_path)] = Field(
         "/metrics", description="Path under which to expose metrics."
     )
+    # Access (TLS, basic auth, request limits): exporter/webconfig.py, access.py, deadlines.py.
+    config_file: Path | None = Field(
+        None,
+        description="Web configuration file (Prometheus exporter-toolkit format) for TLS and "
+        "basic auth; read at start.",
+    )
+    read_header_timeout: Annotated[Duration, _at_least(1.0)] = Field(
+        10.0, description="Close a connection whose request headers take longer to arrive."
+    )
+    read_timeout: Annotated[Duration, _at_least(1.0)] = Field(
+        60.0, description="Close a connection whose whole request (with body) takes longer."
+    )
+    max_header_bytes: int = Field(
+        16384, ge=1024, description="Largest request line plus headers accepted (else 431)."
+    )
+
+    @model_validator(mode="after")
+    def _read_timeout_covers_headers(self) -> WebConfig:
+        if self.read_timeout < self.read_header_timeout:
+            raise ValueError("read_timeout must be at least read_header_timeout")
+        return self
 
 
 class GatewayConfig(_Strict):
@@ -157,6 +178,9 @@ class IngestConfig(_Strict):
     max_ids: int = Field(10_000, ge=1, description="Most IDs accepted in one intake request.")
     max_pending: int = Field(
         2_000_000, ge=1, description="Most IDs waiting per team; beyond it intake answers 503."
+    )
+    max_concurrent_requests: int = Field(
+        64, ge=1, description="Intake requests handled at once; beyond it intake answers 503."
     )
 
 
@@ -334,6 +358,10 @@ SECTIONS: dict[str, type[_Strict]] = {
 }
 
 
+# Flags spelt as the rest of the Prometheus ecosystem spells them (exporter-toolkit).
+FLAG_SPELLINGS = {"web.config_file": "--web.config.file"}
+
+
 @dataclass(frozen=True)
 class Option:
     """One section option and its three spellings."""
@@ -351,7 +379,7 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return f"--{self.section}.{self.name.replace('_', '-')}"
+        return FLAG_SPELLINGS.get(self.key, f"--{self.section}.{self.name.replace('_', '-')}")
 
     @property
     def env(self) -> str:

@@ -16,10 +16,12 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from exporter.access import protect
 from exporter.budgets import Budgets
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config
 from exporter.credits import CreditsCollector, CreditsPoller, TeamCredits
+from exporter.deadlines import RequestLimits
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.retry import RetryPolicy
 from exporter.generations.pipeline import GenerationPipeline
@@ -29,6 +31,7 @@ from exporter.reports import Reports
 from exporter.serving import AsgiServer
 from exporter.teams import Team
 from exporter.thresholds import ThresholdsCollector
+from exporter.webconfig import load_web_config
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class Exporter:
 
     def __init__(self, config: Config, teams: Sequence[Team], clock: Clock | None = None) -> None:
         self.config = config
+        self.web = load_web_config(config.web.config_file)  # first: a bad file fails the start
         self.clock = clock or SystemClock()
         # _created series double the exposition for no use on dashboards or alerts.
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -88,6 +92,14 @@ class Exporter:
             self.generations.routes(),
             notes=self.reports.notes,
         )
+        protect(
+            self.app,
+            self.web,
+            ingest_token=config.ingest.token_file is not None,
+            max_concurrent_intake=config.ingest.max_concurrent_requests,
+            max_header_bytes=config.web.max_header_bytes,
+            clock=self.clock,
+        )
 
     def statuses(self) -> list[TeamStatus]:
         now = self.clock.monotonic()
@@ -112,7 +124,9 @@ class Exporter:
             await asyncio.sleep(TASK_SAMPLE_EVERY)
 
     async def run(self, sock: socket.socket, stop: asyncio.Event) -> None:
-        server = AsgiServer(self.app, sock)
+        web = self.config.web
+        limits = RequestLimits(web.read_header_timeout, web.read_timeout, web.max_header_bytes)
+        server = AsgiServer(self.app, sock, tls=self.web.tls, limits=limits)
         tasks = [asyncio.create_task(work) for work in self.generations.tasks()]
         tasks.append(asyncio.create_task(self._count_tasks(), name="count-tasks"))
         tasks += [

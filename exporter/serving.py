@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 import signal
 import socket
+import ssl
 from collections.abc import Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from exporter.deadlines import RequestLimits, protocol_for
 
 
 class _Server(uvicorn.Server):
@@ -50,9 +53,15 @@ def bound_port(sock: socket.socket) -> int:
 
 
 class AsgiServer:
-    """One uvicorn server on an already-bound socket."""
+    """One uvicorn server on an already-bound socket (TLS and request limits: the exporter's)."""
 
-    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        sock: socket.socket,
+        tls: ssl.SSLContext | None = None,
+        limits: RequestLimits | None = None,
+    ) -> None:
         self._sock = sock
         config = uvicorn.Config(
             app,
@@ -61,6 +70,9 @@ class AsgiServer:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=5,
+            http=protocol_for(limits) if limits else "auto",
+            h11_max_incomplete_event_size=limits.max_header_bytes if limits else None,
+            ssl_context_factory=(lambda _config, _default: tls) if tls else None,
         )
         self._server = _Server(config)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from exporter.clock import Clock
@@ -184,11 +184,16 @@ class Intake:
             raise IntakeError(413, f"body larger than {limit} bytes")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise IntakeError(413, f"body larger than {limit} bytes")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise IntakeError(413, f"body larger than {limit} bytes")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # Gone, or cut off by the read deadline (exporter/deadlines.py): nobody reads this
+            # answer, but it ends the request quietly instead of with a traceback in the log.
+            raise IntakeError(400, "the client left before the body was complete") from None
         return b"".join(chunks)
 
     async def handle(self, request: Request) -> Response:

@@ -1,0 +1,218 @@
+"""Who may use the HTTP endpoints, how large a request head may be, and how many intake
+requests run at once.
+
+With ``basic_auth_users`` in the web config file every endpoint needs a configured user except
+``/healthz``, so kubelet liveness probes keep working without credentials (``/readyz`` is
+protected: configure the probe's ``httpHeaders`` or use ``/healthz``). With an ingest token set,
+``POST /generations`` takes that bearer token instead of basic auth: a client sends a single
+Authorization header, and the token is the narrower credential made for applications (it can
+submit IDs and read nothing). Intake checks the token itself, so basic auth alone never
+submits IDs when a token is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import bcrypt
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from exporter.clock import Clock, SystemClock
+from exporter.webconfig import WebAccess
+
+OPEN_PATHS = frozenset({"/healthz"})
+INTAKE_PATH = "/generations"
+REALM = 'Basic realm="vercel-ai-gateway-exporter", charset="UTF-8"'
+CACHE_TTL = 60.0
+CACHE_SIZE = 1024
+BCRYPT_MAX_BYTES = 72
+
+
+class PasswordCheck:
+    """bcrypt verification that keeps a scrape cheap.
+
+    bcrypt is slow on purpose (~80 ms at cost 10) and Prometheus scrapes every few seconds, so
+    the verdict for a (user, password) pair is remembered for ``ttl`` seconds under a keyed
+    digest (the password itself is never kept). Wrong pairs are remembered too, so a client
+    retrying a bad password costs nothing either. At most one verification runs at a time, in a
+    thread: a flood of guesses costs one core at most and never blocks the event loop.
+    """
+
+    def __init__(
+        self,
+        users: Mapping[str, bytes],
+        clock: Clock | None = None,
+        ttl: float = CACHE_TTL,
+        size: int = CACHE_SIZE,
+    ) -> None:
+        if not users:
+            raise ValueError("no users to check against")
+        self._users = dict(users)
+        # Unknown users are checked against a real hash too, so timing does not reveal names.
+        self._decoy = next(iter(self._users.values()))
+        self._clock = clock or SystemClock()
+        self._ttl = ttl
+        self._size = size
+        self._key = secrets.token_bytes(32)
+        self._verdicts: OrderedDict[bytes, tuple[bool, float]] = OrderedDict()
+        self._one_at_a_time = asyncio.Lock()
+
+    def _digest(self, user: bytes, password: bytes) -> bytes:
+        message = len(user).to_bytes(4, "big") + user + password
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def _cached(self, digest: bytes) -> bool | None:
+        entry = self._verdicts.get(digest)
+        if entry is None or entry[1] <= self._clock.monotonic():
+            return None
+        return entry[0]
+
+    def _bcrypt(self, user: str, password: bytes) -> bool:
+        hashed = self._users.get(user)
+        matches = bcrypt.checkpw(password, hashed if hashed is not None else self._decoy)
+        return matches and hashed is not None
+
+    async def verify(self, user: str, password: str) -> bool:
+        secret = password.encode()
+        if len(secret) > BCRYPT_MAX_BYTES:
+            return False  # bcrypt cannot tell such passwords apart; Go's bcrypt refuses them too
+        digest = self._digest(user.encode(), secret)
+        verdict = self._cached(digest)
+        if verdict is not None:
+            return verdict
+        async with self._one_at_a_time:
+            verdict = self._cached(digest)  # decided while this request waited
+            if verdict is None:
+                verdict = await asyncio.to_thread(self._bcrypt, user, secret)
+                self._verdicts[digest] = (verdict, self._clock.monotonic() + self._ttl)
+                self._verdicts.move_to_end(digest)
+                while len(self._verdicts) > self._size:
+                    self._verdicts.popitem(last=False)
+        return verdict
+
+
+def basic_credentials(value: str) -> tuple[str, str] | None:
+    """(user, password) from the credentials of an ``Authorization: Basic`` header."""
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+class BasicAuth:
+    """ASGI middleware: 401 for any request to a protected path without a valid user."""
+
+    def __init__(self, app: ASGIApp, check: PasswordCheck, bearer_paths: frozenset[str]) -> None:
+        self._app = app
+        self._check = check
+        self._bearer_paths = bearer_paths
+
+    async def _allowed(self, scope: Scope) -> bool:
+        scheme, _, credentials = Headers(scope=scope).get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            return scope["path"] in self._bearer_paths
+        if scheme.lower() != "basic":
+            return False
+        pair = basic_credentials(credentials)
+        return pair is not None and await self._check.verify(*pair)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or await self._allowed(scope):
+            await self._app(scope, receive, send)
+            return
+        response = JSONResponse(
+            {"error": "missing or wrong user name or password (basic auth)"},
+            status_code=401,
+            headers={"WWW-Authenticate": REALM},
+        )
+        await response(scope, receive, send)
+
+
+class IntakeLimit:
+    """ASGI middleware: at most ``limit`` intake requests at once; the rest get 503 at once.
+
+    Each intake request may hold up to ``ingest.max_body_bytes`` while its body arrives, so the
+    cap bounds memory; refusing instead of queueing tells clients to back off (Retry-After)
+    rather than pile up connections.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+        self._active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != INTAKE_PATH:
+            await self._app(scope, receive, send)
+            return
+        if self._active >= self._limit:
+            response = JSONResponse(
+                {"error": f"{self._limit} intake requests in progress; retry later"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        self._active += 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self._active -= 1
+
+
+class HeaderLimit:
+    """ASGI middleware: 431 for a request whose line and headers exceed ``limit`` bytes.
+
+    h11's own limit (``h11_max_incomplete_event_size``, the same number) only bounds a head
+    still being received; a complete oversized head that arrives in one read passes it, and is
+    refused here before any other work.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope["raw_path"]) + len(scope["query_string"]) + len(scope["method"]) + 12
+            size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > self._limit:
+                response = JSONResponse(
+                    {"error": f"request line and headers larger than {self._limit} bytes"},
+                    status_code=431,
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def protect(
+    app: Starlette,
+    access: WebAccess,
+    ingest_token: bool,
+    max_concurrent_intake: int,
+    max_header_bytes: int,
+    clock: Clock | None = None,
+) -> None:
+    """Add to ``app``, outermost first: the header limit, basic auth (when users are
+    configured) and the intake cap."""
+    app.add_middleware(IntakeLimit, limit=max_concurrent_intake)
+    if access.users:
+        bearer_paths = frozenset({INTAKE_PATH}) if ingest_token else frozenset()
+        app.add_middleware(
+            BasicAuth, check=PasswordCheck(access.users, clock), bearer_paths=bearer_paths
+        )
+    app.add_middleware(HeaderLimit, limit=max_header_bytes)

@@ -1,0 +1,117 @@
+"""Deadlines for receiving a request, which uvicorn does not have.
+
+uvicorn closes idle keep-alive connections, but a client that connects and then sends its
+request a byte at a time (headers or body) keeps its connection, and mid-body an intake slot,
+for as long as it likes. This protocol gives each request two deadlines counted from its first
+byte (from the accepted connection for the first request): one for the headers and one for the
+whole request. When one passes the connection gets 408 and is closed. The wait between
+requests on a kept-alive connection stays uvicorn's keep-alive timeout; a TLS handshake is
+bounded by asyncio (60 s) before the first deadline starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+import h11
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+log = logging.getLogger(__name__)
+
+# States in which the client is still sending the request's head or body.
+_RECEIVING = (h11.IDLE, h11.SEND_BODY)
+# States in which no response has been started yet, so a 408 can still be written.
+_NOT_ANSWERED = (h11.IDLE, h11.SEND_RESPONSE)
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    header_timeout: float
+    read_timeout: float
+    max_header_bytes: int
+
+
+class DeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a header deadline and a whole-request deadline."""
+
+    limits: ClassVar[RequestLimits]
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._timer: asyncio.TimerHandle | None = None
+        self._started = 0.0
+        self._body_phase = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start()
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is None and self.conn.their_state is h11.IDLE:
+            self._start()  # the first byte of the next request on a kept-alive connection
+        super().data_received(data)
+        self._progress()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._progress()  # a pipelined request may have been read meanwhile
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel()
+        super().connection_lost(exc)
+
+    def _start(self) -> None:
+        self._started = self.loop.time()
+        self._body_phase = False
+        self._arm(self.limits.header_timeout)
+
+    def _arm(self, after_start: float) -> None:
+        self._cancel()
+        self._timer = self.loop.call_at(self._started + after_start, self._expired, after_start)
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _progress(self) -> None:
+        if self._timer is None:
+            return
+        state = self.conn.their_state
+        if state not in _RECEIVING:
+            self._cancel()  # the whole request is in (or the connection is done for)
+        elif state is h11.SEND_BODY and not self._body_phase:
+            self._body_phase = True
+            self._arm(self.limits.read_timeout)
+
+    def _expired(self, after: float) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        what = "request body" if self._body_phase else "request headers"
+        log.debug("closing a slow connection", extra={"client": self.client, "waited_for": what})
+        if self.conn.our_state in _NOT_ANSWERED:
+            body = f"{what} not received within {after:g}s\n".encode()
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+        self.transport.close()
+
+
+def protocol_for(limits: RequestLimits) -> type[asyncio.Protocol]:
+    """A protocol class for uvicorn's ``http=`` (uvicorn builds one instance per connection)."""
+    return cast(
+        "type[asyncio.Protocol]", type("DeadlineProtocol", (DeadlineProtocol,), {"limits": limits})
+    )
