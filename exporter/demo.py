@@ -9,6 +9,7 @@ import contextlib
 import os
 import tempfile
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from exporter.config import ENV_PREFIX, TeamConfig
@@ -16,6 +17,7 @@ from exporter.gateway.keys import StaticKey
 from exporter.generations.intake import Intake, IntakeError
 from exporter.serving import AsgiServer, bind, bound_port
 from exporter.simulator.app import Simulator, create_app
+from exporter.simulator.reporting import demo_team_config
 from exporter.simulator.world import SimGeneration
 from exporter.teams import Team
 
@@ -31,7 +33,8 @@ class Demo:
         self.url = f"http://127.0.0.1:{bound_port(self._sock)}"
         self._tasks: list[asyncio.Task[None]] = []
         self._new_ids: list[str] = []
-        self._state_dir: tempfile.TemporaryDirectory[str] | None = None
+        # The demo's own files: its state (unless the user chose a path) and a budgets token.
+        self._workdir = tempfile.TemporaryDirectory(prefix="vercel-ai-gateway-demo-")
 
     def overrides(self, given: dict[str, Any]) -> dict[str, Any]:
         """Config the demo needs, without overriding what the user set explicitly."""
@@ -42,12 +45,14 @@ class Demo:
             if key not in given and env not in os.environ:
                 out[key] = value
         if "state.path" not in given and f"{ENV_PREFIX}STATE_PATH" not in os.environ:
-            self._state_dir = tempfile.TemporaryDirectory(prefix="vercel-ai-gateway-demo-")
-            out["state.path"] = os.path.join(self._state_dir.name, "state.db")
+            out["state.path"] = os.path.join(self._workdir.name, "state.db")
         return out
 
     def teams(self) -> list[Team]:
-        config = TeamConfig(name=TEAM, api_key_env="UNUSED")
+        """One team, with reports and budgets on, so every dashboard row has data."""
+        world = self.simulator.world_for(KEY)
+        extra = demo_team_config(world, self.url, Path(self._workdir.name))
+        config = TeamConfig.model_validate({"name": TEAM, "api_key_env": "UNUSED", **extra})
         return [Team(TEAM, StaticKey(KEY, "demo key"), config)]
 
     def start(self, intake: Intake) -> None:
@@ -74,5 +79,4 @@ class Demo:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._state_dir is not None:
-            self._state_dir.cleanup()
+        self._workdir.cleanup()
