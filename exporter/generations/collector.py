@@ -12,6 +12,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar as ClientExemplar
+from prometheus_client.utils import floatToGoString
 
 from exporter.generations.series import (
     ABANDON_REASONS,
@@ -69,7 +70,9 @@ class GenerationsCollector(Collector):
                 counter.add_metric([v for _, v in key.labels], float(value.total))
             return counter
         family = HistogramMetricFamily(metric.name, metric.help, labels=labels)
-        bounds = [repr(b) for b in metric.bounds] + ["+Inf"]
+        # Spelt as client_python spells its own buckets (1e+06, not 1000000.0): the same
+        # bucket must be the same label value wherever it comes from.
+        bounds = [floatToGoString(b) for b in metric.bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
         exemplars = self._mirror.exemplars
         for key, value in series:
             buckets: list[tuple[str, float] | tuple[str, float, ClientExemplar]] = []
