@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DASHBOARD_CHECK := tests/dashboard
 
-.PHONY: demo test lint typecheck check system-deps clean
+.PHONY: demo test bench lint typecheck system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(VENV)/.installed system-deps $(DASHBOARD_CHECK)/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+## Benchmarks, each next to a baseline measured in the same run (about 3 minutes; needs wrk).
+bench: $(VENV)/.installed system-deps
+	$(BIN)/python -m bench
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the test suite runs (Prometheus, promtool, Alertmanager) from
-# Debian's packages, and Node.js for the dashboard schema check, when they are missing.
+# Debian's packages, Node.js for the dashboard schema check and wrk for the benchmarks, when
+# they are missing.
 set -euo pipefail
 
 need=()
@@ -8,6 +9,7 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v npm >/dev/null || need+=(nodejs npm)
+command -v wrk >/dev/null || need+=(wrk)  # load generator of make bench
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -1,0 +1,38 @@
+"""What a benchmark run shares: a scratch directory, one simulator, the time scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.common import Simulator, log
+from bench.state import BigState, build
+
+
+class Context:
+    def __init__(self, workdir: Path, scale: float = 1.0) -> None:
+        self._big_state: BigState | None = None
+        self.workdir = workdir
+        self.scale = scale  # < 1 shortens every timed run (for a quick look)
+        self._simulator: Simulator | None = None
+
+    def seconds(self, nominal: float) -> float:
+        return max(2.0, round(nominal * self.scale))
+
+    def simulator(self) -> Simulator:
+        """A plain simulator (no latency) for the exporter's credits polls."""
+        if self._simulator is None:
+            self._simulator = Simulator(self.workdir / "simulator")
+        return self._simulator
+
+    def big_state(self) -> BigState:
+        """1,000,000 resolved and 100,000 pending IDs (built once per run)."""
+        if self._big_state is None:
+            log("building a state file with 1,000,000 resolved and 100,000 pending IDs")
+            self._big_state = build(self.workdir / "state")
+            log(f"built in {self._big_state.seconds:.1f} s")
+        return self._big_state
+
+    def close(self) -> None:
+        if self._simulator is not None:
+            self._simulator.stop()
+            self._simulator = None

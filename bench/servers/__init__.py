@@ -1,0 +1,1 @@
+"""Processes the benchmarks start: the exporter filled with series, and the bare baselines."""

@@ -1,0 +1,48 @@
+"""The real exporter (``exporter.service.Exporter`` under its own uvicorn server), with several
+teams and the benchmark's generation series committed through its own state writer, so
+``/metrics`` renders them with the exporter's collectors, exemplars included.
+
+    python -m bench.servers.exporter_filled PORT GATEWAY_URL STATE_PATH
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bench import dataset
+from exporter.config import TeamConfig, load_config
+from exporter.gateway.keys import StaticKey
+from exporter.logs import setup_logging
+from exporter.service import Exporter
+from exporter.serving import bind, stop_on_signals
+from exporter.teams import Team
+
+
+async def main(port: int, gateway: str, state: str) -> None:
+    config = load_config(
+        None,
+        {},
+        {
+            "web.listen_address": f"127.0.0.1:{port}",
+            "gateway.url": gateway,
+            "state.path": state,
+            "log.level": "warn",
+        },
+    )
+    setup_logging(config.log.level, config.log.format)
+    teams = [
+        Team(name, StaticKey(f"bench-key-{name}"), TeamConfig(name=name, api_key_env="UNUSED"))
+        for name in dataset.TEAMS
+    ]
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    exporter = Exporter(config, teams)
+    running = asyncio.create_task(exporter.run(bind(config.web.listen_address), stop))
+    await exporter.generations.writer.submit(dataset.Observe(dataset.deltas()))
+    print("READY", flush=True)
+    await running
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]))

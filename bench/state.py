@@ -1,0 +1,109 @@
+"""A large state file, written straight into the exporter's own schema through its Store.
+
+Rows go in with ``executemany`` inside Store transactions (an Operation of our own), which
+takes seconds where resolving a million IDs through lookups would take hours.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+from bench import dataset
+from exporter.generations.store import SeriesMirror, Store, Transaction
+
+CHUNK = 100_000
+TEAM = "default"
+
+
+class BulkInsert:
+    """Insert ``rows`` into ``table`` in the transaction Store.commit opens."""
+
+    def __init__(self, table: str, rows: list[tuple[object, ...]]) -> None:
+        self.table = table
+        self.rows = rows
+
+    def apply(self, tx: Transaction) -> None:
+        marks = ", ".join("?" * len(self.rows[0]))
+        tx.conn.executemany(f"INSERT INTO {self.table} VALUES ({marks})", self.rows)
+
+
+def _chunks(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, ...]]]:
+    while chunk := list(islice(rows, CHUNK)):
+        yield chunk
+
+
+def checkpoint(path: Path) -> int:
+    """Fold the WAL into the main file; return the main file's size in bytes."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return path.stat().st_size
+
+
+@dataclass(frozen=True)
+class BigState:
+    path: Path
+    resolved: int
+    pending: int
+    series_rows: int  # rows of the series table (each one a histogram or counter)
+    resolved_only_bytes: int  # the file with only the resolved IDs in it
+    total_bytes: int
+    ids_only_bytes: int  # baseline: the same IDs in a bare one-column SQLite table
+    seconds: float
+
+
+def build(workdir: Path, resolved: int = 1_000_000, pending: int = 100_000) -> BigState:
+    started = time.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "big-state.db"
+    for old in workdir.glob("big-state.db*"):
+        old.unlink()
+    rng = random.Random(11)  # noqa: S311 - test data
+    now = time.time()
+    store = Store(path)
+    mirror = SeriesMirror()
+    resolved_ids = list(dataset.fresh_ids("R0", resolved))
+    rows = ((gid, TEAM, now - rng.uniform(0, 6 * 86400), "found") for gid in resolved_ids)
+    for chunk in _chunks(rows):
+        store.commit([BulkInsert("resolved", chunk)], mirror, now)
+    store.close()
+    resolved_only = checkpoint(path)
+
+    store = Store(path)
+    pending_rows = ((gid, TEAM, "http", now, now, 0) for gid in dataset.fresh_ids("P0", pending))
+    for chunk in _chunks(pending_rows):
+        store.commit([BulkInsert("pending", chunk)], mirror, now)
+    # ~20,000 exposed series for the one team, committed as the lookups would.
+    items = dataset.deltas(pairs_per_team=124, teams=(TEAM,))
+    store.commit([dataset.Observe(items)], mirror, now)
+    series_rows = len({d.key for d in items})
+    store.close()
+    total = checkpoint(path)
+
+    bare = workdir / "ids-only.db"
+    bare.unlink(missing_ok=True)
+    conn = sqlite3.connect(bare)
+    try:
+        conn.execute("CREATE TABLE ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        with conn:
+            conn.executemany("INSERT INTO ids VALUES (?)", ((gid,) for gid in resolved_ids))
+    finally:
+        conn.close()
+    return BigState(
+        path=path,
+        resolved=resolved,
+        pending=pending,
+        series_rows=series_rows,
+        resolved_only_bytes=resolved_only,
+        total_bytes=total,
+        ids_only_bytes=bare.stat().st_size,
+        seconds=time.monotonic() - started,
+    )
