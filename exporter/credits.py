@@ -13,13 +13,13 @@ import logging
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter.clock import Clock
 from exporter.config import format_duration
-from exporter.gateway.client import GatewayClient
 from exporter.gateway.errors import AuthError, GatewayError
 from exporter.gateway.models import Credits
 from exporter.metrics import name
@@ -47,12 +47,18 @@ class TeamCredits:
         self.last_error: str | None = None
 
 
+class CreditsSource(Protocol):
+    """What the poller needs of a gateway client (GatewayClient, or a script in tests)."""
+
+    async def credits(self) -> Credits: ...
+
+
 class CreditsPoller:
     """Polls one team's credits every interval (with jitter), forever."""
 
     def __init__(
         self,
-        client: GatewayClient,
+        client: CreditsSource,
         state: TeamCredits,
         interval: float,
         clock: Clock,

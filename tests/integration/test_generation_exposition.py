@@ -51,7 +51,7 @@ def test_promtool_and_openmetrics_with_exemplars(
     body = httpx.get(f"{exp.url}/metrics", headers={"Accept": OPENMETRICS}, timeout=10).text
     exemplars = [
         s.exemplar
-        for f in text_string_to_metric_families(body)
+        for f in text_string_to_metric_families(body)  # type: ignore[no-untyped-call]
         for s in f.samples
         if s.exemplar is not None
     ]

@@ -135,8 +135,7 @@ def test_a_thousand_ids_through_every_path_with_a_kill_are_counted_exactly(
     )
     assert accepted == 1000
     assert (
-        exp.value(METRIC + "generations_abandoned_total", team="default", reason="not_found")
-        == 0
+        exp.value(METRIC + "generations_abandoned_total", team="default", reason="not_found") == 0
     )
 
 

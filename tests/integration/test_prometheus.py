@@ -86,6 +86,6 @@ def test_openmetrics_exposition_parses_strictly(
         headers={"Accept": "application/openmetrics-text; version=1.0.0"},
     )
     assert resp.headers["content-type"].startswith("application/openmetrics-text")
-    families = {f.name: f for f in openmetrics_families(resp.text)}
+    families = {f.name: f for f in openmetrics_families(resp.text)}  # type: ignore[no-untyped-call]
     assert families["vercel_ai_gateway_api_requests"].type == "counter"
     assert families["vercel_ai_gateway_credits_balance_usd"].type == "gauge"

@@ -252,8 +252,7 @@ def test_budgets_appear_and_archived_or_inactive_ones_do_not(stack: Stack) -> No
     observed = {}
     limits = set()
     for sample_name, labels, value in stack.samples:
-        key = (labels.get("scope_type"), labels.get("scope"), labels.get("name"))
-        key += (labels.get("refresh_period"),)
+        key = tuple(labels.get(n) for n in ("scope_type", "scope", "name", "refresh_period"))
         if sample_name == "vercel_ai_gateway_budget_spend_usd":
             observed[key] = value
         if sample_name == "vercel_ai_gateway_budget_limit_usd":

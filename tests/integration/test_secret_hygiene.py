@@ -31,11 +31,14 @@ def test_the_key_never_reaches_logs_metrics_or_the_landing_page(
         seen.append(exp.get("/").text)
         seen.append(exp.get("/readyz").text)
 
+    def more_requests_than(count: int) -> Callable[[], bool]:
+        return lambda: len(simulator.requests()) > count
+
     look()
     for mode in FAULT_MODES:
-        count = len(simulator.requests())
+        polled = more_requests_than(len(simulator.requests()))
         simulator.fault(mode, retry_after=1, delay=1.5)
-        wait_until(lambda c=count: len(simulator.requests()) > c, 15, what=f"a poll under {mode}")
+        wait_until(polled, 15, what=f"a poll under {mode}")
         look()
     simulator.fault(None)
     # Rotate to a key the simulator does not know: 401s with the new key.

@@ -20,24 +20,29 @@ TOKEN_TYPES = {
 Totals = dict[tuple[str, ...], Decimal]
 
 
+def _key(*parts: str) -> tuple[str, ...]:
+    """A series key (a call, because a starred subscript needs Python 3.11)."""
+    return parts
+
+
 def expected_totals(generations: Iterable[dict[str, Any]]) -> Totals:
     """Sums and counts per series, from truth records (money as exact strings)."""
     out: Totals = defaultdict(Decimal)
     for g in generations:
         mp = (g["model"], g["provider_name"])
-        out[("cost_count", *mp)] += 1
-        out[("cost_sum", *mp)] += Decimal(g["total_cost"])
-        out[("ttft_sum", *mp)] += Decimal(g["latency"]) / 1000
-        out[("duration_sum", *mp)] += Decimal(g["generation_time"]) / 1000
+        out[_key("cost_count", *mp)] += 1
+        out[_key("cost_sum", *mp)] += Decimal(g["total_cost"])
+        out[_key("ttft_sum", *mp)] += Decimal(g["latency"]) / 1000
+        out[_key("duration_sum", *mp)] += Decimal(g["generation_time"]) / 1000
         for token_type, field in TOKEN_TYPES.items():
-            out[("tokens_sum", *mp, token_type)] += Decimal(g[field])
-            out[("tokens_count", *mp, token_type)] += 1
+            out[_key("tokens_sum", *mp, token_type)] += Decimal(g[field])
+            out[_key("tokens_count", *mp, token_type)] += 1
         flags = (g["finish_reason"], str(g["streamed"]).lower(), str(g["is_byok"]).lower())
-        out[("generations", *mp, *flags)] += 1
+        out[_key("generations", *mp, *flags)] += 1
         if g["is_byok"]:
-            out[("byok_cost", *mp)] += Decimal(g["upstream_inference_cost"])
+            out[_key("byok_cost", *mp)] += Decimal(g["upstream_inference_cost"])
         if g["billable_web_search_calls"]:
-            out[("web_search", *mp)] += g["billable_web_search_calls"]
+            out[_key("web_search", *mp)] += g["billable_web_search_calls"]
     return dict(out)
 
 

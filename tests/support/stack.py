@@ -46,7 +46,8 @@ class SimulatorProcess:
 
     def team_truth(self, key: str) -> dict[str, Any]:
         (team,) = self.truth(key).values()
-        return team
+        truth: dict[str, Any] = team
+        return truth
 
     def requests(self) -> list[dict[str, Any]]:
         resp = httpx.get(f"{self.url}/_sim/requests", timeout=10)

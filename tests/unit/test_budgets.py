@@ -61,7 +61,7 @@ def test_the_documented_shape_parses_exactly() -> None:
         "",
         "monthly",
     )
-    assert (team.limit, team.spend, team.byok_spend) == (500, Decimal("120.5"), 0)
+    assert (team.limit, team.spend, team.byok_spend) == (Decimal(500), Decimal("120.5"), Decimal(0))
     assert (key.scope, key.name, key.spend) == ("k9Xf2", "CI key", Decimal("9.99999999"))
 
 

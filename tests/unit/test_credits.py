@@ -28,14 +28,16 @@ class FakeClient:
         return answer
 
 
-def setup(*answers: Credits | GatewayError, interval: float = 60, staleness: float = 600):
+def setup(
+    *answers: Credits | GatewayError, interval: float = 60, staleness: float = 600
+) -> tuple[FakeClock, TeamCredits, CreditsPoller, CollectorRegistry]:
     clock = FakeClock()
     state = TeamCredits("prod")
     poller = CreditsPoller(
         FakeClient(*answers),
         state,
         interval,
-        clock,  # type: ignore[arg-type]
+        clock,
         rng=random.Random(1),
     )
     registry = CollectorRegistry()

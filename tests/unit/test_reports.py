@@ -138,7 +138,7 @@ def test_rows_with_and_without_a_time_field_give_the_same_groups() -> None:
     plain = aggregate(parse(WITHOUT_TIME, "model"), "model", 50)
     dated = aggregate(parse(WITH_TIME, "model"), "model", 50)
     assert plain == dated
-    assert [(g.value, g.values["total_cost"], g.values["request_count"]) for g in plain] == [
+    assert [(g.value, g.values["total_cost"], int(g.values["request_count"])) for g in plain] == [
         ("a/x", Decimal("38.9"), 1702),
         ("b/y", Decimal("3.12"), 1300),
     ]
@@ -184,7 +184,7 @@ def rows(*items: tuple[str | None, str, int]) -> list[ReportRow]:
 def test_top_n_sums_the_rest_into_other_and_keeps_the_total() -> None:
     data = rows(("a", "5.5", 1), ("b", "0.25", 2), ("c", "3", 3), ("d", "0.125", 4), ("e", "1", 5))
     groups = aggregate(data, "user", 2)
-    assert [(g.value, g.values["total_cost"], g.values["request_count"]) for g in groups] == [
+    assert [(g.value, g.values["total_cost"], int(g.values["request_count"])) for g in groups] == [
         ("a", Decimal("5.5"), 1),
         ("c", Decimal("3"), 3),
         ("other", Decimal("1.375"), 11),
@@ -207,7 +207,10 @@ def test_rows_without_a_group_value_are_labelled_none() -> None:
 
 def test_day_reports_are_one_window_total_even_when_empty() -> None:
     (total,) = aggregate(rows(("2027-03-01", "1", 1), ("2027-03-02", "2", 1)), "day", 50)
-    assert (total.value, total.values) == (None, {"total_cost": 3, "request_count": 2})
+    assert (total.value, total.values) == (
+        None,
+        {"total_cost": Decimal(3), "request_count": Decimal(2)},
+    )
     (empty,) = aggregate([], "day", 50)
     assert empty.values["total_cost"] == 0 and empty.values["reasoning_tokens"] == 0
     assert aggregate([], "model", 50) == []

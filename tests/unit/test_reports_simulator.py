@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -81,7 +82,7 @@ def test_tag_rows_count_a_request_once_per_tag(world: TeamWorld) -> None:
 
 def test_date_ranges_are_inclusive_utc_days(world: TeamWorld) -> None:
     rows = report(world, start_date="2027-03-31", end_date="2027-04-01")
-    expected = defaultdict(int)
+    expected: defaultdict[str, int] = defaultdict(int)
     for gen in world.generations.values():
         if day_of(gen) in ("2027-03-31", "2027-04-01"):
             expected[day_of(gen)] += 1
@@ -101,7 +102,7 @@ def test_hourly_buckets_and_a_time_field_next_to_the_group(world: TeamWorld) -> 
 
 def test_filters_match_hand_counts(world: TeamWorld) -> None:
     dates = {"start_date": "2027-03-29", "end_date": "2027-04-02", "group_by": "model"}
-    cases = {
+    cases: dict[str, tuple[str, Callable[[SimGeneration], bool]]] = {
         "credential_type": ("byok", lambda g: g.is_byok),
         "model": ("openai/gpt-5.4", lambda g: g.model == "openai/gpt-5.4"),
         "provider": ("bedrock", lambda g: g.provider_name == "bedrock"),
