@@ -1,13 +1,17 @@
 """The exporter's own HTTP API as an OpenAPI 3.1 document, served at ``/openapi.json``.
 
-It is generated for this instance (its teams, limits and whether intake needs a token), so
-a client generator or a fuzzer sees exactly what this exporter accepts.
+It is generated for this instance (its teams, limits, and which credentials it asks for),
+so a client generator or a fuzzer sees exactly what this exporter accepts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from exporter import __version__
 
@@ -27,7 +31,11 @@ def _error(description: str) -> dict[str, Any]:
 
 
 def openapi_document(
-    telemetry_path: str, teams: Sequence[str], max_ids: int, token_required: bool
+    telemetry_path: str,
+    teams: Sequence[str],
+    max_ids: int,
+    token_required: bool,
+    basic_auth: bool = False,
 ) -> dict[str, Any]:
     # With several teams a request must name its team, in the body or in the query: OpenAPI
     # cannot express "one of the two", so neither is marked required and a 400 says so.
@@ -90,7 +98,7 @@ def openapi_document(
         intake["security"] = [{"bearer": []}]
         intake["responses"]["401"] = _error("Missing or wrong bearer token")
     text = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "Vercel AI Gateway exporter", "version": __version__},
         "paths": {
@@ -189,6 +197,32 @@ def openapi_document(
                     },
                 },
             },
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+            },
         },
     }
+    _add_access_answers(document, basic_auth)
+    return document
+
+
+def _add_access_answers(document: dict[str, Any], basic_auth: bool) -> None:
+    """Answers that the access layer (exporter/access.py) can give on any path."""
+    if basic_auth:
+        document["security"] = [{"basic": []}]
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            responses = operation["responses"]
+            responses["431"] = _error("Request line and headers over --web.max-header-bytes")
+            if path == "/healthz":
+                operation["security"] = []  # probes need no credentials
+            elif basic_auth:
+                responses.setdefault("401", _error("Missing or wrong basic auth credentials"))
+
+
+def openapi_route(document: dict[str, Any]) -> Route:
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    return Route("/openapi.json", openapi)

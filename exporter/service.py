@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,6 +28,7 @@ from exporter.gateway.retry import RetryPolicy
 from exporter.generations.pipeline import GenerationPipeline
 from exporter.http import TeamStatus, create_app
 from exporter.metrics import ApiMetrics, BuildInfoCollector, name
+from exporter.openapi import openapi_document, openapi_route
 from exporter.reports import Reports
 from exporter.serving import AsgiServer
 from exporter.teams import Team
@@ -89,7 +91,7 @@ class Exporter:
             self.registry,
             config.web.telemetry_path,
             self.statuses,
-            self.generations.routes(),
+            [*self.generations.routes(), openapi_route(self._openapi())],
             notes=self.reports.notes,
         )
         protect(
@@ -99,6 +101,16 @@ class Exporter:
             max_concurrent_intake=config.ingest.max_concurrent_requests,
             max_header_bytes=config.web.max_header_bytes,
             clock=self.clock,
+        )
+
+    def _openapi(self) -> dict[str, Any]:
+        config = self.config
+        return openapi_document(
+            config.web.telemetry_path,
+            list(self.clients),
+            config.ingest.max_ids,
+            token_required=config.ingest.token_file is not None,
+            basic_auth=bool(self.web.users),
         )
 
     def statuses(self) -> list[TeamStatus]:

@@ -8,8 +8,6 @@ from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from exporter.clock import Clock
@@ -23,7 +21,6 @@ from exporter.generations.lookups import LookupScheduler, LookupSettings
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.series import GENERATIONS
 from exporter.generations.store import SeriesMirror, StateWriter, Store
-from exporter.openapi import openapi_document
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +74,7 @@ class GenerationPipeline:
         self.collector = GenerationsCollector(self.mirror, self.teams)
 
     def routes(self) -> list[Route]:
-        document = openapi_document(
-            self._config.web.telemetry_path,
-            self.teams,
-            self._config.ingest.max_ids,
-            self._config.ingest.token_file is not None,
-        )
-
-        async def openapi(request: Request) -> Response:
-            return JSONResponse(document)
-
-        return [
-            Route("/generations", self.intake.handle, methods=["POST"]),
-            Route("/openapi.json", openapi),
-        ]
+        return [Route("/generations", self.intake.handle, methods=["POST"])]
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The background work, in start order (the writer first)."""
