@@ -396,22 +396,33 @@ def options() -> Iterator[Option]:
             yield Option(section, name, field.description or "", default, repeatable, duration)
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (an empty file is ``{}``).
+
+    A syntax error names the line, never the text: these files sit next to secrets.
+    """
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"cannot read: {exc.strerror}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {path}: invalid YAML{where}") from None
+        raise ConfigError(f"invalid YAML{where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: the top level must be a mapping of sections")
+        raise ConfigError("the top level must be a mapping")
     return data
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        return read_yaml_mapping(path)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")

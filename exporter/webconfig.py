@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -35,7 +34,7 @@ from pydantic import (
     ValidationError,
 )
 
-from exporter.config import ConfigError
+from exporter.config import ConfigError, read_yaml_mapping
 
 log = logging.getLogger(__name__)
 
@@ -220,21 +219,9 @@ def tls_context(tls: TLSServerConfig, base: Path) -> ssl.SSLContext:
 
 
 def _parse(path: Path) -> WebFile:
+    data = read_yaml_mapping(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise WebConfigError(f"cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise WebConfigError(
-            "invalid YAML" + (f" at line {mark.line + 1}" if mark is not None else "")
-        ) from None
-    if data is not None and not isinstance(data, dict):
-        raise WebConfigError("the top level must be a mapping")
-    try:
-        return WebFile.model_validate(data or {})
+        return WebFile.model_validate(data)
     except ValidationError as exc:
         raise WebConfigError("; ".join(_error_text(e) for e in exc.errors())) from None
 
@@ -253,7 +240,7 @@ def load_web_config(path: Path | None) -> WebAccess:
             },
             client_auth=tls.client_auth_type if tls else "NoClientCert",
         )
-    except WebConfigError as exc:
+    except ConfigError as exc:  # read_yaml_mapping's, and WebConfigError
         raise WebConfigError(f"web config file {path}: {exc}") from None
     log.info(
         "web config loaded",
