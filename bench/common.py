@@ -7,8 +7,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.processes import ManagedProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -120,68 +120,15 @@ def _tool_version(cmd: list[str]) -> str:
 # --- processes ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Process:
-    """A child process with its output in a log file; always stopped by whoever started it."""
+class Process(ManagedProcess):
+    """A benchmark's child process (the test suite's, with the repository on PYTHONPATH so the
+    launchers in bench/servers import), plus the memory figures of /proc."""
 
     def __init__(
         self, args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
     ) -> None:
-        self.args = list(args)
-        self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log_path.open("ab")
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})},
-            cwd=REPO_ROOT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def wait_http(self, url: str, timeout: float = 30.0, interval: float = 0.05) -> float:
-        """Wait until ``url`` answers 200; returns the seconds since the process started."""
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if not self.alive():
-                    raise RuntimeError(f"{self.args[:3]} exited early:\n{self.output()}")
-                try:
-                    if client.get(url).status_code == 200:
-                        return time.monotonic() - self.started
-                except httpx.HTTPError:
-                    pass
-                time.sleep(interval)
-        raise TimeoutError(f"{url} not ready after {timeout:.0f}s:\n{self.output()}")
-
-    def wait_line(self, text: str, timeout: float = 60.0) -> None:
-        """Wait until the log holds ``text`` (a launcher's readiness line)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output():
-                return
-            if not self.alive():
-                raise RuntimeError(f"{self.args[:3]} exited early:\n{self.output()}")
-            time.sleep(0.05)
-        raise TimeoutError(f"no {text!r} after {timeout:.0f}s:\n{self.output()}")
+        super().__init__(args, log_path, {"PYTHONPATH": _pythonpath(), **(env or {})})
 
     def status(self) -> dict[str, int]:
         """VmRSS and VmHWM (peak RSS) in kB, from /proc."""
@@ -191,17 +138,6 @@ class Process:
             if key in ("VmRSS", "VmHWM"):
                 out[key] = int(value.split()[0])
         return out
-
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-        return int(self.proc.returncode)
 
 
 def _pythonpath() -> str:

@@ -17,13 +17,13 @@ from bench.common import (
     Process,
     Row,
     exporter_cmd,
-    free_port,
     launcher_cmd,
     log,
     metric_value,
     wrk,
 )
 from bench.context import Context
+from tests.support.processes import free_port
 
 BATCH_GOAL = 50_000.0  # IDs per second in batches of 1,000
 SINGLE_GOAL = 2_000.0  # single-ID requests per second

@@ -15,8 +15,9 @@ import time
 
 import httpx
 
-from bench.common import Process, Row, Simulator, exporter_cmd, free_port, log, metric_value
+from bench.common import Process, Row, Simulator, exporter_cmd, log, metric_value
 from bench.context import Context
+from tests.support.processes import free_port
 
 LATENCY = 0.05
 CONCURRENCY = 16

@@ -20,8 +20,9 @@ import time
 import httpx
 
 from bench import dataset
-from bench.common import Process, Row, exporter_cmd, free_port, log
+from bench.common import Process, Row, exporter_cmd, log
 from bench.context import Context
+from tests.support.processes import free_port
 
 GOAL_MB = 150.0
 IDS = 1_000_000

@@ -12,8 +12,9 @@ from __future__ import annotations
 import shutil
 import statistics
 
-from bench.common import Process, Row, exporter_cmd, free_port, log
+from bench.common import Process, Row, exporter_cmd, log
 from bench.context import Context
+from tests.support.processes import free_port
 
 GOAL = 2.0
 STARTS = 3

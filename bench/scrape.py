@@ -18,8 +18,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import dataset
-from bench.common import Process, Row, free_port, launcher_cmd, log, median_time, wrk
+from bench.common import Process, Row, launcher_cmd, log, median_time, wrk
 from bench.context import Context
+from tests.support.processes import free_port
 
 CONNECTIONS = 2
 GOAL = 0.8

@@ -57,6 +57,7 @@ class ManagedProcess:
         self.log_path = log_path
         self._log = log_path.open("ab")
         full_env = {**os.environ, **(env or {})}
+        self.started = time.monotonic()
         self.proc = subprocess.Popen(
             self.args,
             stdout=self._log,
@@ -78,18 +79,34 @@ class ManagedProcess:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def wait_http(self, url: str, timeout: float = 20.0, **kwargs: object) -> None:
-        """Wait until ``url`` answers 200, failing early (with the log) if the process dies."""
+    def _check_alive(self) -> None:
+        if not self.alive():
+            raise RuntimeError(
+                f"{self.args[0]} exited with {self.proc.returncode}:\n{self.output()}"
+            )
+
+    def wait_http(
+        self, url: str, timeout: float = 20.0, interval: float = 0.1, **kwargs: object
+    ) -> float:
+        """Wait until ``url`` answers 200, failing early (with the log) if the process dies;
+        returns the seconds since the process was started."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(
-                    f"{self.args[0]} exited with {self.proc.returncode}:\n{self.output()}"
-                )
+            self._check_alive()
             if http_ok(url, **kwargs):
-                return
-            time.sleep(0.1)
+                return time.monotonic() - self.started
+            time.sleep(interval)
         raise TimeoutError(f"{url} not ready after {timeout:.0f}s:\n{self.output()}")
+
+    def wait_line(self, text: str, timeout: float = 60.0) -> None:
+        """Wait until the log holds ``text`` (a launcher's readiness line)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return
+            self._check_alive()
+            time.sleep(0.05)
+        raise TimeoutError(f"no {text!r} after {timeout:.0f}s:\n{self.output()}")
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
