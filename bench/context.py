@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.common import Simulator, log
+from bench.common import Process, Simulator, exporter_cmd, log
 from bench.state import BigState, build
+from tests.support.processes import free_port
 
 
 class Context:
@@ -23,6 +24,22 @@ class Context:
         if self._simulator is None:
             self._simulator = Simulator(self.workdir / "simulator")
         return self._simulator
+
+    def exporter_on(self, state: Path, benchmark: str, tag: str) -> tuple[Process, str]:
+        """The exporter CLI on ``state`` and a free port, polling this run's simulator; the
+        caller waits for it (and stops it)."""
+        port = free_port()
+        proc = Process(
+            exporter_cmd(
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--gateway.url={self.simulator().url}",
+                f"--state.path={state}",
+                "--log.level=warn",
+            ),
+            self.workdir / benchmark / f"exporter-{tag}.log",
+            env={"AI_GATEWAY_API_KEY": f"bench-{benchmark}-key"},
+        )
+        return proc, f"http://127.0.0.1:{port}"
 
     def big_state(self) -> BigState:
         """1,000,000 resolved and 100,000 pending IDs (built once per run)."""

@@ -16,13 +16,13 @@ import asyncio
 import json
 import shutil
 import time
+from pathlib import Path
 
 import httpx
 
 from bench import dataset
-from bench.common import Process, Row, exporter_cmd, log
+from bench.common import Process, Row, log
 from bench.context import Context
-from tests.support.processes import free_port
 
 GOAL_MB = 150.0
 IDS = 1_000_000
@@ -30,19 +30,8 @@ BATCH = 1_000
 CONNECTIONS = 4
 
 
-def start(ctx: Context, state: str, tag: str) -> tuple[Process, str]:
-    port = free_port()
-    proc = Process(
-        exporter_cmd(
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--gateway.url={ctx.simulator().url}",
-            f"--state.path={state}",
-            "--log.level=warn",
-        ),
-        ctx.workdir / "memory" / f"exporter-{tag}.log",
-        env={"AI_GATEWAY_API_KEY": "bench-memory-key"},
-    )
-    url = f"http://127.0.0.1:{port}"
+def start(ctx: Context, state: Path, tag: str) -> tuple[Process, str]:
+    proc, url = ctx.exporter_on(state, "memory", tag)
     proc.wait_http(f"{url}/readyz", timeout=60)
     return proc, url
 
@@ -87,7 +76,7 @@ def run(ctx: Context) -> list[Row]:
     count = max(BATCH, int(IDS * min(ctx.scale, 1.0)) // BATCH * BATCH)
     copy = work / "state.db"
     shutil.copyfile(big.path, copy)
-    proc, url = start(ctx, str(copy), "big")
+    proc, url = start(ctx, copy, "big")
     try:
         started = time.monotonic()
         accepted = asyncio.run(feed(url, count, started + 300))
@@ -98,7 +87,7 @@ def run(ctx: Context) -> list[Row]:
     copy.unlink()
     if accepted != count:
         raise RuntimeError(f"{accepted} of {count} IDs accepted")
-    idle, url = start(ctx, str(work / "empty.db"), "empty")
+    idle, url = start(ctx, work / "empty.db", "empty")
     try:
         httpx.get(f"{url}/metrics", timeout=30).raise_for_status()
         base = idle.status()

@@ -11,30 +11,19 @@ from __future__ import annotations
 
 import shutil
 import statistics
+from pathlib import Path
 
-from bench.common import Process, Row, exporter_cmd, log
+from bench.common import Row, log
 from bench.context import Context
-from tests.support.processes import free_port
 
 GOAL = 2.0
 STARTS = 3
 
 
-def time_to_ready(ctx: Context, state_path: str, tag: str) -> float:
-    sim = ctx.simulator()
-    port = free_port()
-    proc = Process(
-        exporter_cmd(
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--gateway.url={sim.url}",
-            f"--state.path={state_path}",
-            "--log.level=warn",
-        ),
-        ctx.workdir / "restart" / f"exporter-{tag}.log",
-        env={"AI_GATEWAY_API_KEY": "bench-restart-key"},
-    )
+def time_to_ready(ctx: Context, state_path: Path, tag: str) -> float:
+    proc, url = ctx.exporter_on(state_path, "restart", tag)
     try:
-        return proc.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60, interval=0.01)
+        return proc.wait_http(f"{url}/readyz", timeout=60, interval=0.01)
     finally:
         proc.stop()
 
@@ -48,8 +37,8 @@ def run(ctx: Context) -> list[Row]:
     for index in range(STARTS):
         copy = work / f"state-{index}.db"
         shutil.copyfile(big.path, copy)
-        ours.append(time_to_ready(ctx, str(copy), f"big-{index}"))
-        theirs.append(time_to_ready(ctx, str(work / f"empty-{index}.db"), f"empty-{index}"))
+        ours.append(time_to_ready(ctx, copy, f"big-{index}"))
+        theirs.append(time_to_ready(ctx, work / f"empty-{index}.db", f"empty-{index}"))
         copy.unlink()
     log(f"restart: big state {ours}, empty {theirs}")
     ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)

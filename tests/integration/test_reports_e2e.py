@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.clock import FakeClock
-from exporter.config import ReportConfig
+from exporter.config import GroupBy, ReportConfig
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.keys import StaticKey
 from exporter.metrics import ApiMetrics
@@ -35,16 +35,7 @@ from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-e2e-reports-0123456789"
 VERCEL_TOKEN = "vercel-e2e-access-token"
-GROUP_BYS = (
-    "model",
-    "provider",
-    "user",
-    "tag",
-    "credential_type",
-    "api_key_name",
-    "zero_data_retention",
-    "day",
-)
+GROUP_BYS: tuple[str, ...] = get_args(GroupBy)
 TOKEN_FIELDS = {
     "input": "native_tokens_prompt",
     "output": "native_tokens_completion",
