@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DASHBOARD_CHECK := tests/dashboard
 
-.PHONY: demo test bench lint typecheck system-deps clean
+.PHONY: demo test bench chart-docs lint typecheck system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: $(VENV)/.installed system-deps $(DASHBOARD_CHECK)/node_modules/.installed
 ## Benchmarks, each next to a baseline measured in the same run (about 3 minutes; needs wrk).
 bench: $(VENV)/.installed system-deps
 	$(BIN)/python -m bench
+
+## Regenerate the values table of the chart's README from values.yaml.
+chart-docs: $(VENV)/.installed
+	$(BIN)/python -m tests.chart.values_doc --write
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
