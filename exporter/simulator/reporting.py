@@ -110,11 +110,9 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def dimension(gen: SimGeneration, group_by: str) -> tuple[str, ...]:
-    """The group value(s) of a generation: one per tag for ``tag``, else exactly one."""
-    if group_by == "tag":
-        return gen.tags
-    values = {
+def _attributes(gen: SimGeneration) -> dict[str, str]:
+    """A generation's value of every dimension but ``tag``, as the API spells it."""
+    return {
         "user": gen.user,
         "model": gen.model,
         "provider": gen.provider_name,
@@ -122,18 +120,30 @@ def dimension(gen: SimGeneration, group_by: str) -> tuple[str, ...]:
         "zero_data_retention": "true" if gen.zero_data_retention else "false",
         "api_key_name": gen.api_key_name,
     }
-    return (values[group_by],)
+
+
+# Query filters and the dimension each one compares.
+_FILTERS = {
+    "user_id": "user",
+    "model": "model",
+    "provider": "provider",
+    "credential_type": "credential_type",
+    "zero_data_retention": "zero_data_retention",
+}
+
+
+def dimension(gen: SimGeneration, group_by: str) -> tuple[str, ...]:
+    """The group value(s) of a generation: one per tag for ``tag``, else exactly one."""
+    if group_by == "tag":
+        return gen.tags
+    return (_attributes(gen)[group_by],)
 
 
 def _matches(gen: SimGeneration, params: Mapping[str, str]) -> bool:
-    wanted = {
-        "user_id": gen.user,
-        "model": gen.model,
-        "provider": gen.provider_name,
-        "credential_type": "byok" if gen.is_byok else "system",
-        "zero_data_retention": "true" if gen.zero_data_retention else "false",
-    }
-    if any(key in params and params[key] != value for key, value in wanted.items()):
+    values = _attributes(gen)
+    if any(
+        key in params and params[key] != values[attribute] for key, attribute in _FILTERS.items()
+    ):
         return False
     tags = _tags(params)
     if not tags:
