@@ -167,19 +167,23 @@ def create_app(sim: Simulator) -> Starlette:
             return [sim.world_for(token)]
         return list(sim.worlds.values()) or [sim.world_for("demo")]
 
-    async def gateway_call(
-        request: Request, endpoint: str, answer: Callable[[TeamWorld], Awaitable[Response]]
+    async def recorded_call(
+        request: Request,
+        endpoint: str,
+        respond: Callable[[Fault | None], Awaitable[Response]],
+        team: str | None,
     ) -> Response:
+        """What every documented endpoint shares: the latency, the active fault (consumed
+        here), and the record of the request in the ground truth."""
         started = time.time()
         if sim.latency > 0:
             await asyncio.sleep(sim.latency)
-        token = _bearer(request)
         fault = sim.fault if sim.fault and sim.fault.applies_to(endpoint) else None
         if fault is not None:
             fault.consume()
             if fault.exhausted:
                 sim.fault = None
-        response = await _answer(request, endpoint, token, fault, answer)
+        response = await respond(fault)
         sim.requests.append(
             {
                 "started": started,
@@ -188,10 +192,21 @@ def create_app(sim: Simulator) -> Starlette:
                 "path": request.url.path,
                 "query": str(request.url.query),
                 "status": response.status_code,
-                "team": sim.world_for(token).name if sim.knows(token) else None,
+                "team": team,
             }
         )
         return response
+
+    async def gateway_call(
+        request: Request, endpoint: str, answer: Callable[[TeamWorld], Awaitable[Response]]
+    ) -> Response:
+        token = _bearer(request)
+        return await recorded_call(
+            request,
+            endpoint,
+            lambda fault: _answer(request, endpoint, token, fault, answer),
+            sim.world_for(token).name if sim.knows(token) else None,
+        )
 
     async def _answer(
         request: Request,
@@ -352,28 +367,13 @@ def create_app(sim: Simulator) -> Starlette:
 
     async def budgets(request: Request) -> Response:
         """Vercel's REST API, not the gateway: a Vercel access token and the team's ID."""
-        started = time.time()
-        if sim.latency > 0:
-            await asyncio.sleep(sim.latency)
-        fault = sim.fault if sim.fault and sim.fault.applies_to("budgets") else None
-        if fault is not None:
-            fault.consume()
-            if fault.exhausted:
-                sim.fault = None
         team_id = request.query_params.get("teamId", "")
-        response = await _budgets_answer(_bearer(request), team_id, fault)
-        sim.requests.append(
-            {
-                "started": started,
-                "at": time.time(),
-                "endpoint": "budgets",
-                "path": request.url.path,
-                "query": str(request.url.query),
-                "status": response.status_code,
-                "team": team_id if team_id in sim.worlds else None,
-            }
+        return await recorded_call(
+            request,
+            "budgets",
+            lambda fault: _budgets_answer(_bearer(request), team_id, fault),
+            team_id if team_id in sim.worlds else None,
         )
-        return response
 
     async def _budgets_answer(token: str, team_id: str, fault: Fault | None) -> Response:
         if not token or sim.is_gateway_key(token) or (fault and fault.mode == "unauthorized"):
