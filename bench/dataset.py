@@ -16,20 +16,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter.gateway.models import Generation
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.series import (
-    ABANDON_REASONS,
-    ABANDONED,
-    LOOKUP_DELAY,
-    LOOKUP_OUTCOMES,
-    LOOKUPS,
-    METRICS,
-    RECEIVED,
-    Delta,
-    Kind,
-    delta,
-)
+from exporter.generations.series import ABANDON_REASONS, LOOKUP_OUTCOMES, PERSISTED, Delta, delta
 from exporter.generations.store import Transaction
-from exporter.metrics import name
+from exporter.metrics import (
+    GENERATION_IDS_ABANDONED,
+    GENERATION_IDS_RECEIVED,
+    GENERATION_LOOKUP_DELAY,
+    GENERATION_LOOKUPS,
+    GENERATION_QUEUE_LENGTH,
+    Type,
+)
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 TEAMS = ("search", "support", "agents", "batch")
@@ -92,10 +88,23 @@ def deltas(
             for index in range(per_pair):
                 gen = _record(rng, model, provider, FINISH[index % len(FINISH)])
                 out += observer.deltas(team, gen)
-                out.append(delta(LOOKUPS, 1, team=team, outcome="found"))
-                out.append(delta(LOOKUP_DELAY, Decimal(rng.randint(5, 60)), gen.id, team=team))
+                out.append(delta(GENERATION_LOOKUPS, 1, vercel_team=team, outcome="found"))
+                out.append(
+                    delta(
+                        GENERATION_LOOKUP_DELAY,
+                        Decimal(rng.randint(5, 60)),
+                        gen.id,
+                        vercel_team=team,
+                    )
+                )
         out.append(
-            delta(RECEIVED, pairs_per_team * per_pair, team=team, source="http", result="accepted")
+            delta(
+                GENERATION_IDS_RECEIVED,
+                pairs_per_team * per_pair,
+                vercel_team=team,
+                intake="http",
+                result="accepted",
+            )
         )
     return out
 
@@ -123,32 +132,39 @@ def native_registry(items: list[Delta], teams: tuple[str, ...] = TEAMS) -> Colle
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     metrics: dict[str, Any] = {}
-    for metric in METRICS:
-        if metric.kind is Kind.COUNTER:
+    for metric in PERSISTED:
+        if metric.type is Type.COUNTER:
             metrics[metric.name] = Counter(
-                metric.name.removesuffix("_total"), metric.help, metric.labels, registry=registry
+                metric.name.removesuffix("_total"),
+                metric.full_help,
+                metric.labels,
+                registry=registry,
             )
         else:
             metrics[metric.name] = Histogram(
-                metric.name, metric.help, metric.labels, buckets=metric.bounds, registry=registry
+                metric.name,
+                metric.full_help,
+                metric.labels,
+                buckets=metric.bounds,
+                registry=registry,
             )
     for team in teams:  # the exporter starts these at 0
         for outcome in LOOKUP_OUTCOMES:
-            metrics[LOOKUPS.name].labels(team, outcome)
+            metrics[GENERATION_LOOKUPS.name].labels(team, outcome)
         for reason in ABANDON_REASONS:
-            metrics[ABANDONED.name].labels(team, reason)
+            metrics[GENERATION_IDS_ABANDONED.name].labels(team, reason)
     for item in items:
         child = metrics[item.metric.name].labels(*(value for _, value in item.labels))
-        if item.metric.kind is Kind.COUNTER:
+        if item.metric.type is Type.COUNTER:
             child.inc(float(item.value))
         elif item.exemplar_id is not None:
             child.observe(float(item.value), {"generation_id": item.exemplar_id})
         else:
             child.observe(float(item.value))
     queue = Gauge(
-        name("generation_queue_length"),
-        "Generation IDs waiting to be looked up.",
-        ["team"],
+        GENERATION_QUEUE_LENGTH.name,
+        GENERATION_QUEUE_LENGTH.full_help,
+        GENERATION_QUEUE_LENGTH.labels,
         registry=registry,
     )
     for team in teams:

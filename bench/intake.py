@@ -23,6 +23,7 @@ from bench.common import (
     wrk,
 )
 from bench.context import Context
+from exporter.metrics import GENERATION_IDS_RECEIVED
 from tests.support.processes import free_port
 
 BATCH_GOAL = 50_000.0  # IDs per second in batches of 1,000
@@ -130,8 +131,8 @@ def run(ctx: Context) -> list[Row]:
                     )
                 )
         text = httpx.get(f"http://127.0.0.1:{ours_port}/metrics", timeout=30).text
-        labels = {"team": "default", "source": "http"}
-        name = "vercel_ai_gateway_generation_ids_received_total"
+        labels = {"vercel_team": "default", "intake": "http"}
+        name = GENERATION_IDS_RECEIVED.name
         accepted = metric_value(text, name, result="accepted", **labels)
         duplicates = metric_value(text, name, result="duplicate", **labels)
         log(f"intake: exporter counted {accepted:.0f} accepted, {duplicates:.0f} duplicates")

@@ -17,7 +17,8 @@ from typing import Any
 from exporter.gateway.errors import InvalidResponseError
 
 # gen_ + a ULID: 26 Crockford base32 characters (no I, L, O, U).
-GENERATION_ID_RE = re.compile(r"gen_[0-9A-HJKMNP-TV-Z]{26}")
+GENERATION_ID_PATTERN = r"gen_[0-9A-HJKMNP-TV-Z]{26}"
+GENERATION_ID_RE = re.compile(GENERATION_ID_PATTERN)
 
 # Beyond these a value is a bug upstream, not a real generation; it is rejected, not published.
 MAX_COST_USD = Decimal(10_000)

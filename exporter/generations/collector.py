@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector
@@ -16,21 +13,23 @@ from prometheus_client.utils import floatToGoString
 
 from exporter.generations.series import (
     ABANDON_REASONS,
-    ABANDONED,
     LOOKUP_OUTCOMES,
-    LOOKUPS,
-    METRICS,
-    Kind,
-    MetricDef,
+    PERSISTED,
     SeriesKey,
     SeriesValue,
 )
 from exporter.generations.store import SeriesMirror
-from exporter.metrics import name
+from exporter.metrics import (
+    GENERATION_IDS_ABANDONED,
+    GENERATION_LOOKUPS,
+    GENERATION_QUEUE_LENGTH,
+    Family,
+    Type,
+)
 
 KNOWN_IN_ADVANCE = [
-    *((LOOKUPS, "outcome", o) for o in LOOKUP_OUTCOMES),
-    *((ABANDONED, "reason", r) for r in ABANDON_REASONS),
+    *((GENERATION_LOOKUPS, "outcome", o) for o in LOOKUP_OUTCOMES),
+    *((GENERATION_IDS_ABANDONED, "reason", r) for r in ABANDON_REASONS),
 ]
 
 
@@ -45,31 +44,26 @@ class GenerationsCollector(Collector):
         for metric, label, known in KNOWN_IN_ADVANCE:
             for team in self._teams:
                 values.setdefault(
-                    SeriesKey(metric.name, (("team", team), (label, known))), SeriesValue()
+                    SeriesKey(metric.name, (("vercel_team", team), (label, known))), SeriesValue()
                 )
-        by_metric: dict[str, list[tuple[SeriesKey, SeriesValue]]] = {m.name: [] for m in METRICS}
+        by_metric: dict[str, list[tuple[SeriesKey, SeriesValue]]] = {m.name: [] for m in PERSISTED}
         for key, value in values.items():
             by_metric.setdefault(key.metric, []).append((key, value))
-        for metric in METRICS:
+        for metric in PERSISTED:
             yield self._family(metric, by_metric[metric.name])
-        queue = GaugeMetricFamily(
-            name("generation_queue_length"),
-            "Generation IDs waiting to be looked up.",
-            labels=["team"],
-        )
+        queue = GENERATION_QUEUE_LENGTH.gauge()
         pending = dict(self._mirror.pending)
         for team in self._teams:
             queue.add_metric([team], float(pending.get(team, 0)))
         yield queue
 
-    def _family(self, metric: MetricDef, series: list[tuple[SeriesKey, SeriesValue]]) -> Metric:
-        labels = list(metric.labels)
-        if metric.kind is Kind.COUNTER:
-            counter = CounterMetricFamily(metric.name, metric.help, labels=labels)
+    def _family(self, metric: Family, series: list[tuple[SeriesKey, SeriesValue]]) -> Metric:
+        if metric.type is Type.COUNTER:
+            counter = metric.counter()
             for key, value in series:
                 counter.add_metric([v for _, v in key.labels], float(value.total))
             return counter
-        family = HistogramMetricFamily(metric.name, metric.help, labels=labels)
+        family = metric.histogram()
         # Spelt as client_python spells its own buckets (1e+06, not 1000000.0): the same
         # bucket must be the same label value wherever it comes from.
         bounds = [floatToGoString(b) for b in metric.bounds] + ["+Inf"]  # type: ignore[no-untyped-call]

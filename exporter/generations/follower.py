@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from exporter.clock import Clock
+from exporter.gateway.models import GENERATION_ID_PATTERN
 from exporter.generations.intake import Intake, IntakeError
 from exporter.generations.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-ID_IN_TEXT = re.compile(rb"(?<![0-9A-Za-z_])gen_[0-9A-HJKMNP-TV-Z]{26}(?![0-9A-Za-z_])")
+# An ID anywhere in a line, but not inside a longer word.
+ID_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z_]){GENERATION_ID_PATTERN}(?![0-9A-Za-z_])".encode())
 CHUNK = 1 << 20
 POLL = 0.5
 

@@ -11,29 +11,28 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from exporter.gateway.models import Generation
-from exporter.generations.series import (
-    BYOK_COST,
-    COST,
-    DURATION,
-    GENERATIONS,
-    SKIPPED,
-    TIME_TO_FIRST_TOKEN,
-    TOKENS,
-    WEB_SEARCH,
-    Delta,
-    delta,
+from exporter.generations.series import Delta, delta
+from exporter.metrics import (
+    GENERATION_BYOK_COST,
+    GENERATION_COST,
+    GENERATION_DURATION,
+    GENERATION_OBSERVATIONS_SKIPPED,
+    GENERATION_REQUESTS,
+    GENERATION_TIME_TO_FIRST_TOKEN,
+    GENERATION_TOKENS,
+    GENERATION_WEB_SEARCH_CALLS,
 )
 
 OTHER = "other"
 UNKNOWN = "unknown"
 MILLISECONDS = Decimal(1000)
 
-# (record attribute, ``type`` label) for the token histogram.
+# (record attribute, ``token_type`` label) for the token histogram.
 TOKEN_FIELDS = (
-    ("native_tokens_prompt", "prompt"),
-    ("native_tokens_completion", "completion"),
+    ("native_tokens_prompt", "input"),
+    ("native_tokens_completion", "output"),
     ("native_tokens_reasoning", "reasoning"),
-    ("native_tokens_cached", "cached_read"),
+    ("native_tokens_cached", "cache_read"),
     ("native_tokens_cache_creation", "cache_write"),
 )
 # Record attribute -> the upstream field name used in the ``field`` label.
@@ -84,10 +83,18 @@ class Observer:
 
         def skip(attr: str) -> None:
             reason = "invalid" if attr in invalid else "missing"
-            out.append(delta(SKIPPED, 1, team=team, field=_FIELD_NAMES[attr], reason=reason))
+            out.append(
+                delta(
+                    GENERATION_OBSERVATIONS_SKIPPED,
+                    1,
+                    vercel_team=team,
+                    field=_FIELD_NAMES[attr],
+                    reason=reason,
+                )
+            )
 
         base = {
-            "team": team,
+            "vercel_team": team,
             "model": self.models.admit(gen.model) if gen.model else UNKNOWN,
             "provider": self.providers.admit(gen.provider_name) if gen.provider_name else UNKNOWN,
         }
@@ -98,8 +105,11 @@ class Observer:
         if gen.total_cost is None:
             skip("total_cost")
         else:
-            out.append(delta(COST, gen.total_cost, gen.id, **base))
-        for attr, metric in (("latency_ms", TIME_TO_FIRST_TOKEN), ("generation_time_ms", DURATION)):
+            out.append(delta(GENERATION_COST, gen.total_cost, gen.id, **base))
+        for attr, metric in (
+            ("latency_ms", GENERATION_TIME_TO_FIRST_TOKEN),
+            ("generation_time_ms", GENERATION_DURATION),
+        ):
             millis = getattr(gen, attr)
             if millis is None:
                 skip(attr)
@@ -110,7 +120,7 @@ class Observer:
             if count is None:
                 skip(attr)
             else:
-                out.append(delta(TOKENS, count, gen.id, **base, type=token_type))
+                out.append(delta(GENERATION_TOKENS, count, gen.id, **base, token_type=token_type))
 
         finish = self.finish_reasons.admit(gen.finish_reason) if gen.finish_reason else UNKNOWN
         for attr in ("finish_reason", "streamed", "is_byok"):
@@ -118,7 +128,7 @@ class Observer:
                 skip(attr)
         out.append(
             delta(
-                GENERATIONS,
+                GENERATION_REQUESTS,
                 1,
                 **base,
                 finish_reason=finish,
@@ -130,11 +140,11 @@ class Observer:
             if gen.upstream_inference_cost is None:
                 skip("upstream_inference_cost")
             else:
-                out.append(delta(BYOK_COST, gen.upstream_inference_cost, **base))
+                out.append(delta(GENERATION_BYOK_COST, gen.upstream_inference_cost, **base))
         if gen.billable_web_search_calls is None:
             skip("billable_web_search_calls")
         elif gen.billable_web_search_calls:
-            out.append(delta(WEB_SEARCH, gen.billable_web_search_calls, **base))
+            out.append(delta(GENERATION_WEB_SEARCH_CALLS, gen.billable_web_search_calls, **base))
         return out
 
 

@@ -19,8 +19,8 @@ from exporter.generations.follower import LogFollower
 from exporter.generations.intake import Intake, IntakeLimits
 from exporter.generations.lookups import LookupScheduler, LookupSettings
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.series import GENERATIONS
 from exporter.generations.store import SeriesMirror, StateWriter, Store
+from exporter.metrics import GENERATION_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,9 @@ def parse_follow(spec: str, teams: Sequence[str]) -> tuple[str, Path]:
 
 
 def _known(mirror: SeriesMirror, label: str) -> set[str]:
-    return {dict(key.labels)[label] for key in mirror.values if key.metric == GENERATIONS.name}
+    return {
+        dict(key.labels)[label] for key in mirror.values if key.metric == GENERATION_REQUESTS.name
+    }
 
 
 class GenerationPipeline:

@@ -20,17 +20,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exporter.clock import Clock
-from exporter.generations.series import (
-    ABANDONED,
-    BY_NAME,
-    LOOKUP_DELAY,
-    LOOKUPS,
-    RECEIVED,
-    Delta,
-    Kind,
-    SeriesKey,
-    SeriesValue,
-    delta,
+from exporter.generations.series import BY_NAME, Delta, SeriesKey, SeriesValue, delta
+from exporter.metrics import (
+    GENERATION_IDS_ABANDONED,
+    GENERATION_IDS_RECEIVED,
+    GENERATION_LOOKUP_DELAY,
+    GENERATION_LOOKUPS,
+    Type,
 )
 
 log = logging.getLogger(__name__)
@@ -108,7 +104,7 @@ class Transaction:
         for d in deltas:
             key = d.key
             current = self.changes.get(key) or self._mirror.values.get(key) or SeriesValue()
-            if d.metric.kind is Kind.HISTOGRAM:
+            if d.metric.type is Type.HISTOGRAM:
                 current, bucket = current.observe(d.metric, d.value)
                 if d.exemplar_id is not None:
                     self.exemplars[(key, bucket)] = Exemplar(
@@ -166,7 +162,15 @@ class AddIds:
         ):
             if count:
                 tx.apply(
-                    [delta(RECEIVED, count, team=self.team, source=self.source, result=result)]
+                    [
+                        delta(
+                            GENERATION_IDS_RECEIVED,
+                            count,
+                            vercel_team=self.team,
+                            intake=self.source,
+                            result=result,
+                        )
+                    ]
                 )
         if self.offset is not None:
             tx.conn.execute("INSERT OR REPLACE INTO follower_offsets VALUES (?, ?, ?)", self.offset)
@@ -191,13 +195,22 @@ class Resolve:
             (self.row.id, self.row.team, tx.now, self.abandoned or "found"),
         )
         team = self.row.team
-        tx.apply([delta(LOOKUPS, 1, team=team, outcome=self.outcome)])
+        tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=team, outcome=self.outcome)])
         if self.abandoned is None:
             tx.apply(self.deltas)
             waited = Decimal(str(round(tx.now - self.row.received_at, 3)))
-            tx.apply([delta(LOOKUP_DELAY, max(waited, Decimal(0)), self.row.id, team=team)])
+            tx.apply(
+                [
+                    delta(
+                        GENERATION_LOOKUP_DELAY,
+                        max(waited, Decimal(0)),
+                        self.row.id,
+                        vercel_team=team,
+                    )
+                ]
+            )
         else:
-            tx.apply([delta(ABANDONED, 1, team=team, reason=self.abandoned)])
+            tx.apply([delta(GENERATION_IDS_ABANDONED, 1, vercel_team=team, reason=self.abandoned)])
         tx.queue(team, -1)
 
 
@@ -214,7 +227,7 @@ class Reschedule:
             "UPDATE pending SET due_at = ?, attempts = attempts + 1 WHERE id = ?",
             (self.due_at, self.row.id),
         )
-        tx.apply([delta(LOOKUPS, 1, team=self.row.team, outcome=self.outcome)])
+        tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=self.row.team, outcome=self.outcome)])
 
 
 class Store:

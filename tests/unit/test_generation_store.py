@@ -13,7 +13,7 @@ import pytest
 from exporter.clock import FakeClock
 from exporter.gateway.models import Generation
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.series import COST, GENERATIONS, LOOKUPS, RECEIVED, SeriesKey
+from exporter.generations.series import SeriesKey
 from exporter.generations.store import (
     AddIds,
     Operation,
@@ -23,6 +23,12 @@ from exporter.generations.store import (
     StateError,
     StateWriter,
     Store,
+)
+from exporter.metrics import (
+    GENERATION_COST,
+    GENERATION_IDS_RECEIVED,
+    GENERATION_LOOKUPS,
+    GENERATION_REQUESTS,
 )
 
 IDS = [f"gen_01ARZ3NDEKTSV4RRFFQ69G5FA{c}" for c in "0123456789"]
@@ -54,10 +60,10 @@ async def test_ids_are_stored_once_and_duplicates_counted(tmp_path: Path) -> Non
     assert await commit(writer, AddIds("prod", "http", IDS[:3] + IDS[:1], 0.0, 2)) == (3, 1)
     assert await commit(writer, AddIds("prod", "http", IDS[:5], 0.0)) == (2, 3)
     assert mirror.pending == {"prod": 5}
-    received = RECEIVED.name
-    assert value(mirror, received, team="prod", source="http", result="accepted") == 5
-    assert value(mirror, received, team="prod", source="http", result="duplicate") == 4
-    assert value(mirror, received, team="prod", source="http", result="rejected") == 2
+    received = GENERATION_IDS_RECEIVED.name
+    assert value(mirror, received, vercel_team="prod", intake="http", result="accepted") == 5
+    assert value(mirror, received, vercel_team="prod", intake="http", result="duplicate") == 4
+    assert value(mirror, received, vercel_team="prod", intake="http", result="rejected") == 2
 
 
 async def test_resolution_is_exactly_once_and_survives_a_restart(tmp_path: Path) -> None:
@@ -72,11 +78,13 @@ async def test_resolution_is_exactly_once_and_survives_a_restart(tmp_path: Path)
     await commit(writer, resolve)  # a second time: no effect
     await commit(writer, Reschedule(rows[1], "pending", clock.time() + 60))
     await commit(writer, AddIds("prod", "http", [rows[0].id], 0.0))
-    cost = SeriesKey(COST.name, (("team", "prod"), ("model", "m"), ("provider", "p")))
+    cost = SeriesKey(
+        GENERATION_COST.name, (("vercel_team", "prod"), ("model", "m"), ("provider", "p"))
+    )
     assert mirror.values[cost].count == 1 and mirror.values[cost].total == Decimal("0.00842")
     assert mirror.pending == {"prod": 1}
-    assert value(mirror, LOOKUPS.name, team="prod", outcome="found") == 1
-    assert value(mirror, LOOKUPS.name, team="prod", outcome="pending") == 1
+    assert value(mirror, GENERATION_LOOKUPS.name, vercel_team="prod", outcome="found") == 1
+    assert value(mirror, GENERATION_LOOKUPS.name, vercel_team="prod", outcome="pending") == 1
     store.close()
 
     restored = SeriesMirror()
@@ -130,6 +138,6 @@ def test_observer_counts_skipped_fields_and_bounds_labels() -> None:
     labels = [
         dict(d.labels)
         for d in obs.deltas("prod", Generation(id=IDS[2], model="e"))
-        if d.metric is GENERATIONS
+        if d.metric is GENERATION_REQUESTS
     ]
     assert labels[0]["model"] == "other" and labels[0]["provider"] == "unknown"
