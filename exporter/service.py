@@ -10,34 +10,55 @@ from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
-    Gauge,
     GCCollector,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
-from exporter.access import protect
-from exporter.budgets import Budgets
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config
-from exporter.credits import CreditsCollector, CreditsPoller, TeamCredits
-from exporter.deadlines import RequestLimits
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.retry import RetryPolicy
 from exporter.generations.pipeline import GenerationPipeline
-from exporter.http import TeamStatus, create_app
-from exporter.metrics import ApiMetrics, BuildInfoCollector, name
-from exporter.openapi import openapi_document, openapi_route
-from exporter.reports import Reports
-from exporter.serving import AsgiServer
+from exporter.metrics import ASYNCIO_TASKS, ApiMetrics, BuildInfoCollector
+from exporter.sources.base import Source
+from exporter.sources.budgets import BudgetsSource
+from exporter.sources.credits import CreditsSource
+from exporter.sources.health import SourceHealthCollector
+from exporter.sources.reports import ReportsSource
+from exporter.sources.thresholds import ThresholdsCollector
 from exporter.teams import Team
-from exporter.thresholds import ThresholdsCollector
-from exporter.webconfig import load_web_config
+from exporter.web.app import Access, create_app, protect
+from exporter.web.config_file import load_web_config
+from exporter.web.landing import TeamStatus
+from exporter.web.limits import RequestLimits
+from exporter.web.openapi import openapi_document, openapi_route
+from exporter.web.server import AsgiServer
 
 log = logging.getLogger(__name__)
 
 TASK_SAMPLE_EVERY = 2.0
+
+
+class TaskCounter(Collector):
+    """The asyncio task count, sampled every few seconds (counting on a scrape would report
+    the scrape's own tasks)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def run(self) -> None:
+        while True:
+            self.count = len(asyncio.all_tasks())
+            await asyncio.sleep(TASK_SAMPLE_EVERY)
+
+    def collect(self) -> list[Metric]:
+        family = ASYNCIO_TASKS.gauge()
+        family.add_metric([], float(self.count))
+        return [family]
 
 
 class Exporter:
@@ -66,42 +87,39 @@ class Exporter:
             )
             for team in teams
         }
-        self.credits = {team.name: TeamCredits(team.name) for team in teams}
-        self.registry.register(BuildInfoCollector())
-        self.registry.register(
-            CreditsCollector(
-                self.credits, self.clock, config.credits.interval, config.credits.max_staleness
-            )
+        self.credits = CreditsSource(
+            self.clients, self.clock, config.credits.interval, config.credits.max_staleness
         )
-        self.registry.register(ThresholdsCollector([team.config for team in teams]))
-        self.tasks_alive = Gauge(
-            name("exporter_asyncio_tasks"),
-            "Asyncio tasks alive in the exporter, sampled every few seconds; a steady rise "
-            "means a leak.",
-            registry=self.registry,
-        )
+        self.sources: list[Source] = [
+            self.credits,
+            ReportsSource(teams, self.clients, self.clock),
+            BudgetsSource(teams, self.api_metrics, self.clock, config.gateway.timeout),
+        ]
+        self.task_counter = TaskCounter()
         self.generations = GenerationPipeline(config, self.clients, self.clock)
-        self.registry.register(self.generations.collector)
-        # Custom Reporting and budgets: optional, per team (exporter/reports.py, budgets.py).
-        self.reports = Reports(teams, self.clients, self.clock)
-        self.registry.register(self.reports.collector)
-        self.budgets = Budgets(teams, self.api_metrics, self.clock, config.gateway.timeout)
-        self.registry.register(self.budgets.collector)
+        for collector in (
+            BuildInfoCollector(),
+            ThresholdsCollector([team.config for team in teams]),
+            SourceHealthCollector(self.sources),
+            self.task_counter,
+            self.generations.collector,
+            *(c for source in self.sources for c in source.collectors()),
+        ):
+            self.registry.register(collector)
         self.app = create_app(
             self.registry,
             config.web.telemetry_path,
             self.statuses,
             [*self.generations.routes(), openapi_route(self._openapi())],
-            notes=self.reports.notes,
+            notes=lambda: [note for source in self.sources for note in source.notes()],
         )
-        protect(
-            self.app,
+        access = Access(
             self.web,
             ingest_token=config.ingest.token_file is not None,
             max_concurrent_intake=config.ingest.max_concurrent_requests,
             max_header_bytes=config.web.max_header_bytes,
-            clock=self.clock,
         )
+        protect(self.app, access, self.clock)
 
     def _openapi(self) -> dict[str, Any]:
         config = self.config
@@ -114,49 +132,40 @@ class Exporter:
         )
 
     def statuses(self) -> list[TeamStatus]:
-        now = self.clock.monotonic()
+        """Credits decide readiness: they are what the alerts need first."""
+        now = self.clock.time()
         rows = []
-        for team, state in self.credits.items():
-            snap = state.snapshot
-            detail = state.last_error or (f"balance {snap.credits.balance} USD" if snap else "")
+        for team, state in self.credits.teams.items():
+            health, snapshot = state.health, state.snapshot
+            balance = f"balance {snapshot.credits.balance} USD" if snapshot else ""
             rows.append(
                 TeamStatus(
                     team=team,
-                    ready=state.attempted.is_set(),
-                    up=state.up,
-                    last_success_age=None if snap is None else now - snap.fetched_mono,
-                    detail=detail,
+                    ready=health.attempted.is_set(),
+                    up=health.up,
+                    last_success_age=(
+                        None if health.last_success is None else now - health.last_success
+                    ),
+                    detail=health.last_error or balance,
                 )
             )
         return rows
-
-    async def _count_tasks(self) -> None:
-        while True:
-            self.tasks_alive.set(len(asyncio.all_tasks()))
-            await asyncio.sleep(TASK_SAMPLE_EVERY)
 
     async def run(self, sock: socket.socket, stop: asyncio.Event) -> None:
         web = self.config.web
         limits = RequestLimits(web.read_header_timeout, web.read_timeout, web.max_header_bytes)
         server = AsgiServer(self.app, sock, tls=self.web.tls, limits=limits)
         tasks = [asyncio.create_task(work) for work in self.generations.tasks()]
-        tasks.append(asyncio.create_task(self._count_tasks(), name="count-tasks"))
+        tasks.append(asyncio.create_task(self.task_counter.run(), name="count-tasks"))
         tasks += [
-            asyncio.create_task(
-                CreditsPoller(
-                    self.clients[team], state, self.config.credits.interval, self.clock
-                ).run(),
-                name=f"credits:{team}",
-            )
-            for team, state in self.credits.items()
-        ]
-        tasks += [
-            asyncio.create_task(work) for work in (*self.reports.tasks(), *self.budgets.tasks())
+            asyncio.create_task(work, name=source.name)
+            for source in self.sources
+            for work in source.tasks()
         ]
         serving = asyncio.create_task(server.serve(), name="http")
         log.info(
             "exporter listening",
-            extra={"address": self.config.web.listen_address, "teams": ",".join(self.credits)},
+            extra={"address": self.config.web.listen_address, "teams": ",".join(self.clients)},
         )
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -170,6 +179,7 @@ class Exporter:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.generations.close()
-        await self.budgets.aclose()
+        for source in self.sources:
+            await source.aclose()
         for client in self.clients.values():
             await client.aclose()

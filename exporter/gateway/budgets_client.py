@@ -2,7 +2,7 @@
 
 It lives on another host than the gateway and takes a Vercel access token (gateway keys are
 refused there), but it is counted, timed and retried exactly like the gateway's endpoints, so
-``vercel_ai_gateway_api_requests_total{endpoint="budgets"}`` tells the same story.
+the API request counter with ``api_endpoint="budgets"`` tells the same story.
 """
 
 from __future__ import annotations

@@ -157,7 +157,6 @@ class GatewayClient:
             raise
         finally:
             self._metrics.observe(self.team, endpoint, code, time.perf_counter() - started)
-        self._metrics.succeeded(self.team, endpoint, self._clock.time())
         return result
 
     async def _send(self, path: str, params: Mapping[str, str] | None) -> httpx.Response:

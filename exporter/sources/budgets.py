@@ -8,27 +8,23 @@ free to read, so it is retried inline like credits; a scrape only reads the last
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
-from collections.abc import Coroutine, Iterable, Sequence
-from typing import Any
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.clock import Clock
 from exporter.config import BudgetsConfig, ConfigError
 from exporter.gateway.budgets_client import Budget, BudgetsClient
-from exporter.gateway.errors import AuthError, GatewayError
 from exporter.gateway.keys import FileKey
 from exporter.gateway.retry import RetryPolicy
-from exporter.metrics import ApiMetrics, name
+from exporter.metrics import BUDGET_BYOK_SPEND, BUDGET_LIMIT, BUDGET_SPEND, ApiMetrics
+from exporter.polling import Poller
+from exporter.sources.base import Source
+from exporter.sources.health import Health
 from exporter.teams import Team
-
-log = logging.getLogger(__name__)
-
-JITTER = 0.1
-LABELS = ["team", "scope_type", "scope", "name", "refresh_period"]
 
 
 class TeamBudgets:
@@ -38,48 +34,24 @@ class TeamBudgets:
         self.team = team
         self.config = config
         self.budgets: list[Budget] | None = None
+        self.health = Health()
 
 
-class BudgetsPoller:
-    """Lists one team's budgets every interval (with jitter), forever."""
+class BudgetsLister(Protocol):
+    """What the poller needs of a budgets client (BudgetsClient, or a script in tests)."""
 
-    def __init__(
-        self,
-        client: BudgetsClient,
-        state: TeamBudgets,
-        clock: Clock,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._client = client
-        self._state = state
-        self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
-        self._auth_failing = False
+    async def budgets(self, team_id: str) -> list[Budget]: ...
 
-    async def run(self) -> None:
-        while True:
-            await self._clock.sleep(await self.refresh())
 
-    async def refresh(self) -> float:
-        """One listing (with inline retries); returns the seconds until the next."""
-        state = self._state
-        delay = state.config.interval * self._rng.uniform(1 - JITTER, 1 + JITTER)
-        try:
-            state.budgets = await self._client.budgets(state.config.team_id)
-        except GatewayError as exc:
-            # An auth failure is logged loudly once; every interval would bury everything else.
-            loud = not (isinstance(exc, AuthError) and self._auth_failing)
-            self._auth_failing = isinstance(exc, AuthError)
-            log.log(
-                logging.WARNING if loud else logging.DEBUG,
-                "budgets refresh failed",
-                extra={"team": state.team, "code": exc.code, "error": exc.message},
-            )
-            if exc.retry_after is not None:
-                delay = max(delay, exc.retry_after)
-        else:
-            self._auth_failing = False
-        return delay
+def budgets_poller(
+    client: BudgetsLister, state: TeamBudgets, clock: Clock, rng: random.Random | None = None
+) -> Poller:
+    """Lists one team's budgets into ``state`` every interval."""
+
+    async def fetch() -> None:
+        state.budgets = await client.budgets(state.config.team_id)
+
+    return Poller("budgets", state.team, fetch, state.health, state.config.interval, clock, rng)
 
 
 class BudgetsCollector(Collector):
@@ -89,24 +61,7 @@ class BudgetsCollector(Collector):
         self._teams = teams
 
     def collect(self) -> Iterable[Metric]:
-        limit = GaugeMetricFamily(
-            name("budget_limit_usd"),
-            "Limit in USD of an active AI Gateway budget (Vercel budgets API), per scope and "
-            "refresh period.",
-            labels=LABELS,
-        )
-        spend = GaugeMetricFamily(
-            name("budget_spend_usd"),
-            "Spend in USD counted against an active AI Gateway budget in its current refresh "
-            "period (currentSpend).",
-            labels=LABELS,
-        )
-        byok = GaugeMetricFamily(
-            name("budget_byok_spend_usd"),
-            "BYOK spend in USD in an active AI Gateway budget's current refresh period "
-            "(currentByokSpend; it counts against the limit only if the budget includes BYOK).",
-            labels=LABELS,
-        )
+        limit, spend, byok = BUDGET_LIMIT.gauge(), BUDGET_SPEND.gauge(), BUDGET_BYOK_SPEND.gauge()
         for team in self._teams:
             seen: set[tuple[str, ...]] = set()
             for budget in team.budgets or ():
@@ -127,15 +82,17 @@ class BudgetsCollector(Collector):
         return [limit, spend, byok]
 
 
-class Budgets:
+class BudgetsSource(Source):
     """Every team's budgets: token files checked at start, clients, pollers and collector."""
+
+    name: ClassVar[str] = "budgets"
 
     def __init__(
         self, teams: Sequence[Team], api_metrics: ApiMetrics, clock: Clock, timeout: float
     ) -> None:
         self.teams: list[TeamBudgets] = []
         self._clients: list[BudgetsClient] = []
-        self._pollers: list[BudgetsPoller] = []
+        self._pollers: list[Poller] = []
         for index, team in enumerate(teams):
             config = team.config.budgets
             if config is None:
@@ -156,8 +113,15 @@ class Budgets:
             state = TeamBudgets(team.name, config)
             self.teams.append(state)
             self._clients.append(client)
-            self._pollers.append(BudgetsPoller(client, state, clock))
-        self.collector = BudgetsCollector(self.teams)
+            self._pollers.append(budgets_poller(client, state, clock))
+        self._collector = BudgetsCollector(self.teams)
+
+    @property
+    def health(self) -> Mapping[str, Health]:
+        return {state.team: state.health for state in self.teams}
+
+    def collectors(self) -> Sequence[Collector]:
+        return [self._collector]
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         return [poller.run() for poller in self._pollers]

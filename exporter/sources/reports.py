@@ -19,9 +19,9 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.clock import Clock
@@ -29,7 +29,17 @@ from exporter.config import ReportConfig
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.errors import GatewayError
 from exporter.gateway.models import REPORT_COUNT_FIELDS, REPORT_MONEY_FIELDS, ReportRow
-from exporter.metrics import name
+from exporter.metrics import (
+    REPORT_COST,
+    REPORT_LAST_SUCCESS,
+    REPORT_QUERIES,
+    REPORT_QUERY_COST,
+    REPORT_REQUESTS,
+    REPORT_TOKENS,
+    REPORT_UP,
+)
+from exporter.sources.base import Source
+from exporter.sources.health import Health
 from exporter.teams import Team
 
 log = logging.getLogger(__name__)
@@ -48,11 +58,11 @@ COST_TYPES = {
     "surcharge": "surcharge_cost",
     "gateway": "gateway_cost",
 }
-TOKEN_TYPES = {
+TOKEN_TYPES = {  # token_type label: report field
     "input": "input_tokens",
     "output": "output_tokens",
-    "cached_input": "cached_input_tokens",
-    "cache_creation_input": "cache_creation_input_tokens",
+    "cache_read": "cached_input_tokens",
+    "cache_write": "cache_creation_input_tokens",
     "reasoning": "reasoning_tokens",
 }
 
@@ -167,6 +177,18 @@ class TeamReports:
         self.reports = [ReportState(report) for report in reports]
         self.query_cost = Decimal(0)
         self.disabled: str | None = None  # why the team's reports stopped (a 403)
+        self.health = Health()  # up while every report's last query succeeded
+
+    def refreshed(self, report: ReportState, now: float) -> None:
+        report.up, report.last_success = True, now
+        if all(other.up for other in self.reports):
+            self.health.succeeded(now)
+        else:
+            self.health.last_success = now
+
+    def failed(self, report: ReportState, message: str) -> None:
+        report.up = False
+        self.health.failed(message)
 
     def daily_queries(self) -> int:
         return sum(queries_per_day(state.config) for state in self.reports)
@@ -220,14 +242,13 @@ class ReportsPoller:
             rows = await self._client.report(query_params(config, start, end), config.group_by)
         except GatewayError as exc:
             report.queries[exc.code] = report.queries.get(exc.code, 0) + 1
-            report.up = False
+            self._state.failed(report, exc.message)
             self._failed(report, exc, mono)
             return
         report.queries["200"] += 1
         self._state.query_cost += QUERY_PRICE_USD
         report.snapshot = Snapshot(start, end, aggregate(rows, config.group_by, config.top_n))
-        report.up = True
-        report.last_success = self._clock.time()
+        self._state.refreshed(report, self._clock.time())
         self._retried.discard(key)
         self._due[key] = self._next_slot[key]
 
@@ -263,25 +284,6 @@ class ReportsPoller:
         )
 
 
-_COST_HELP = (
-    "Spend in USD over the report's window (UTC days) from Custom Reporting, by cost_type "
-    "(total: charged, 0 for BYOK; market; surcharge; gateway). The group is a label named "
-    "after the report's group_by (model, provider, user, tag, credential_type, api_key_name, "
-    "zero_data_retention; none for group_by day, the window total); groups beyond the "
-    "report's top_n are summed into 'other'. Tag reports count a request once per tag it "
-    "carries, so they double-count requests with several tags and do not add up to the total."
-)
-_TOKENS_HELP = (
-    "Tokens over the report's window from Custom Reporting, by type (input, output, "
-    "cached_input, cache_creation_input, reasoning) and group; tag reports count a request "
-    "once per tag."
-)
-_REQUESTS_HELP = (
-    "Requests over the report's window from Custom Reporting, by group; tag reports count a "
-    "request once per tag."
-)
-
-
 class ReportsCollector(Collector):
     """Report gauges, per-report health and what the queries cost, from the pollers' state."""
 
@@ -290,32 +292,13 @@ class ReportsCollector(Collector):
         self._clock = clock
 
     def collect(self) -> Iterable[Metric]:
-        cost = Metric(name("report_cost_usd"), _COST_HELP, "gauge")
-        tokens = Metric(name("report_tokens"), _TOKENS_HELP, "gauge")
-        requests = Metric(name("report_requests"), _REQUESTS_HELP, "gauge")
-        success = GaugeMetricFamily(
-            name("report_last_success_timestamp_seconds"),
-            "Unix time of the report's last successful Custom Reporting query.",
-            labels=["team", "report"],
-        )
-        up = GaugeMetricFamily(
-            name("report_up"),
-            "1 if the report's last query succeeded; 0 if it failed or Custom Reporting is "
-            "disabled for the team (403: not available on its plan).",
-            labels=["team", "report"],
-        )
-        queries = CounterMetricFamily(
-            name("report_queries"),
-            "Custom Reporting queries the exporter made, by HTTP status code (or timeout, "
-            "network_error, invalid_response); Vercel bills each query.",
-            labels=["team", "report", "code"],
-        )
-        spent = CounterMetricFamily(
-            name("report_query_cost_usd"),
-            "Estimated USD the exporter's own Custom Reporting queries cost "
-            "(5 USD per 1,000 answered queries).",
-            labels=["team"],
-        )
+        cost = REPORT_COST.free_labels()
+        tokens = REPORT_TOKENS.free_labels()
+        requests = REPORT_REQUESTS.free_labels()
+        success = REPORT_LAST_SUCCESS.gauge()
+        up = REPORT_UP.gauge()
+        queries = REPORT_QUERIES.counter()
+        spent = REPORT_QUERY_COST.counter()
         now = self._clock.time()
         for team in self._teams:
             spent.add_metric([team.team], float(team.query_cost))
@@ -342,7 +325,7 @@ def _add_groups(
     requests: Metric,
 ) -> None:
     for group in groups:
-        labels = {"team": team, "report": config.name, "window": config.window}
+        labels = {"vercel_team": team, "report": config.name, "window": config.window}
         if group.value is not None:
             labels[config.group_by] = group.value
         values = group.values
@@ -351,20 +334,31 @@ def _add_groups(
                 cost.add_sample(cost.name, {**labels, "cost_type": cost_type}, float(values[field]))
         for token_type, field in TOKEN_TYPES.items():
             if field in values:
-                tokens.add_sample(tokens.name, {**labels, "type": token_type}, float(values[field]))
+                tokens.add_sample(
+                    tokens.name, {**labels, "token_type": token_type}, float(values[field])
+                )
         if "request_count" in values:
             requests.add_sample(requests.name, labels, float(values["request_count"]))
 
 
-class Reports:
+class ReportsSource(Source):
     """Every team's reports: their state, pollers, collector and landing page notes."""
+
+    name: ClassVar[str] = "reports"
 
     def __init__(
         self, teams: Sequence[Team], clients: Mapping[str, GatewayClient], clock: Clock
     ) -> None:
         self.teams = [TeamReports(t.name, t.config.reports) for t in teams if t.config.reports]
-        self.collector = ReportsCollector(self.teams, clock)
+        self._collector = ReportsCollector(self.teams, clock)
         self._pollers = [ReportsPoller(clients[s.team], s, clock) for s in self.teams]
+
+    @property
+    def health(self) -> Mapping[str, Health]:
+        return {state.team: state.health for state in self.teams}
+
+    def collectors(self) -> Sequence[Collector]:
+        return [self._collector]
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         return [poller.run() for poller in self._pollers]

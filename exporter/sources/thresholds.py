@@ -7,49 +7,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.config import TeamConfig
-from exporter.metrics import name
+from exporter.metrics import (
+    ALERT_BUDGET_USED,
+    ALERT_CREDITS_CRITICAL,
+    ALERT_CREDITS_LOW,
+    ALERT_CREDITS_RUNWAY,
+    ALERT_SPEND_SPIKE_FLOOR,
+    Family,
+)
 
-# (config field, metric suffix, help)
-_THRESHOLDS = (
-    (
-        "credits_low_usd",
-        "alert_credits_low_threshold_usd",
-        "Balance in USD below which VercelAIGatewayCreditsLow fires for the team.",
-    ),
-    (
-        "credits_critical_usd",
-        "alert_credits_critical_threshold_usd",
-        "Balance in USD below which VercelAIGatewayCreditsCritical fires for the team.",
-    ),
-    (
-        "credits_runway",
-        "alert_credits_runway_threshold_seconds",
-        "Horizon in seconds within which running out fires VercelAIGatewayCreditsRunningOut.",
-    ),
-    (
-        "spend_spike_floor_usd",
-        "alert_spend_spike_floor_usd",
-        "Hourly spend in USD below which VercelAIGatewaySpendSpike never fires for the team.",
-    ),
-    (
-        "budget_used_ratio",
-        "alert_budget_used_threshold_ratio",
-        "Share of a budget spent (0-1) above which VercelAIGatewayBudgetNearlyExhausted fires.",
-    ),
+# The config field behind each threshold family.
+_THRESHOLDS: tuple[tuple[str, Family], ...] = (
+    ("credits_low_usd", ALERT_CREDITS_LOW),
+    ("credits_critical_usd", ALERT_CREDITS_CRITICAL),
+    ("credits_runway", ALERT_CREDITS_RUNWAY),
+    ("spend_spike_floor_usd", ALERT_SPEND_SPIKE_FLOOR),
+    ("budget_used_ratio", ALERT_BUDGET_USED),
 )
 
 
 class ThresholdsCollector(Collector):
+    """The configured thresholds; not a polled source, so it has no health of its own."""
+
     def __init__(self, teams: Sequence[TeamConfig]) -> None:
         self._teams = teams
 
     def collect(self) -> Iterable[Metric]:
-        for field, suffix, help_text in _THRESHOLDS:
-            family = GaugeMetricFamily(name(suffix), help_text, labels=["team"])
+        for field, threshold in _THRESHOLDS:
+            family = threshold.gauge()
             for team in self._teams:
                 value = getattr(team.alerts, field)
                 if value is not None:

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.budgets import BudgetsCollector, BudgetsPoller, TeamBudgets
+from exporter import metrics
 from exporter.clock import FakeClock
 from exporter.config import BudgetsConfig
 from exporter.gateway.budgets_client import Budget, parse_budgets
 from exporter.gateway.errors import AuthError, GatewayError, InvalidResponseError, RateLimitedError
 from exporter.gateway.models import load_json
+from exporter.metrics import Family
+from exporter.sources.budgets import BudgetsCollector, TeamBudgets, budgets_poller
 
 # The reference's fixture (§9.4), then the CLI type's other scopes and states.
 REFERENCE = {
@@ -92,36 +94,36 @@ def registry_with(*budgets: dict[str, Any]) -> CollectorRegistry:
     return registry
 
 
-def series(registry: CollectorRegistry, metric: str) -> dict[tuple[str, ...], float]:
+def series(registry: CollectorRegistry, metric: Family) -> dict[tuple[str, ...], float]:
     out = {}
     for family in registry.collect():
         for sample in family.samples:
-            if sample.name == f"vercel_ai_gateway_{metric}":
+            if sample.name == metric.name:
                 labels = sample.labels
                 key = tuple(labels[k] for k in ("scope_type", "scope", "name", "refresh_period"))
-                assert labels["team"] == "prod"
+                assert labels["vercel_team"] == "prod"
                 out[key] = sample.value
     return out
 
 
 def test_only_active_unarchived_budgets_are_published() -> None:
     registry = registry_with(REFERENCE, KEY_BUDGET, ARCHIVED, INACTIVE)
-    assert series(registry, "budget_limit_usd") == {
+    assert series(registry, metrics.BUDGET_LIMIT) == {
         ("team", "team_abc", "", "monthly"): 500.0,
         ("api-key", "k9Xf2", "CI key", "daily"): 10.0,
     }
-    assert series(registry, "budget_spend_usd") == {
+    assert series(registry, metrics.BUDGET_SPEND) == {
         ("team", "team_abc", "", "monthly"): 120.5,
         ("api-key", "k9Xf2", "CI key", "daily"): 9.99999999,
     }
     assert (
-        series(registry, "budget_byok_spend_usd")[("api-key", "k9Xf2", "CI key", "daily")] == 1.25
+        series(registry, metrics.BUDGET_BYOK_SPEND)[("api-key", "k9Xf2", "CI key", "daily")] == 1.25
     )
 
 
 def test_a_duplicate_label_set_is_published_once() -> None:
     registry = registry_with(REFERENCE, {**REFERENCE, "currentSpend": 1})
-    assert series(registry, "budget_spend_usd") == {("team", "team_abc", "", "monthly"): 120.5}
+    assert series(registry, metrics.BUDGET_SPEND) == {("team", "team_abc", "", "monthly"): 120.5}
 
 
 def test_nothing_before_the_first_answer() -> None:
@@ -151,14 +153,18 @@ async def test_the_poller_keeps_the_last_list_logs_auth_once_and_honours_retry_a
     denied = AuthError("Vercel access token rejected for team prod (403: no)", status=403)
     client = FakeClient(good, denied, denied, RateLimitedError("slow", status=429, retry_after=900))
     state = TeamBudgets("prod", BudgetsConfig(token_file=Path("/t"), team_id="team_abc"))
-    poller = BudgetsPoller(client, state, FakeClock(), random.Random(1))  # type: ignore[arg-type]
-    caplog.set_level(logging.DEBUG, logger="exporter.budgets")
+    poller = budgets_poller(client, state, FakeClock(), random.Random(1))
+    caplog.set_level(logging.DEBUG, logger="exporter.polling")
     assert 270 <= await poller.refresh() <= 330
     assert state.budgets == good
     await poller.refresh()
     await poller.refresh()
     assert state.budgets == good, "the last good list stays"
     assert await poller.refresh() == 900
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert [getattr(r, "code", None) for r in warnings] == ["403", "429"]
+    assert not state.health.up and state.health.last_error == "slow"
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.levelname, getattr(r, "code", None)) for r in loud] == [
+        ("ERROR", "403"),
+        ("WARNING", "429"),
+    ], "a rejected token is an error, logged once while it stays rejected"
     assert client.team_ids == ["team_abc"] * 4

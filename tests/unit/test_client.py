@@ -23,7 +23,7 @@ from exporter.gateway.errors import (
 )
 from exporter.gateway.keys import StaticKey
 from exporter.gateway.retry import RetryPolicy
-from exporter.metrics import ApiMetrics
+from exporter.metrics import API_REQUEST_DURATION, API_REQUESTS, ApiMetrics
 
 BASE = "https://gateway.test"
 KEY = "sk-test-client-0123456789"
@@ -104,8 +104,8 @@ def client(registry: CollectorRegistry, sleeps: Sleeps) -> GatewayClient:
 
 def requests_counted(registry: CollectorRegistry, endpoint: str, code: str) -> float:
     value = registry.get_sample_value(
-        "vercel_ai_gateway_api_requests_total",
-        {"team": "prod", "endpoint": endpoint, "code": code},
+        API_REQUESTS.name,
+        {"vercel_team": "prod", "api_endpoint": endpoint, "code": code},
     )
     return value or 0.0
 
@@ -140,19 +140,14 @@ async def test_credits_no_card_on_file(client: GatewayClient) -> None:
 
 
 @respx.mock
-async def test_success_is_counted_and_timestamped(
+async def test_success_is_counted_and_timed(
     client: GatewayClient, registry: CollectorRegistry
 ) -> None:
     respx.get(f"{BASE}/v1/credits").respond(json={"balance": "1", "total_used": "2"})
     await client.credits()
     assert requests_counted(registry, "credits", "200") == 1
-    assert (
-        registry.get_sample_value(
-            "vercel_ai_gateway_last_success_timestamp_seconds",
-            {"team": "prod", "endpoint": "credits"},
-        )
-        == FakeClock().time()
-    )
+    duration = f"{API_REQUEST_DURATION.name}_count"
+    assert registry.get_sample_value(duration, {"api_endpoint": "credits"}) == 1
 
 
 @respx.mock

@@ -1,4 +1,7 @@
-"""The credits poller and collector with a fake clock: up, staleness, auth logging, Retry-After."""
+"""The credits poller and collector with a fake clock: health, staleness, auth logging, Retry-After.
+
+The poll loop is shared by every source (exporter/polling.py); credits are its first user, so
+its behaviour is pinned here through them."""
 
 from __future__ import annotations
 
@@ -9,10 +12,14 @@ from decimal import Decimal
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter import metrics
 from exporter.clock import FakeClock
-from exporter.credits import CreditsCollector, CreditsPoller, TeamCredits
 from exporter.gateway.errors import AuthError, GatewayError, RateLimitedError, ServerError
 from exporter.gateway.models import Credits
+from exporter.metrics import Family
+from exporter.polling import Poller
+from exporter.sources.credits import CreditsSource, TeamCredits, credits_poller
+from exporter.sources.health import SourceHealthCollector
 
 
 class FakeClient:
@@ -30,23 +37,24 @@ class FakeClient:
 
 def setup(
     *answers: Credits | GatewayError, interval: float = 60, staleness: float = 600
-) -> tuple[FakeClock, TeamCredits, CreditsPoller, CollectorRegistry]:
+) -> tuple[FakeClock, TeamCredits, Poller, CollectorRegistry]:
     clock = FakeClock()
-    state = TeamCredits("prod")
-    poller = CreditsPoller(
-        FakeClient(*answers),
-        state,
-        interval,
-        clock,
-        rng=random.Random(1),
-    )
+    client = FakeClient(*answers)
+    source = CreditsSource({"prod": client}, clock, interval, staleness)
+    state = source.teams["prod"]
+    # The source's own poller is the same loop with a random jitter; this one is seeded.
+    poller = credits_poller(client, state, interval, clock, rng=random.Random(1))
     registry = CollectorRegistry()
-    registry.register(CreditsCollector({"prod": state}, clock, interval, staleness))
+    for collector in (*source.collectors(), SourceHealthCollector([source])):
+        registry.register(collector)
     return clock, state, poller, registry
 
 
-def value(registry: CollectorRegistry, name: str) -> float | None:
-    return registry.get_sample_value(f"vercel_ai_gateway_{name}", {"team": "prod"})
+def value(registry: CollectorRegistry, family: Family) -> float | None:
+    labels = {"vercel_team": "prod"}
+    if family is metrics.SOURCE_UP:
+        labels["source"] = "credits"
+    return registry.get_sample_value(family.name, labels)
 
 
 GOOD = Credits(Decimal("87.31254210"), Decimal("12.68745790"))
@@ -54,12 +62,12 @@ GOOD = Credits(Decimal("87.31254210"), Decimal("12.68745790"))
 
 async def test_success_publishes_values_and_up() -> None:
     _, state, poller, registry = setup(GOOD)
-    assert value(registry, "up") == 0 and not state.attempted.is_set()
+    assert value(registry, metrics.SOURCE_UP) == 0 and not state.health.attempted.is_set()
     delay = await poller.refresh()
     assert 54 <= delay <= 66, "interval with ±10% jitter"
-    assert value(registry, "credits_balance_usd") == pytest.approx(87.3125421)
-    assert value(registry, "credits_used_usd") == pytest.approx(12.6874579)
-    assert value(registry, "up") == 1 and state.attempted.is_set()
+    assert value(registry, metrics.CREDITS_BALANCE) == pytest.approx(87.3125421)
+    assert value(registry, metrics.CREDITS_USED) == pytest.approx(12.6874579)
+    assert value(registry, metrics.SOURCE_UP) == 1 and state.health.attempted.is_set()
 
 
 async def test_failure_keeps_last_values_until_stale_then_withholds_them() -> None:
@@ -69,21 +77,23 @@ async def test_failure_keeps_last_values_until_stale_then_withholds_them() -> No
     await poller.refresh()
     clock.advance(60)
     await poller.refresh()
-    assert value(registry, "up") == 0
-    assert value(registry, "credits_balance_usd") is not None, "last good value still served"
+    assert value(registry, metrics.SOURCE_UP) == 0
+    assert value(registry, metrics.CREDITS_BALANCE) is not None, "last good value still served"
     clock.advance(541)
     await poller.refresh()
-    assert value(registry, "credits_balance_usd") is None
-    assert value(registry, "credits_used_usd") is None
-    assert value(registry, "up") == 0
+    assert value(registry, metrics.CREDITS_BALANCE) is None
+    assert value(registry, metrics.CREDITS_USED) is None
+    assert value(registry, metrics.SOURCE_UP) == 0
 
 
 async def test_recovery_sets_up_again() -> None:
     _, state, poller, registry = setup(ServerError("x", status=503), GOOD)
     await poller.refresh()
-    assert value(registry, "up") == 0 and state.attempted.is_set(), "a failure is definitive"
+    assert value(registry, metrics.SOURCE_UP) == 0 and state.health.attempted.is_set(), (
+        "a failure is definitive"
+    )
     await poller.refresh()
-    assert value(registry, "up") == 1
+    assert value(registry, metrics.SOURCE_UP) == 1
 
 
 async def test_retry_after_longer_than_interval_delays_the_next_poll() -> None:
@@ -94,7 +104,7 @@ async def test_retry_after_longer_than_interval_delays_the_next_poll() -> None:
 async def test_auth_error_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     error = AuthError("API key rejected for team prod (401: Unauthorized)", status=401)
     _, _, poller, _ = setup(error, error, error, GOOD)
-    with caplog.at_level(logging.DEBUG, logger="exporter.credits"):
+    with caplog.at_level(logging.DEBUG, logger="exporter.polling"):
         for _ in range(4):
             await poller.refresh()
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter import metrics
 from exporter.clock import FakeClock
 from exporter.config import ReportConfig
 from exporter.gateway.errors import (
@@ -24,7 +25,8 @@ from exporter.gateway.errors import (
     ServerError,
 )
 from exporter.gateway.models import ReportRow, load_json, parse_report
-from exporter.reports import (
+from exporter.metrics import Family
+from exporter.sources.reports import (
     MIDNIGHT_SETTLE,
     RETRY_DELAY,
     ReportsCollector,
@@ -250,8 +252,8 @@ def setup(
     return clock, state, poller, registry
 
 
-def sample(registry: CollectorRegistry, suffix: str, **labels: str) -> float | None:
-    return registry.get_sample_value(f"vercel_ai_gateway_{suffix}", {"team": "prod", **labels})
+def sample(registry: CollectorRegistry, family: Family, **labels: str) -> float | None:
+    return registry.get_sample_value(family.name, {"vercel_team": "prod", **labels})
 
 
 async def run_for(clock: FakeClock, poller: ReportsPoller, seconds: float) -> None:
@@ -273,9 +275,9 @@ async def test_a_server_error_is_retried_once_per_interval() -> None:
     clock, _, poller, registry = setup(client)
     await run_for(clock, poller, 3 * 300 - 1)
     assert len(client.queries) == 6, "one query and one retry in each of three intervals"
-    assert sample(registry, "report_queries_total", report="r", code="500") == 6
-    assert sample(registry, "report_up", report="r") == 0
-    assert sample(registry, "report_query_cost_usd_total") == 0
+    assert sample(registry, metrics.REPORT_QUERIES, report="r", code="500") == 6
+    assert sample(registry, metrics.REPORT_UP, report="r") == 0
+    assert sample(registry, metrics.REPORT_QUERY_COST) == 0
 
 
 async def test_the_retry_comes_after_the_retry_delay_and_can_succeed() -> None:
@@ -284,10 +286,10 @@ async def test_the_retry_comes_after_the_retry_delay_and_can_succeed() -> None:
     assert await poller.run_due() == RETRY_DELAY
     clock.advance(RETRY_DELAY)
     assert await poller.run_due() == 300 - RETRY_DELAY, "back on the regular schedule"
-    assert sample(registry, "report_up", report="r") == 1
-    assert sample(registry, "report_cost_usd", report="r", window="today", model="a/x",
+    assert sample(registry, metrics.REPORT_UP, report="r") == 1
+    assert sample(registry, metrics.REPORT_COST, report="r", window="today", model="a/x",
                   cost_type="total") == 2.5  # fmt: skip
-    assert sample(registry, "report_query_cost_usd_total") == 0.005
+    assert sample(registry, metrics.REPORT_QUERY_COST) == 0.005
 
 
 @pytest.mark.parametrize(
@@ -314,15 +316,15 @@ async def test_a_403_disables_every_report_of_the_team_with_one_log_line(
     clock, state, poller, registry = setup(client, report(name="a"), report(name="b"))
     await poller.run_due()
     clock.advance(900)
-    caplog.set_level(logging.INFO, logger="exporter.reports")
+    caplog.set_level(logging.INFO, logger="exporter.sources.reports")
     await asyncio.wait_for(poller.run(), 5)  # returns: the team's reports are off
     assert len(client.queries) == 3, "a, b, then a's 403 stops b's query"
     assert state.disabled is not None
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "custom reporting disabled for team prod" in errors[0].message
-    assert sample(registry, "report_up", report="a") == 0
-    assert sample(registry, "report_up", report="b") == 0
-    assert sample(registry, "report_queries_total", report="a", code="403") == 1
+    assert sample(registry, metrics.REPORT_UP, report="a") == 0
+    assert sample(registry, metrics.REPORT_UP, report="b") == 0
+    assert sample(registry, metrics.REPORT_QUERIES, report="a", code="403") == 1
 
 
 async def test_every_report_is_queried_again_just_after_utc_midnight() -> None:
@@ -331,15 +333,15 @@ async def test_every_report_is_queried_again_just_after_utc_midnight() -> None:
     assert await poller.run_due() == 120 + MIDNIGHT_SETTLE, "not the full 5 min interval"
     assert client.queries[-1]["start_date"] == "2027-03-31"
     labels = {"report": "r", "window": "today", "model": "a/x", "cost_type": "total"}
-    assert sample(registry, "report_cost_usd", **labels) == 2.5
+    assert sample(registry, metrics.REPORT_COST, **labels) == 2.5
     clock.advance(120)  # 00:00:00: yesterday's "today" must not be served as today's
-    assert sample(registry, "report_cost_usd", **labels) is None
-    assert sample(registry, "report_up", report="r") == 1
+    assert sample(registry, metrics.REPORT_COST, **labels) is None
+    assert sample(registry, metrics.REPORT_UP, report="r") == 1
     assert await poller.run_due() == MIDNIGHT_SETTLE
     clock.advance(MIDNIGHT_SETTLE)
     await poller.run_due()
     assert client.queries[-1]["start_date"] == "2027-04-01"
-    assert sample(registry, "report_cost_usd", **labels) == 2.5
+    assert sample(registry, metrics.REPORT_COST, **labels) == 2.5
 
 
 async def test_the_interval_is_cut_short_by_midnight() -> None:
@@ -374,12 +376,9 @@ async def test_values_are_served_as_labels_named_after_the_dimension() -> None:
     base = {"report": "tags", "window": "last_7_days", "tag": "chat"}
     costs = {"total": 1.5, "market": 2, "surcharge": 0.01, "gateway": 0}
     for cost_type, expected in costs.items():
-        assert sample(registry, "report_cost_usd", **base, cost_type=cost_type) == expected
-    tokens = {"input": 10, "output": 20, "cached_input": 3, "cache_creation_input": 4,
-              "reasoning": 5}  # fmt: skip
+        assert sample(registry, metrics.REPORT_COST, **base, cost_type=cost_type) == expected
+    tokens = {"input": 10, "output": 20, "cache_read": 3, "cache_write": 4, "reasoning": 5}
     for token_type, expected in tokens.items():
-        assert sample(registry, "report_tokens", **base, type=token_type) == expected
-    assert sample(registry, "report_requests", **base) == 6
-    assert sample(registry, "report_last_success_timestamp_seconds", report="tags") == at(
-        "2027-01-15T08:00:00"
-    )
+        assert sample(registry, metrics.REPORT_TOKENS, **base, token_type=token_type) == expected
+    assert sample(registry, metrics.REPORT_REQUESTS, **base) == 6
+    assert sample(registry, metrics.REPORT_LAST_SUCCESS, report="tags") == at("2027-01-15T08:00:00")

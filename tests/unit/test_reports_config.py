@@ -9,11 +9,11 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from exporter.budgets import Budgets
 from exporter.clock import FakeClock
 from exporter.config import ConfigError, load_config
 from exporter.gateway.keys import StaticKey
 from exporter.metrics import ApiMetrics
+from exporter.sources.budgets import BudgetsSource
 from exporter.teams import Team, resolve_teams
 
 
@@ -142,7 +142,7 @@ def test_an_unreadable_token_file_stops_the_start(tmp_path: Path) -> None:
     config = load(tmp_path, team(budgets={"token_file": str(tmp_path / "nope"), "team_id": "t"}))
     (resolved,) = resolve_teams(config, {"K": "sk-config-0123456789"})
     with pytest.raises(ConfigError) as caught:
-        Budgets([resolved], ApiMetrics(CollectorRegistry()), FakeClock(), 10.0)
+        BudgetsSource([resolved], ApiMetrics(CollectorRegistry()), FakeClock(), 10.0)
     assert str(caught.value) == (
         f"teams[0] (prod): budgets.token_file {tmp_path / 'nope'}: cannot read: "
         "No such file or directory"
@@ -152,4 +152,4 @@ def test_an_unreadable_token_file_stops_the_start(tmp_path: Path) -> None:
     config = load(tmp_path, team(budgets={"token_file": str(empty), "team_id": "t"}))
     only = Team("prod", StaticKey("sk-config-0123456789"), config.teams[0])
     with pytest.raises(ConfigError, match=r"budgets.token_file .*empty is empty"):
-        Budgets([only], ApiMetrics(CollectorRegistry()), FakeClock(), 10.0)
+        BudgetsSource([only], ApiMetrics(CollectorRegistry()), FakeClock(), 10.0)

@@ -1,0 +1,67 @@
+"""How every source reports its health: one ``source_up`` and one last-success time per team.
+
+node_exporter's collectors each report success the same way; the sources here do too, so one
+rule (VercelAIGatewayUpstreamFailing) and one panel cover credits, reports and budgets alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from exporter.metrics import SOURCE_LAST_SUCCESS, SOURCE_UP
+
+
+class Health:
+    """One team's view of one source: up or not, since when, and the last error."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.attempted = asyncio.Event()  # set after the first refresh, good or bad
+        self.last_success: float | None = None  # wall clock, for dashboards and the page
+        self.last_error: str | None = None
+        self.auth_failing = False
+
+    def succeeded(self, at: float) -> None:
+        self.up = True
+        self.last_success = at
+        self.last_error = None
+        self.auth_failing = False
+        self.attempted.set()
+
+    def failed(self, message: str, auth: bool = False) -> None:
+        self.up = False
+        self.last_error = message
+        self.auth_failing = auth
+        self.attempted.set()
+
+
+class Healthy(Protocol):
+    """What the health collector reads of a source."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def health(self) -> Mapping[str, Health]: ...
+
+
+class SourceHealthCollector(Collector):
+    """``source_up`` and ``source_last_success_timestamp_seconds`` of every source and team."""
+
+    def __init__(self, sources: Sequence[Healthy]) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterable[Metric]:
+        up = SOURCE_UP.gauge()
+        last = SOURCE_LAST_SUCCESS.gauge()
+        for source in self._sources:
+            for team, health in source.health.items():
+                up.add_metric([team, source.name], 1.0 if health.up else 0.0)
+                if health.last_success is not None:
+                    last.add_metric([team, source.name], health.last_success)
+        return [up, last]
