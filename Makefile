@@ -1,21 +1,27 @@
 # The two commands of the quick start: `make demo` and `make test`.
-# Both create (or reuse) a virtualenv in .venv and install what they need.
+# Both create (or reuse) a virtualenv in .venv and install what they need: the demo only what
+# the exporter needs to run, the tests the test extra as well.
+# The inner loop while coding: `make check` (lint, format, types, in-process tests; < 1 min).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DASHBOARD_CHECK := tests/dashboard
 
-.PHONY: demo test bench chart-docs lint typecheck system-deps clean
+.PHONY: demo check test bench docs chart-docs lint typecheck system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 # Reinstall when the dependency list changes.
+$(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
-	touch $@
+	touch $(VENV)/.installed-runtime $@
 
 system-deps:
 	./scripts/install-system-deps.sh
@@ -25,12 +31,20 @@ $(DASHBOARD_CHECK)/node_modules/.installed: $(DASHBOARD_CHECK)/package-lock.json
 	touch $@
 
 ## Run the exporter against the bundled simulator: no API key needed.
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-runtime
 	$(BIN)/vercel-ai-gateway-exporter --demo
+
+## Lint, formatting, types and the in-process tests: the quick loop (under a minute).
+check: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest -m "not slow" -q
 
 ## Run the whole test suite (installs Prometheus, Alertmanager and npm packages if missing).
 test: $(VENV)/.installed system-deps $(DASHBOARD_CHECK)/node_modules/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -38,7 +52,12 @@ test: $(VENV)/.installed system-deps $(DASHBOARD_CHECK)/node_modules/.installed
 bench: $(VENV)/.installed system-deps
 	$(BIN)/python -m bench
 
-## Regenerate the values table of the chart's README from values.yaml.
+## Regenerate the generated parts of docs/ (metrics, options) and the chart's values table.
+docs: $(VENV)/.installed
+	$(BIN)/python -m tests.support.reference --write
+	$(BIN)/python -m tests.chart.values_doc --write
+
+## Regenerate the values table of the chart's README alone.
 chart-docs: $(VENV)/.installed
 	$(BIN)/python -m tests.chart.values_doc --write
 

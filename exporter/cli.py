@@ -30,7 +30,7 @@ from exporter.config import (
 )
 from exporter.generations.store import StateError
 from exporter.logs import setup_logging
-from exporter.serving import AsgiServer, bind, stop_on_signals
+from exporter.web.server import AsgiServer, bind, stop_on_signals
 
 PROG = "vercel-ai-gateway-exporter"
 log = logging.getLogger("exporter")

@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from exporter.web import paths
+
 ENV_PREFIX = "AI_GATEWAY_EXPORTER_"
 DEFAULT_PORT = 9853
 
@@ -76,8 +78,11 @@ def _check_listen_address(value: str) -> str:
 
 
 def _check_path(value: str) -> str:
-    if not value.startswith("/") or value in ("/", "/healthz", "/readyz", "/generations"):
-        raise ValueError(f"{value!r} must be an absolute path other than the built-in routes")
+    if not value.startswith("/") or value in paths.FIXED:
+        raise ValueError(
+            f"{value!r} must be an absolute path other than the built-in routes "
+            f"({', '.join(sorted(paths.FIXED))})"
+        )
     return value
 
 
@@ -93,18 +98,20 @@ def _at_least(minimum: float) -> AfterValidator:
     return AfterValidator(check)
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """The base of every file's models: an unknown key is an error, values are frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class WebConfig(_Strict):
+class WebConfig(StrictModel):
     listen_address: Annotated[str, AfterValidator(_check_listen_address)] = Field(
         f":{DEFAULT_PORT}", description="Address to listen on for /metrics, intake and probes."
     )
     telemetry_path: Annotated[str, AfterValidator(_check_path)] = Field(
-        "/metrics", description="Path under which to expose metrics."
+        paths.DEFAULT_METRICS, description="Path under which to expose metrics."
     )
-    # Access (TLS, basic auth, request limits): exporter/webconfig.py, access.py, deadlines.py.
+    # Access (TLS, basic auth, request limits): exporter/web/config_file.py, auth.py, limits.py.
     config_file: Path | None = Field(
         None,
         description="Web configuration file (Prometheus exporter-toolkit format) for TLS and "
@@ -127,7 +134,7 @@ class WebConfig(_Strict):
         return self
 
 
-class GatewayConfig(_Strict):
+class GatewayConfig(StrictModel):
     url: Annotated[str, AfterValidator(_check_http_url)] = Field(
         "https://ai-gateway.vercel.sh", description="Base URL of the AI Gateway API."
     )
@@ -136,7 +143,7 @@ class GatewayConfig(_Strict):
     )
 
 
-class CreditsConfig(_Strict):
+class CreditsConfig(StrictModel):
     interval: Annotated[Duration, _at_least(1.0)] = Field(
         60.0, description="How often to poll GET /v1/credits per team (with ±10% jitter)."
     )
@@ -146,14 +153,14 @@ class CreditsConfig(_Strict):
     )
 
 
-class LogConfig(_Strict):
+class LogConfig(StrictModel):
     level: Literal["debug", "info", "warn", "error"] = Field(
         "info", description="Only log messages with the given severity or above."
     )
     format: Literal["logfmt", "json"] = Field("logfmt", description="Output format of log lines.")
 
 
-class StateConfig(_Strict):
+class StateConfig(StrictModel):
     path: Path = Field(
         Path("data/state.db"),
         description="SQLite file holding pending and resolved IDs and the generation metrics.",
@@ -166,7 +173,7 @@ class StateConfig(_Strict):
     )
 
 
-class IngestConfig(_Strict):
+class IngestConfig(StrictModel):
     token_file: Path | None = Field(
         None, description="File holding the bearer token POST /generations requires (if set)."
     )
@@ -184,7 +191,7 @@ class IngestConfig(_Strict):
     )
 
 
-class LookupConfig(_Strict):
+class LookupConfig(StrictModel):
     concurrency: int = Field(8, ge=1, le=256, description="Lookups in flight per team.")
     rate: float = Field(20.0, gt=0, description="Lookups started per second per team.")
     initial_delay: Annotated[Duration, _at_least(0.0)] = Field(
@@ -195,13 +202,13 @@ class LookupConfig(_Strict):
     )
 
 
-class GenerationsConfig(_Strict):
+class GenerationsConfig(StrictModel):
     max_models: int = Field(
         200, ge=1, description="Distinct model (and provider) label values before 'other'."
     )
 
 
-class AlertThresholds(_Strict):
+class AlertThresholds(StrictModel):
     """Per-team thresholds, published as gauges so one rule file serves every team."""
 
     credits_low_usd: Decimal | None = Field(None, ge=0)
@@ -232,7 +239,7 @@ TeamName = Annotated[
 EnvVarName = Annotated[str, _matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
 
 
-# --- Custom Reporting and budgets (optional, per team): exporter/reports.py, exporter/budgets.py
+# --- Custom Reporting and budgets (optional, per team): exporter/sources/reports.py, budgets.py
 
 # ``day`` reports the window's total; the others add a label named after the dimension.
 GroupBy = Literal[
@@ -260,7 +267,7 @@ FilterValue = Annotated[str, _matching(r"\S(?:.{0,198}\S)?", "a non-empty value 
 TagValue = Annotated[str, _matching(r"[^\s,](?:[^,]{0,198}[^\s,])?", "a tag (no commas)")]
 
 
-class ReportFilters(_Strict):
+class ReportFilters(StrictModel):
     """Applied by the API before it groups; a filtered report costs the same as any other."""
 
     model: FilterValue | None = None
@@ -277,7 +284,7 @@ class ReportFilters(_Strict):
         return self
 
 
-class ReportConfig(_Strict):
+class ReportConfig(StrictModel):
     name: ReportName
     group_by: GroupBy
     window: Window
@@ -286,7 +293,7 @@ class ReportConfig(_Strict):
     filters: ReportFilters = ReportFilters()
 
 
-class BudgetsConfig(_Strict):
+class BudgetsConfig(StrictModel):
     token_file: Path
     team_id: Annotated[
         str, _matching(r"[A-Za-z0-9_-]{1,100}", "a Vercel team ID (e.g. team_a1b2c3)")
@@ -295,7 +302,7 @@ class BudgetsConfig(_Strict):
     url: Annotated[str, AfterValidator(_check_http_url)] = "https://api.vercel.com"
 
 
-class TeamConfig(_Strict):
+class TeamConfig(StrictModel):
     name: TeamName
     api_key_env: EnvVarName | None = None
     api_key_file: Path | None = None
@@ -322,7 +329,7 @@ class TeamConfig(_Strict):
         return self
 
 
-class Config(_Strict):
+class Config(StrictModel):
     web: WebConfig = WebConfig()
     gateway: GatewayConfig = GatewayConfig()
     credits: CreditsConfig = CreditsConfig()
@@ -346,7 +353,7 @@ class Config(_Strict):
 
 
 # Sections whose options are also flags and environment variables (teams are YAML only).
-SECTIONS: dict[str, type[_Strict]] = {
+SECTIONS: dict[str, type[StrictModel]] = {
     "web": WebConfig,
     "gateway": GatewayConfig,
     "credits": CreditsConfig,
@@ -387,7 +394,7 @@ class Option:
 
 
 def options() -> Iterator[Option]:
-    """Every flag-able option, in a stable order, for ``--help`` and the README."""
+    """Every flag-able option, in a stable order, for ``--help`` and docs/configuration.md."""
     for section, model in SECTIONS.items():
         for name, field in model.model_fields.items():
             repeatable = getattr(field.annotation, "__origin__", None) is list
@@ -440,25 +447,40 @@ def _describe_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _error_text(error: Mapping[str, Any]) -> str:
-    """Pydantic's error rewritten for a person: what key, what is wrong."""
+Unsupported = Mapping[tuple[str, ...], Mapping[str, str]]
+
+
+def describe_errors(
+    exc: ValidationError, root: type[BaseModel], unsupported: Unsupported | None = None
+) -> str:
+    """Pydantic's errors rewritten for a person, one clause each: what key, what is wrong.
+
+    ``unsupported`` names keys of a foreign format (the exporter-toolkit web config) that are
+    refused by name, with what to use instead, rather than called unknown.
+    """
+    return "; ".join(_error_text(error, root, unsupported or {}) for error in exc.errors())
+
+
+def _error_text(error: Mapping[str, Any], root: type[BaseModel], unsupported: Unsupported) -> str:
+    # Pydantic adds steps that are not keys: validator names ("function-after[...]"), "[key]".
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
     path = _describe_loc(loc)
     if error["type"] == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        hint = ""
-        if model is not None:
-            close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{path}: unknown key{hint}"
+        section, name = tuple(str(p) for p in loc[:-1]), str(loc[-1])
+        if name in unsupported.get(section, {}):
+            instead = unsupported[section][name]
+            return f"{path}: not supported by this exporter" + (f" ({instead})" if instead else "")
+        model = _model_at(root, loc[:-1])
+        close = difflib.get_close_matches(name, list(model.model_fields) if model else [], n=1)
+        return f"{path}: unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "is required"
     return f"{path}: {message}" if path else message
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = Config
+def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = root
     for part in loc:
         if model is None:
             return None
@@ -505,5 +527,4 @@ def load_config(
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        lines = [_error_text(e) for e in exc.errors()]
-        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+        raise ConfigError("invalid configuration: " + describe_errors(exc, Config)) from None

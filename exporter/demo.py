@@ -15,11 +15,11 @@ from typing import Any
 from exporter.config import ENV_PREFIX, TeamConfig
 from exporter.gateway.keys import StaticKey
 from exporter.generations.intake import Intake, IntakeError
-from exporter.serving import AsgiServer, bind, bound_port
 from exporter.simulator.app import Simulator, create_app
 from exporter.simulator.reporting import demo_team_config
 from exporter.simulator.world import SimGeneration
 from exporter.teams import Team
+from exporter.web.server import AsgiServer, bind, bound_port
 
 TEAM = "demo"
 KEY = "demo-key-for-the-bundled-simulator"

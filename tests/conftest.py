@@ -1,4 +1,10 @@
-"""Fixtures that start real processes on 127.0.0.1 and always stop them."""
+"""Test layout and the fixtures that start real processes on 127.0.0.1 and always stop them.
+
+tests/unit runs in process (the web side through httpx's ASGI transport and a fake clock) and
+is the quick loop: ``pytest -m "not slow"``. Every other directory starts real processes
+(the exporter, the simulator, Prometheus, promtool, Alertmanager, tsc, Helm) and is marked
+``slow`` here, by directory, so no test has to remember to say so.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,16 @@ from typing import Any
 import pytest
 
 from tests.support.stack import ExporterProcess, SimulatorProcess
+
+QUICK_DIRECTORIES = frozenset({"unit"})
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        directory = item.path.relative_to(TESTS).parts[0]
+        if directory not in QUICK_DIRECTORIES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The exporter's HTTP API: metrics, a landing page, and the liveness and readiness probes.
+"""The exporter's HTTP API: metrics, the landing page, probes, and the routes parts add
+(intake, OpenAPI), behind the access layer.
 
 Nothing here calls upstream: ``/metrics`` renders what the collectors hold, so a scrape costs
 no API request however many Prometheus replicas and dashboards ask.
@@ -7,7 +8,6 @@ no API request however many Prometheus replicas and dashboards ask.
 from __future__ import annotations
 
 import gzip
-import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,18 +19,22 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from exporter import __version__
+from exporter.clock import Clock
+from exporter.web import paths
+from exporter.web.auth import BasicAuth, PasswordCheck
+from exporter.web.config_file import WebAccess
+from exporter.web.landing import TeamStatus, landing_page
+from exporter.web.limits import HeaderLimit, IntakeLimit
 
 
 @dataclass(frozen=True)
-class TeamStatus:
-    """One row of the landing page and of ``/readyz``."""
+class Access:
+    """Who may call the app and how much one request may ask of it."""
 
-    team: str
-    ready: bool
-    up: bool
-    last_success_age: float | None  # seconds since the last good credits refresh
-    detail: str  # last error, or the balance
+    web: WebAccess
+    ingest_token: bool  # intake takes the ingest bearer token instead of basic auth
+    max_concurrent_intake: int
+    max_header_bytes: int
 
 
 def render_metrics(registry: CollectorRegistry, accept: str | None, gzip_ok: bool) -> Response:
@@ -42,44 +46,6 @@ def render_metrics(registry: CollectorRegistry, accept: str | None, gzip_ok: boo
         body = gzip.compress(body, compresslevel=1)
         headers["Content-Encoding"] = "gzip"
     return Response(body, media_type=content_type, headers=headers)
-
-
-def _landing_page(
-    telemetry_path: str, statuses: Sequence[TeamStatus], notes: Sequence[str] = ()
-) -> str:
-    rows = "".join(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-            html.escape(s.team),
-            "up" if s.up else ("down" if s.ready else "starting"),
-            "never" if s.last_success_age is None else f"{s.last_success_age:.0f}s ago",
-            html.escape(s.detail),
-        )
-        for s in statuses
-    )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Vercel AI Gateway exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}</style>
-</head><body>
-<h1>Vercel AI Gateway exporter</h1>
-<p>Version {html.escape(__version__)}</p>
-<ul>
-<li><a href="{html.escape(telemetry_path)}">Metrics</a></li>
-<li><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></li>
-<li>POST generation IDs to <code>/generations</code></li>
-</ul>
-<h2>Teams</h2>
-<table><tr><th>Team</th><th>Status</th><th>Last credits refresh</th><th>Detail</th></tr>
-{rows}</table>
-{_notes_section(notes)}</body></html>
-"""
-
-
-def _notes_section(notes: Sequence[str]) -> str:
-    """What optional features cost the user (Custom Reporting queries are billed)."""
-    if not notes:
-        return ""
-    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
-    return f"<h2>Costs</h2>\n<ul>{items}</ul>\n"
 
 
 def create_app(
@@ -96,7 +62,7 @@ def create_app(
         )
 
     async def landing(request: Request) -> Response:
-        return HTMLResponse(_landing_page(telemetry_path, statuses(), notes() if notes else ()))
+        return HTMLResponse(landing_page(telemetry_path, statuses(), notes() if notes else ()))
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -109,10 +75,22 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/", landing),
+            Route(paths.LANDING, landing),
             Route(telemetry_path, metrics),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route(paths.HEALTHZ, healthz),
+            Route(paths.READYZ, readyz),
             *extra_routes,
         ]
     )
+
+
+def protect(app: Starlette, access: Access, clock: Clock | None = None) -> None:
+    """Add to ``app``, outermost first: the header limit, basic auth (when users are
+    configured) and the intake cap."""
+    app.add_middleware(IntakeLimit, limit=access.max_concurrent_intake)
+    if access.web.users:
+        bearer_paths = paths.INTAKE if access.ingest_token else frozenset()
+        app.add_middleware(
+            BasicAuth, check=PasswordCheck(access.web.users, clock), bearer_paths=bearer_paths
+        )
+    app.add_middleware(HeaderLimit, limit=access.max_header_bytes)

@@ -1,5 +1,4 @@
-"""Who may use the HTTP endpoints, how large a request head may be, and how many intake
-requests run at once.
+"""Who may use the HTTP endpoints: basic auth from the web config file, and the ingest token.
 
 With ``basic_auth_users`` in the web config file every endpoint needs a configured user except
 ``/healthz``, so kubelet liveness probes keep working without credentials (``/readyz`` is
@@ -22,16 +21,13 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 import bcrypt
-from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exporter.clock import Clock, SystemClock
-from exporter.webconfig import WebAccess
+from exporter.web import paths
 
-OPEN_PATHS = frozenset({"/healthz"})
-INTAKE_PATH = "/generations"
 REALM = 'Basic realm="vercel-ai-gateway-exporter", charset="UTF-8"'
 CACHE_TTL = 60.0
 CACHE_SIZE = 1024
@@ -129,7 +125,7 @@ class BasicAuth:
         return pair is not None and await self._check.verify(*pair)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or await self._allowed(scope):
+        if scope["type"] != "http" or scope["path"] in paths.OPEN or await self._allowed(scope):
             await self._app(scope, receive, send)
             return
         response = JSONResponse(
@@ -138,81 +134,3 @@ class BasicAuth:
             headers={"WWW-Authenticate": REALM},
         )
         await response(scope, receive, send)
-
-
-class IntakeLimit:
-    """ASGI middleware: at most ``limit`` intake requests at once; the rest get 503 at once.
-
-    Each intake request may hold up to ``ingest.max_body_bytes`` while its body arrives, so the
-    cap bounds memory; refusing instead of queueing tells clients to back off (Retry-After)
-    rather than pile up connections.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self._app = app
-        self._limit = limit
-        self._active = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != INTAKE_PATH:
-            await self._app(scope, receive, send)
-            return
-        if self._active >= self._limit:
-            response = JSONResponse(
-                {"error": f"{self._limit} intake requests in progress; retry later"},
-                status_code=503,
-                headers={"Retry-After": "1"},
-            )
-            await response(scope, receive, send)
-            return
-        self._active += 1
-        try:
-            await self._app(scope, receive, send)
-        finally:
-            self._active -= 1
-
-
-class HeaderLimit:
-    """ASGI middleware: 431 for a request whose line and headers exceed ``limit`` bytes.
-
-    h11's own limit (``h11_max_incomplete_event_size``, the same number) only bounds a head
-    still being received; a complete oversized head that arrives in one read passes it, and is
-    refused here before any other work.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self._app = app
-        self._limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            size = len(scope["raw_path"]) + len(scope["query_string"]) + len(scope["method"]) + 12
-            size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
-            if size > self._limit:
-                response = JSONResponse(
-                    {"error": f"request line and headers larger than {self._limit} bytes"},
-                    status_code=431,
-                    headers={"Connection": "close"},
-                )
-                await response(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
-
-
-def protect(
-    app: Starlette,
-    access: WebAccess,
-    ingest_token: bool,
-    max_concurrent_intake: int,
-    max_header_bytes: int,
-    clock: Clock | None = None,
-) -> None:
-    """Add to ``app``, outermost first: the header limit, basic auth (when users are
-    configured) and the intake cap."""
-    app.add_middleware(IntakeLimit, limit=max_concurrent_intake)
-    if access.users:
-        bearer_paths = frozenset({INTAKE_PATH}) if ingest_token else frozenset()
-        app.add_middleware(
-            BasicAuth, check=PasswordCheck(access.users, clock), bearer_paths=bearer_paths
-        )
-    app.add_middleware(HeaderLimit, limit=max_header_bytes)

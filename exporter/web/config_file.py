@@ -17,24 +17,21 @@ As in the toolkit, relative paths in the file are relative to the file's own dir
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     ValidationError,
 )
 
-from exporter.config import ConfigError, read_yaml_mapping
+from exporter.config import ConfigError, StrictModel, describe_errors, read_yaml_mapping
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +98,7 @@ def _check_hash(value: str) -> str:
     return value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TLSServerConfig(_Strict):
+class TLSServerConfig(StrictModel):
     cert_file: Path
     key_file: Path
     client_ca_file: Path | None = None
@@ -120,15 +113,9 @@ UserName = Annotated[str, AfterValidator(_check_user)]
 BcryptHash = Annotated[str, AfterValidator(_check_hash)]
 
 
-class WebFile(_Strict):
+class WebFile(StrictModel):
     tls_server_config: TLSServerConfig | None = None
     basic_auth_users: dict[UserName, BcryptHash] | None = None
-
-
-SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
-    (): WebFile,
-    ("tls_server_config",): TLSServerConfig,
-}
 
 
 @dataclass(frozen=True)
@@ -138,23 +125,6 @@ class WebAccess:
     tls: ssl.SSLContext | None = None
     users: Mapping[str, bytes] = field(default_factory=dict)
     client_auth: str = "NoClientCert"
-
-
-def _error_text(error: Mapping[str, Any]) -> str:
-    loc = [str(part) for part in error["loc"] if part != "[key]"]
-    # A key with a newline or other control character is quoted: the message stays one line.
-    path = ".".join(part if part.isprintable() else repr(part) for part in loc)
-    if error["type"] == "extra_forbidden":
-        section, name = tuple(loc[:-1]), loc[-1]
-        unsupported = UNSUPPORTED.get(section, {})
-        if name in unsupported:
-            instead = f" ({unsupported[name]})" if unsupported[name] else ""
-            return f"{path}: not supported by this exporter{instead}"
-        model = SECTIONS.get(section)
-        close = difflib.get_close_matches(name, list(model.model_fields) if model else [], n=1)
-        return f"{path}: unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
-    message = "is required" if error["type"] == "missing" else str(error["msg"])
-    return f"{path}: {message.removeprefix('Value error, ')}"
 
 
 def _readable(key: str, path: Path) -> None:
@@ -223,7 +193,7 @@ def _parse(path: Path) -> WebFile:
     try:
         return WebFile.model_validate(data)
     except ValidationError as exc:
-        raise WebConfigError("; ".join(_error_text(e) for e in exc.errors())) from None
+        raise WebConfigError(describe_errors(exc, WebFile, UNSUPPORTED)) from None
 
 
 def load_web_config(path: Path | None) -> WebAccess:

@@ -1,12 +1,13 @@
-"""Deadlines for receiving a request, which uvicorn does not have.
+"""Request limits: how large a request head may be, how many intake requests run at once, and
+how long a client may take to send a request.
 
-uvicorn closes idle keep-alive connections, but a client that connects and then sends its
-request a byte at a time (headers or body) keeps its connection, and mid-body an intake slot,
-for as long as it likes. This protocol gives each request two deadlines counted from its first
-byte (from the accepted connection for the first request): one for the headers and one for the
-whole request. When one passes the connection gets 408 and is closed. The wait between
-requests on a kept-alive connection stays uvicorn's keep-alive timeout; a TLS handshake is
-bounded by asyncio (60 s) before the first deadline starts.
+Deadlines are what uvicorn lacks: it closes idle keep-alive connections, but a client that
+connects and then sends its request a byte at a time (headers or body) keeps its connection,
+and mid-body an intake slot, for as long as it likes. ``DeadlineProtocol`` gives each request
+two deadlines counted from its first byte (from the accepted connection for the first
+request): one for the headers and one for the whole request. When one passes the connection
+gets 408 and is closed. The wait between requests on a kept-alive connection stays uvicorn's
+keep-alive timeout; a TLS handshake is bounded by asyncio (60 s) before the first deadline.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 import h11
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
+
+from exporter.web import paths
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +120,62 @@ def protocol_for(limits: RequestLimits) -> type[asyncio.Protocol]:
     return cast(
         "type[asyncio.Protocol]", type("DeadlineProtocol", (DeadlineProtocol,), {"limits": limits})
     )
+
+
+class IntakeLimit:
+    """ASGI middleware: at most ``limit`` intake requests at once; the rest get 503 at once.
+
+    Each intake request may hold up to ``ingest.max_body_bytes`` while its body arrives, so the
+    cap bounds memory; refusing instead of queueing tells clients to back off (Retry-After)
+    rather than pile up connections.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+        self._active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in paths.INTAKE:
+            await self._app(scope, receive, send)
+            return
+        if self._active >= self._limit:
+            response = JSONResponse(
+                {"error": f"{self._limit} intake requests in progress; retry later"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        self._active += 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self._active -= 1
+
+
+class HeaderLimit:
+    """ASGI middleware: 431 for a request whose line and headers exceed ``limit`` bytes.
+
+    h11's own limit (``h11_max_incomplete_event_size``, the same number) only bounds a head
+    still being received; a complete oversized head that arrives in one read passes it, and is
+    refused here before any other work.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope["raw_path"]) + len(scope["query_string"]) + len(scope["method"]) + 12
+            size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > self._limit:
+                response = JSONResponse(
+                    {"error": f"request line and headers larger than {self._limit} bytes"},
+                    status_code=431,
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)

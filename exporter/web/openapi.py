@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from exporter import __version__
+from exporter.web import paths
 
 _ERROR = {
     "type": "object",
@@ -102,7 +103,7 @@ def openapi_document(
         "openapi": "3.1.0",
         "info": {"title": "Vercel AI Gateway exporter", "version": __version__},
         "paths": {
-            "/": {
+            paths.LANDING: {
                 "get": {
                     "summary": "Landing page",
                     "responses": {
@@ -127,8 +128,8 @@ def openapi_document(
                     },
                 }
             },
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": text}}},
-            "/readyz": {
+            paths.HEALTHZ: {"get": {"summary": "Liveness", "responses": {"200": text}}},
+            paths.READYZ: {
                 "get": {
                     "summary": "Readiness",
                     "responses": {
@@ -151,8 +152,8 @@ def openapi_document(
                     },
                 }
             },
-            "/generations": {"post": intake},
-            "/openapi.json": {
+            paths.GENERATIONS: {"post": intake},
+            paths.OPENAPI: {
                 "get": {
                     "summary": "This document",
                     "responses": {
@@ -208,14 +209,14 @@ def openapi_document(
 
 
 def _add_access_answers(document: dict[str, Any], basic_auth: bool) -> None:
-    """Answers that the access layer (exporter/access.py) can give on any path."""
+    """Answers that the access layer (exporter/web/auth.py and limits.py) can give on any path."""
     if basic_auth:
         document["security"] = [{"basic": []}]
     for path, operations in document["paths"].items():
         for operation in operations.values():
             responses = operation["responses"]
             responses["431"] = _error("Request line and headers over --web.max-header-bytes")
-            if path == "/healthz":
+            if path in paths.OPEN:
                 operation["security"] = []  # probes need no credentials
             elif basic_auth:
                 responses.setdefault("401", _error("Missing or wrong basic auth credentials"))
@@ -225,4 +226,4 @@ def openapi_route(document: dict[str, Any]) -> Route:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    return Route("/openapi.json", openapi)
+    return Route(paths.OPENAPI, openapi)

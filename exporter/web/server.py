@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from exporter.deadlines import RequestLimits, protocol_for
+from exporter.web.limits import RequestLimits, protocol_for
 
 
 class _Server(uvicorn.Server):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.openapi import openapi_document
+from exporter.web.openapi import openapi_document
 
 
 def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

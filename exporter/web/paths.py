@@ -1,0 +1,20 @@
+"""Every route of the exporter's HTTP API, named once.
+
+The metrics path is configurable (``--web.telemetry-path``); it may not take any of the fixed
+paths below, which is checked where the flag is parsed.
+"""
+
+from __future__ import annotations
+
+LANDING = "/"
+HEALTHZ = "/healthz"
+READYZ = "/readyz"
+GENERATIONS = "/generations"
+OPENAPI = "/openapi.json"
+DEFAULT_METRICS = "/metrics"
+
+FIXED = frozenset({LANDING, HEALTHZ, READYZ, GENERATIONS, OPENAPI})
+# Open without credentials, so kubelet liveness probes keep working with basic auth on.
+OPEN = frozenset({HEALTHZ})
+# Application intake: the ingest bearer token applies, and the concurrency cap.
+INTAKE = frozenset({GENERATIONS})

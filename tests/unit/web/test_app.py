@@ -1,0 +1,98 @@
+"""The exporter's app in process, wired as the service wires it: landing page, probes, metrics
+and the OpenAPI document, with a fake clock and no upstream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.clock import FakeClock
+from exporter.config import load_config
+from exporter.gateway.models import Credits
+from exporter.metrics import CREDITS_BALANCE, SOURCE_UP
+from exporter.service import Exporter
+from exporter.sources.credits import Snapshot
+from exporter.teams import resolve_teams
+from exporter.web import paths
+
+KEY = "vck_" + "k" * 40
+
+
+@pytest.fixture
+def exporter(tmp_path: Path) -> Exporter:
+    config = load_config(None, {}, {"state.path": str(tmp_path / "state.db")})
+    return Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+
+
+@pytest.fixture
+async def client(exporter: Exporter) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=exporter.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+    await exporter.generations.close()
+
+
+def refreshed(exporter: Exporter, balance: str) -> None:
+    """What a successful credits poll leaves behind."""
+    state = exporter.credits.teams["default"]
+    state.snapshot = Snapshot(Credits(Decimal(balance), Decimal(1)), exporter.clock.monotonic())
+    state.health.succeeded(exporter.clock.time())
+
+
+async def test_not_ready_until_credits_were_tried_then_ready(
+    exporter: Exporter, client: httpx.AsyncClient
+) -> None:
+    waiting = await client.get(paths.READYZ)
+    assert waiting.status_code == 503
+    assert waiting.json() == {"ready": False, "waiting_for": ["default"]}
+    assert (await client.get(paths.HEALTHZ)).text == "ok\n"
+    refreshed(exporter, "12.5")
+    assert (await client.get(paths.READYZ)).json() == {"ready": True}
+
+
+async def test_the_landing_page_shows_each_team_its_state_and_the_links(
+    exporter: Exporter, client: httpx.AsyncClient
+) -> None:
+    page = (await client.get(paths.LANDING)).text
+    assert "<td>default</td><td>starting</td><td>never</td>" in page
+    refreshed(exporter, "12.5")
+    exporter.clock.advance(30)  # type: ignore[attr-defined]
+    page = (await client.get(paths.LANDING)).text
+    assert "<td>default</td><td>up</td><td>30s ago</td><td>balance 12.5 USD</td>" in page
+    for link in (paths.DEFAULT_METRICS, paths.HEALTHZ, paths.READYZ, paths.OPENAPI):
+        assert f'href="{link}"' in page
+    exporter.credits.teams["default"].health.failed("<script>alert(1)</script> 503")
+    page = (await client.get(paths.LANDING)).text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; 503" in page, "upstream text is escaped"
+    assert "<td>default</td><td>down</td>" in page
+
+
+async def test_metrics_follow_the_source_state(
+    exporter: Exporter, client: httpx.AsyncClient
+) -> None:
+    def sample(body: str, name: str, **labels: str) -> float | None:
+        for family in text_string_to_metric_families(body):
+            for s in family.samples:
+                if s.name == name and labels.items() <= s.labels.items():
+                    return s.value
+        return None
+
+    body = (await client.get(paths.DEFAULT_METRICS)).text
+    assert sample(body, SOURCE_UP.name, vercel_team="default", source="credits") == 0
+    assert sample(body, CREDITS_BALANCE.name) is None, "nothing before the first answer"
+    refreshed(exporter, "12.5")
+    body = (await client.get(paths.DEFAULT_METRICS)).text
+    assert sample(body, SOURCE_UP.name, vercel_team="default", source="credits") == 1
+    assert sample(body, CREDITS_BALANCE.name, vercel_team="default") == 12.5
+    gzipped = await client.get(paths.DEFAULT_METRICS, headers={"Accept-Encoding": "gzip"})
+    assert gzipped.headers["content-encoding"] == "gzip"
+
+
+async def test_the_openapi_document_names_every_fixed_route(client: httpx.AsyncClient) -> None:
+    document = (await client.get(paths.OPENAPI)).json()
+    assert set(document["paths"]) == paths.FIXED | {paths.DEFAULT_METRICS}

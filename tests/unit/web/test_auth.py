@@ -1,0 +1,138 @@
+"""The password check and its cache, and basic auth and the ingest token in front of a tiny
+app, in process."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import bcrypt
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from exporter.clock import FakeClock
+from exporter.web.app import Access, protect
+from exporter.web.auth import PasswordCheck, basic_credentials
+from exporter.web.config_file import WebAccess
+
+PASSWORD = "s3cret"
+HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
+# --- the password check
+
+
+@pytest.fixture
+def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every password bcrypt was asked to check."""
+    calls: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        calls.append(password)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    return calls
+
+
+async def test_right_and_wrong_passwords(bcrypt_calls: list[bytes]) -> None:
+    check = PasswordCheck({"alice": HASH.encode()})
+    assert await check.verify("alice", PASSWORD)
+    assert not await check.verify("alice", "wrong")
+    assert not await check.verify("nobody", PASSWORD)
+    assert not await check.verify("alice", PASSWORD + "x" * 72)
+    # The unknown user cost a bcrypt check like any other; the overlong one cost none.
+    assert bcrypt_calls == [PASSWORD.encode(), b"wrong", PASSWORD.encode()]
+
+
+async def test_verdicts_are_cached_briefly(bcrypt_calls: list[bytes]) -> None:
+    clock = FakeClock()
+    check = PasswordCheck({"alice": HASH.encode()}, clock, ttl=60)
+    for _ in range(20):  # a scrape every few seconds, and a client retrying a bad password
+        assert await check.verify("alice", PASSWORD)
+        assert not await check.verify("alice", "wrong")
+        clock.advance(2)
+    assert len(bcrypt_calls) == 2
+    clock.advance(60)
+    assert await check.verify("alice", PASSWORD)
+    assert len(bcrypt_calls) == 3
+
+
+async def test_the_cache_is_bounded(bcrypt_calls: list[bytes]) -> None:
+    check = PasswordCheck({"alice": HASH.encode()}, FakeClock(), size=2)
+    for guess in ("a", "b", "c", "a"):
+        assert not await check.verify("alice", guess)
+    assert bcrypt_calls == [b"a", b"b", b"c", b"a"]  # "a" was evicted by "c"
+
+
+async def test_concurrent_requests_for_one_pair_cost_one_check(bcrypt_calls: list[bytes]) -> None:
+    check = PasswordCheck({"alice": HASH.encode()}, FakeClock())
+    results = await asyncio.gather(*(check.verify("alice", PASSWORD) for _ in range(10)))
+    assert all(results) and len(bcrypt_calls) == 1
+
+
+def test_basic_credentials() -> None:
+    def encoded(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    assert basic_credentials(encoded("alice:pa:ss")) == ("alice", "pa:ss")
+    assert basic_credentials(encoded("alice:")) == ("alice", "")
+    assert basic_credentials(encoded("alice")) is None
+    assert basic_credentials("!!!") is None
+    assert basic_credentials(base64.b64encode(b"\xff:x").decode()) is None
+
+
+# --- the middleware in front of a tiny app
+
+
+def tiny_app(access_: WebAccess, ingest_token: bool) -> Starlette:
+    async def ok(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", ok),
+            Route("/metrics", ok),
+            Route("/generations", ok, methods=["POST"]),
+        ]
+    )
+    protect(app, Access(access_, ingest_token, max_concurrent_intake=4, max_header_bytes=2048))
+    return app
+
+
+def client_for(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_without_users_everything_is_open() -> None:
+    async with client_for(tiny_app(WebAccess(), ingest_token=False)) as client:
+        assert (await client.get("/metrics")).status_code == 200
+        assert (await client.post("/generations")).status_code == 200
+
+
+async def test_bearer_passes_to_intake_only_when_a_token_is_configured() -> None:
+    users = WebAccess(users={"alice": HASH.encode()})
+    bearer = {"Authorization": "Bearer anything"}
+    async with client_for(tiny_app(users, ingest_token=True)) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/metrics")).status_code == 401
+        assert (await client.get("/metrics", headers=bearer)).status_code == 401
+        assert (await client.get("/metrics", auth=("alice", PASSWORD))).status_code == 200
+        # Intake decides about the token itself (the tiny app accepts any).
+        assert (await client.post("/generations", headers=bearer)).status_code == 200
+        assert (await client.post("/generations")).status_code == 401
+    async with client_for(tiny_app(users, ingest_token=False)) as client:
+        assert (await client.post("/generations", headers=bearer)).status_code == 401
+        assert (await client.post("/generations", auth=("alice", PASSWORD))).status_code == 200
+
+
+async def test_a_large_head_is_refused_before_auth() -> None:
+    users = WebAccess(users={"alice": HASH.encode()})
+    async with client_for(tiny_app(users, ingest_token=False)) as client:
+        resp = await client.get("/healthz", headers={"X-Padding": "x" * 2048})
+        assert resp.status_code == 431
