@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DASHBOARD_CHECK := tests/dashboard
 
-.PHONY: demo check test bench docs chart-docs lint typecheck system-deps clean
+.PHONY: demo check test bench docs dashboard chart-docs lint typecheck system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: $(VENV)/.installed system-deps
 docs: $(VENV)/.installed
 	$(BIN)/python -m tests.support.reference --write
 	$(BIN)/python -m tests.chart.values_doc --write
+
+## Regenerate grafana/dashboards/vercel-ai-gateway.json from the grafana.dashboards package.
+dashboard: $(VENV)/.installed
+	$(BIN)/python -m grafana.dashboards
 
 ## Regenerate the values table of the chart's README alone.
 chart-docs: $(VENV)/.installed

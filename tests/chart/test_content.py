@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter import metrics
 from tests.chart.rendering import (
     CHART_DIR,
     FULLNAME,
@@ -31,6 +32,10 @@ from tests.chart.rendering import (
 from tests.support.processes import REPO_ROOT
 
 RULES_FILE = REPO_ROOT / "grafana" / "alerts" / "vercel-ai-gateway.rules.yaml"
+RUNBOOK_URL = (
+    "https://github.com/vercel-ai-gateway-exporter/vercel-ai-gateway-exporter/blob/main/"
+    "grafana/RUNBOOK.md#"
+)
 DASHBOARDS = sorted((REPO_ROOT / "grafana" / "dashboards").glob("*.json"))
 EXISTING = {"apiKey": {"existingSecret": {"name": "ai-gateway", "key": "api-key"}}}
 # Inline credentials of the inline-key scenario: they may appear in its Secret and nowhere else.
@@ -364,7 +369,7 @@ def test_notes_tell_how_to_reach_metrics_and_send_ids() -> None:
 # --- ServiceMonitor ----------------------------------------------------------------------
 
 
-def test_service_monitor_scrapes_the_service_port_and_keeps_exporter_labels() -> None:
+def test_service_monitor_scrapes_the_service_port_with_the_default_label_handling() -> None:
     rendered = render_scenario("monitoring")
     values = scenario_values("monitoring")["serviceMonitor"]
     monitor = rendered.one("ServiceMonitor")
@@ -372,8 +377,10 @@ def test_service_monitor_scrapes_the_service_port_and_keeps_exporter_labels() ->
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == rendered.one("Service")["spec"]["ports"][0]["name"]
     assert endpoint["path"] == "/metrics"
-    # The exporter's `endpoint` label must survive the Operator's own `endpoint` target label.
-    assert endpoint["honorLabels"] is True
+    # No exporter label clashes with a target label (api_endpoint, vercel_team), so nothing
+    # needs honorLabels, and neither the chart nor its values offer it.
+    assert "honorLabels" not in endpoint
+    assert "honorLabels" not in chart_values()["serviceMonitor"]
     assert endpoint["interval"] == chart_values()["serviceMonitor"]["interval"]
     assert endpoint["scrapeTimeout"] == values["scrapeTimeout"]
     assert endpoint["metricRelabelings"] == values["metricRelabelings"]
@@ -424,6 +431,9 @@ def test_prometheus_rule_applies_overrides_and_nothing_else() -> None:
     for group in expected:
         kept = []
         for shipped in group["rules"]:
+            if "record" in shipped:  # recording rules pass through untouched
+                kept.append(shipped)
+                continue
             override = values["alerts"].get(shipped["alert"], {})
             if override.get("enabled", True):
                 shipped["labels"] = {
@@ -436,26 +446,90 @@ def test_prometheus_rule_applies_overrides_and_nothing_else() -> None:
         group["rules"] = kept
     assert rule["spec"]["groups"] == expected + values["extraGroups"]
     # The scenario exercises each kind of override at least once.
-    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
     assert "VercelAIGatewaySpendSpike" not in alerts
     assert alerts["VercelAIGatewayCreditsLow"]["labels"]["severity"] == "info"
     assert alerts["VercelAIGatewayCreditsLow"]["for"] == "30m"
 
 
 def test_a_group_whose_alerts_are_all_disabled_is_left_out() -> None:
-    names = [rule["alert"] for rule in _shipped_groups()[1]["rules"]]
+    shipped = _shipped_groups()
+    (exporter,) = [g for g in shipped if g["name"] == "vercel-ai-gateway-exporter"]
+    names = [rule["alert"] for rule in exporter["rules"]]
     spec = _rule_spec({"enabled": True, "alerts": {name: {"enabled": False} for name in names}})
-    assert [group["name"] for group in spec["groups"]] == [_shipped_groups()[0]["name"]]
+    assert [group["name"] for group in spec["groups"]] == [
+        group["name"] for group in shipped if group is not exporter
+    ]
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool is missing: install Debian's 'prometheus' package (make test does)")
+    return path
+
+
+def test_a_team_routing_label_sits_beside_vercel_team(tmp_path: Path) -> None:
+    """additionalRuleLabels {team: platform}, the usual routing label, must not overwrite the
+    label naming the Vercel team: two low teams still raise two alerts, each with both labels
+    (with the old `team` label, Prometheus refused both for a duplicate label set)."""
+    spec = _rule_spec({"enabled": True, "additionalRuleLabels": {"team": "platform"}})
+    for rule in (r for group in spec["groups"] for r in group["rules"]):
+        assert ("labels" in rule) == ("alert" in rule), "labels on alerts only, never on records"
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(spec))
+    balance = metrics.CREDITS_BALANCE.name + '{{job="exporter",instance="a:9853",vercel_team="{}"}}'
+    description = (
+        "Team {0} has 20.00 USD of AI Gateway credits left, below its warning threshold. "
+        "Top up before requests start failing."
+    )
+    case = {
+        "interval": "1m",
+        "input_series": [{"series": balance.format(t), "values": "20x20"} for t in ("a", "b")],
+        "alert_rule_test": [
+            {
+                "eval_time": "15m",
+                "alertname": "VercelAIGatewayCreditsLow",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "warning",
+                            "job": "exporter",
+                            "vercel_team": team,
+                            "team": "platform",
+                        },
+                        "exp_annotations": {
+                            "summary": "AI Gateway credit balance is low.",
+                            "description": description.format(team),
+                            "runbook_url": RUNBOOK_URL + "vercelaigatewaycreditslow",
+                        },
+                    }
+                    for team in ("a", "b")
+                ],
+            }
+        ],
+    }
+    unit_test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "group_eval_order": [group["name"] for group in spec["groups"]],
+        "tests": [case],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(unit_test))
+    result = subprocess.run(
+        [_promtool(), "test", "rules", str(tmp_path / "test.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_rendered_rules_pass_promtool(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail("promtool is missing: install Debian's 'prometheus' package (make test does)")
     rules = tmp_path / "rules.yaml"
     rules.write_text(yaml.safe_dump(render_scenario("monitoring").one("PrometheusRule")["spec"]))
     result = subprocess.run(
-        [promtool, "check", "rules", str(rules)],
+        [_promtool(), "check", "rules", str(rules)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -27,6 +27,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import metrics
 from tests.chart.dockerfile import final_stage
 from tests.chart.rendering import SCENARIOS, Obj, Rendered, render_scenario
 from tests.support.certs import Authority, client_context
@@ -252,12 +253,13 @@ def test_exporter_runs_as_the_chart_starts_it(running: Running) -> None:
     config = running.pod.config()
     samples = running.samples()
     for team in config["teams"]:
-        labels = (("team", team["name"]),)
-        assert samples[("vercel_ai_gateway_up", labels)] == 1
-        assert ("vercel_ai_gateway_credits_balance_usd", labels) in samples
+        labels = (("vercel_team", team["name"]),)
+        source = (("source", "credits"), *labels)
+        assert samples[(metrics.SOURCE_UP.name, source)] == 1
+        assert (metrics.CREDITS_BALANCE.name, labels) in samples
         # Thresholds from alertThresholds and teams[].alerts reach the gauges the rules read.
         if "credits_low_usd" in team.get("alerts", {}):
-            threshold = samples[("vercel_ai_gateway_alert_credits_low_threshold_usd", labels)]
+            threshold = samples[(metrics.ALERT_CREDITS_LOW.name, labels)]
             assert threshold == team["alerts"]["credits_low_usd"]
 
 

@@ -10,29 +10,33 @@ from typing import Any
 from tests.support.processes import REPO_ROOT
 
 DASHBOARD_PATH = REPO_ROOT / "grafana" / "dashboards" / "vercel-ai-gateway.json"
+VARIABLES = ("job", "instance", "vercel_team")
 
 _LABEL_VALUES = re.compile(r"label_values\((?P<selector>.+),\s*(?P<label>[A-Za-z_]\w*)\)")
 
 
 @dataclass(frozen=True)
 class Query:
-    where: str  # "panel 12 'Spend per second by model' A" or "variable team"
+    where: str  # "panel 12 'Spend per second by model' A" or "variable vercel_team"
     expr: str  # as written in the dashboard
     panel_id: int | None = None
     panel_title: str | None = None
     label: str | None = None  # for label_values() variables: the label whose values it lists
 
-    def promql(self, rate_interval: str = "1m", job: str = ".*", team: str = ".*") -> str:
-        """The expression as Grafana would send it (built-in and dashboard variables set)."""
+    def promql(self, rate_interval: str = "1m", **variables: str) -> str:
+        """The expression as Grafana would send it: built-in variables set, and each dashboard
+        variable (``job``, ``instance``, ``vercel_team``) given or at its All value (``.+``)."""
         text = self.expr
         for name, value in (
             ("$__rate_interval", rate_interval),
             ("$__interval", rate_interval),
             ("$__range", "1h"),
-            ("$job", job),
-            ("$team", team),
         ):
             text = text.replace(name, value)
+        for name in VARIABLES:
+            text = text.replace(f"${name}", variables.pop(name, ".+"))
+        if variables:
+            raise TypeError(f"the dashboard has no variable(s) {sorted(variables)}")
         return text
 
 

@@ -1,9 +1,10 @@
 """No panel is empty: every dashboard query returns data from a real Prometheus.
 
 The exporter runs in demo mode (its in-process simulator makes credits, generations, reports
-and budgets move); a real Prometheus scrapes it every second for about a minute. Then every
-query of every panel, and every variable, is run as Grafana would run it ($__rate_interval
-set, $job and $team expanded to the variables' values). A query that returns nothing, or only
+and budgets move); a real Prometheus with the shipped rules (whose recorded series some panels
+read) scrapes it every second for about a minute. Then every query of every panel, and every
+variable, is run as Grafana would run it ($__rate_interval set, $job and $vercel_team expanded
+to the variables' values, $instance at its All value). A query that returns nothing, or only
 NaN, fails the test with the panel's name and the exporter metric families that are missing.
 The queries that show exemplars must find some, each carrying a generation ID.
 """
@@ -21,11 +22,11 @@ import pytest
 
 from tests.dashboard.queries import Query, load_dashboard, panel_queries, variable_queries
 from tests.support import promql
-from tests.support.metric_contract import family_of
-from tests.support.processes import ManagedProcess, exporter_command, free_port
+from tests.support.processes import REPO_ROOT, ManagedProcess, exporter_command, free_port
 from tests.support.prometheus import PrometheusServer, static_job
 
 JOB = "vercel-ai-gateway-exporter"
+RULE_FILE = REPO_ROOT / "grafana" / "alerts" / "vercel-ai-gateway.rules.yaml"
 COLLECT_SECONDS = 70.0
 RATE_INTERVAL = "1m"  # what Grafana picks for a 1 s scrape interval and a 24 h view
 
@@ -46,6 +47,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         server = PrometheusServer(
             workdir / "prometheus",
             [static_job(JOB, f"127.0.0.1:{port}")],
+            rule_files=[RULE_FILE],
             extra_args=["--enable-feature=exemplar-storage"],
         )
         started = time.monotonic()
@@ -60,7 +62,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
 
 
 def _teams(prometheus: PrometheusServer) -> str:
-    (team_var,) = [q for q in variable_queries() if q.where == "variable team"]
+    (team_var,) = [q for q in variable_queries() if q.where == "variable vercel_team"]
     values = sorted(
         {s["metric"][team_var.label or ""] for s in prometheus.query(team_var.promql(job=JOB))}
     )
@@ -101,7 +103,7 @@ def test_no_panel_is_empty(prometheus: PrometheusServer) -> None:
     panels_with_data: set[int] = set()
     queries = panel_queries()
     for query in queries:
-        expr = query.promql(rate_interval=RATE_INTERVAL, job=JOB, team=teams)
+        expr = query.promql(rate_interval=RATE_INTERVAL, job=JOB, vercel_team=teams)
         result = prometheus.query(expr)
         if _has_finite_value(result):
             assert query.panel_id is not None
@@ -128,7 +130,7 @@ def test_all_contract_families_are_published_in_demo_mode(
         s.metric
         for q in panel_queries()
         for s in promql.selectors(q.expr)
-        if family_of(s.metric) is not None
+        if promql.family_of(s.metric) is not None
     }
     assert needed - present == set(), "families the dashboard needs that demo mode lacks"
 
@@ -148,7 +150,7 @@ def test_exemplar_queries_find_generation_ids(prometheus: PrometheusServer) -> N
         resp = httpx.get(
             f"{prometheus.url}/api/v1/query_exemplars",
             params={
-                "query": query.promql(rate_interval=RATE_INTERVAL, job=JOB, team=teams),
+                "query": query.promql(rate_interval=RATE_INTERVAL, job=JOB, vercel_team=teams),
                 "start": now - 300,
                 "end": now,
             },

@@ -1,7 +1,8 @@
-"""The alert rule file: promtool check and unit tests, style, coverage, and mutation checks.
+"""The rule file: promtool check and unit tests, style, naming, coverage, and mutation checks.
 
 The promtool unit tests live next to the rules (grafana/alerts/tests/*.yaml); this module runs
-them, checks that they cover every alert both firing and not firing, and plants bugs in copies
+them, checks that they cover every alert both firing and not firing and every recording rule,
+checks every selector against the metric contract (exporter.metrics), and plants bugs in copies
 of the rule file to prove that the unit tests notice them.
 """
 
@@ -17,7 +18,6 @@ import pytest
 import yaml
 
 from tests.support import promql
-from tests.support.metric_contract import allowed_labels, family_of
 from tests.support.processes import REPO_ROOT
 
 ALERTS_DIR = REPO_ROOT / "grafana" / "alerts"
@@ -40,7 +40,7 @@ EXPECTED = {
     "VercelAIGatewayDataStale": {"warning"},
     "VercelAIGatewayGenerationLookupsFailing": {"warning"},
 }
-# Rules whose alerts carry no team label: they are about the exporter process itself.
+# Rules whose alerts carry no vercel_team label: they are about the exporter process itself.
 NO_TEAM = {"VercelAIGatewayExporterDown"}
 # Rules whose value is a constant (0 for "down"), so the description has nothing to show.
 NO_VALUE = {"VercelAIGatewayExporterDown", "VercelAIGatewayUpstreamFailing"}
@@ -53,12 +53,13 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([path, *args], capture_output=True, text=True, timeout=120, check=False)
 
 
-def _rules() -> list[dict[str, Any]]:
-    data = yaml.safe_load(RULE_FILE.read_text())
-    return [rule for group in data["groups"] for rule in group["rules"]]
-
-
-RULES = _rules()
+GROUPS: list[dict[str, Any]] = yaml.safe_load(RULE_FILE.read_text())["groups"]
+ALL_RULES = [rule for group in GROUPS for rule in group["rules"]]
+RULES = [rule for rule in ALL_RULES if "alert" in rule]
+RECORDS = [rule for rule in ALL_RULES if "record" in rule]
+RECORDED = promql.recorded_families((rule["record"], rule["expr"]) for rule in RECORDS)
+# Recording groups are named *.rules and come first (unit tests evaluate them first too).
+RECORDING_GROUPS = [group["name"] for group in GROUPS if group["name"].endswith(".rules")]
 
 
 def _rule_id(rule: dict[str, Any]) -> str:
@@ -68,7 +69,7 @@ def _rule_id(rule: dict[str, Any]) -> str:
 def test_promtool_check_rules_is_clean() -> None:
     result = promtool("check", "rules", "--lint=all", "--lint-fatal", str(RULE_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(RULES)} rules found" in result.stdout
+    assert f"SUCCESS: {len(ALL_RULES)} rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -81,9 +82,34 @@ def test_promtool_unit_tests_pass() -> None:
 def test_the_expected_alerts_and_only_those() -> None:
     found: dict[str, set[str]] = {}
     for rule in RULES:
-        assert "alert" in rule, "this file holds alerts only"
         found.setdefault(rule["alert"], set()).add(rule["labels"]["severity"])
     assert found == EXPECTED
+
+
+def test_recording_and_alert_rules_live_in_their_own_groups() -> None:
+    assert RECORDS and RECORDING_GROUPS
+    names = [group["name"] for group in GROUPS]
+    assert names[: len(RECORDING_GROUPS)] == RECORDING_GROUPS
+    for group in GROUPS:
+        kinds = {"record" if "record" in rule else "alert" for rule in group["rules"]}
+        assert kinds == ({"record"} if group["name"] in RECORDING_GROUPS else {"alert"})
+
+
+@pytest.mark.parametrize("rule", RECORDS, ids=lambda rule: rule["record"])
+def test_recording_rule_names_say_level_metric_and_operation(rule: dict[str, Any]) -> None:
+    """level:metric:operations: the labels the series is per, what it measures, and how."""
+    level, metric, operation = rule["record"].split(":")
+    family = RECORDED[rule["record"]]
+    assert level == "_".join(["instance", *family.labels]), "per instance and the kept labels"
+    assert metric.startswith("vercel_ai_gateway_") and metric.endswith(("_usd", "_seconds"))
+    match = re.fullmatch(r"([a-z]+)(\d+[mhd])", operation)
+    assert match, f"operation {operation!r}: a function and its window, such as deriv6h"
+    function, window = match.groups()
+    ranges = {(w.function, w.text) for w in promql.range_windows(rule["expr"])}
+    assert (function, window) in ranges or f":{operation}" in rule["expr"], (
+        f"{operation}: no {function}(...[{window}]) in the expression, nor a record of it"
+    )
+    assert set(rule) == {"record", "expr"}, "a recorded series carries no extra labels"
 
 
 def _duration(text: str) -> float:
@@ -104,7 +130,7 @@ def test_rule_style(rule: dict[str, Any]) -> None:
     description = annotations["description"]
     assert description.endswith(".")
     if name not in NO_TEAM:
-        assert "{{ $labels.team }}" in description
+        assert "{{ $labels.vercel_team }}" in description
     if name not in NO_VALUE:
         assert "{{ $value" in description, "the description shows the value"
         assert re.search(r"\$value \| (humanize\w*|printf)", description), "human-formatted"
@@ -160,26 +186,49 @@ def test_runbook_documents_the_defaults_the_rules_use() -> None:
         assert float(fallback) == defaults[rule["alert"]], rule["alert"]
 
 
-@pytest.mark.parametrize("rule", RULES, ids=_rule_id)
+def _rule_name(rule: dict[str, Any]) -> str:
+    return str(rule.get("record") or _rule_id(rule))
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=_rule_name)
 def test_rule_selectors_follow_the_contract(rule: dict[str, Any]) -> None:
+    """Known metrics and labels, replicas combined right, fixed_for_sum labels never summed."""
     expr = rule["expr"]
     found = promql.selectors(expr)
     assert found
     for selector in found:
-        family = family_of(selector.metric)
-        assert family is not None, f"{selector.metric} is not in the metric contract"
-        labels = {label for label, _, _ in selector.matchers}
-        assert labels <= allowed_labels(family)
-        aggregation = promql.nearest_aggregation(expr, selector.start)
-        assert aggregation in family.aggregations, (
-            f"{selector.metric} aggregated with {aggregation!r}, expected one of "
-            f"{sorted(map(str, family.aggregations))}"
-        )
+        if selector.metric == "up":  # Prometheus' own, per scrape target
+            continue
+        family = promql.family_of(selector.metric, RECORDED)
+        assert family is not None, f"{selector.metric} is not in exporter.metrics nor recorded"
+        problems = promql.contract_problems(expr, selector, family, per_instance="record" in rule)
+        assert problems == []
     # Lifetime spend is mirrored from upstream: never rate()/increase() (a downward correction
     # would read as a reset worth the whole lifetime spend).
     for window in promql.range_windows(expr):
         if window.metric == "vercel_ai_gateway_credits_used_usd":
             assert window.function in ("delta", "deriv")
+
+
+def _unit_tests() -> list[tuple[str, dict[str, Any]]]:
+    return [(path.name, yaml.safe_load(path.read_text())) for path in UNIT_TESTS]
+
+
+def test_unit_tests_evaluate_recording_rules_first() -> None:
+    """Without group_eval_order, promtool evaluates groups in no fixed order: an alert would
+    read a recorded series one evaluation old, or not, from one run to the next."""
+    for name, unit_test in _unit_tests():
+        assert unit_test.get("group_eval_order") == [g["name"] for g in GROUPS], name
+
+
+def test_unit_tests_pin_every_recording_rule() -> None:
+    tested = {
+        check["expr"]
+        for _, unit_test in _unit_tests()
+        for case in unit_test["tests"]
+        for check in case.get("promql_expr_test", [])
+    }
+    assert set(RECORDED) <= tested
 
 
 def _unit_test_expectations() -> dict[tuple[str, str], dict[str, int]]:
@@ -226,7 +275,7 @@ def test_unit_tests_cover_several_teams_and_a_top_up() -> None:
             f"vercel_ai_gateway_alert_{gauge}" in text
         ), gauge
     assert "top-up" in text.lower()
-    teams = set(re.findall(r'team="([^"]+)"', text))
+    teams = set(re.findall(r'vercel_team="([^"]+)"', text))
     assert len(teams) >= 5
 
 
@@ -236,28 +285,34 @@ MUTATIONS = [
     (
         "CreditsLow without its default",
         "credits.yaml",
-        """max by (job, team) (vercel_ai_gateway_alert_credits_low_threshold_usd)
+        """max by (job, vercel_team) (vercel_ai_gateway_alert_credits_low_threshold_usd)
     or
-    max by (job, team) (vercel_ai_gateway_credits_balance_usd) * 0 + 50""",
-        "max by (job, team) (vercel_ai_gateway_alert_credits_low_threshold_usd)",
+    max by (job, vercel_team) (vercel_ai_gateway_credits_balance_usd) * 0 + 50""",
+        "max by (job, vercel_team) (vercel_ai_gateway_alert_credits_low_threshold_usd)",
     ),
     (
         "replicas summed instead of deduplicated",
         "credits.yaml",
-        """max by (job, team) (vercel_ai_gateway_credits_balance_usd)
-  < on (job, team)
+        """max by (job, vercel_team) (vercel_ai_gateway_credits_balance_usd)
+  < on (job, vercel_team)
   (
-    max by (job, team) (vercel_ai_gateway_alert_credits_low""",
-        """sum by (job, team) (vercel_ai_gateway_credits_balance_usd)
-  < on (job, team)
+    max by (job, vercel_team) (vercel_ai_gateway_alert_credits_low""",
+        """sum by (job, vercel_team) (vercel_ai_gateway_credits_balance_usd)
+  < on (job, vercel_team)
   (
-    max by (job, team) (vercel_ai_gateway_alert_credits_low""",
+    max by (job, vercel_team) (vercel_ai_gateway_alert_credits_low""",
     ),
     (
-        "runway from the balance slope",
+        "burn rate from the balance slope",
         "runway.yaml",
-        "(max by (job, team) (deriv(vercel_ai_gateway_credits_used_usd[6h])) > 0)",
-        "(max by (job, team) (-deriv(vercel_ai_gateway_credits_balance_usd[6h])) > 0)",
+        "deriv(vercel_ai_gateway_credits_used_usd[6h])",
+        "-deriv(vercel_ai_gateway_credits_balance_usd[6h])",
+    ),
+    (
+        "recorded runway for a team that spends nothing",
+        "recording.yaml",
+        "instance_vercel_team:vercel_ai_gateway_credits_used_usd:deriv6h > 0)",
+        "instance_vercel_team:vercel_ai_gateway_credits_used_usd:deriv6h >= 0)",
     ),
     (
         "spend read with increase()",
@@ -268,23 +323,29 @@ MUTATIONS = [
     (
         "spike floor ignored",
         "spend-spike.yaml",
-        "max by (job, team) (vercel_ai_gateway_credits_used_usd) * 0 + 5",
-        "max by (job, team) (vercel_ai_gateway_credits_used_usd) * 0",
+        "max by (job, vercel_team) (vercel_ai_gateway_credits_used_usd) * 0 + 5",
+        "max by (job, vercel_team) (vercel_ai_gateway_credits_used_usd) * 0",
     ),
     ("budget ratio default 0.8", "budgets.yaml", "* 0 + 0.9", "* 0 + 0.8"),
     (
         "abandoned share undefined without found lookups",
         "exporter.yaml",
         """        or
-        sum by (job, team) (rate(vercel_ai_gateway_generations_abandoned_total[30m])) * 0
+        sum by (job, vercel_team) (rate(vercel_ai_gateway_generation_ids_abandoned_total[30m])) * 0
 """,
         "",
     ),
     (
-        "generation endpoint counted as stale",
+        "reports held to the credits' 15 minutes",
         "exporter.yaml",
-        'endpoint="credits"}) > 900',
-        'endpoint=~"credits|generation"}) > 900',
+        'source="credits"}) > 900',
+        'source=~"credits|reports"}) > 900',
+    ),
+    (
+        "upstream failing only when every source fails",
+        "exporter.yaml",
+        "max by (job, instance, vercel_team, source) (max_over_time(",
+        "max by (job, instance, vercel_team) (max_over_time(",
     ),
     (
         "exporter down for any job",

@@ -1,14 +1,20 @@
-"""Just enough PromQL reading for lint-style tests of the dashboard and the alert rules.
+"""Just enough PromQL reading for lint-style tests of the dashboard and the rules.
 
 promtool proves that an expression parses; these helpers answer the questions promtool does not:
-which metrics a query selects with which matchers, which aggregation directly encloses each
-selector, and which range windows it uses. They expect well-formed PromQL (run promtool first).
+which metrics a query selects with which matchers, which aggregations enclose each selector and
+what they keep, and which range windows it uses. They expect well-formed PromQL (run promtool
+first). The last part checks a selector against the metric contract, ``exporter.metrics``: its
+labels, how it combines exporter replicas, and the labels that must be fixed before summing.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from exporter import metrics
+from exporter.metrics import Family, Replicas, Type
 
 AGGREGATIONS = frozenset(
     [
@@ -84,22 +90,49 @@ def _parse_matchers(body: str) -> tuple[tuple[str, str, str], ...]:
     return tuple(matchers)
 
 
-def selectors(expr: str, prefix: str = "vercel_ai_gateway_") -> list[Selector]:
-    """Every selector of a metric whose name starts with ``prefix`` (bare names included)."""
+_LABEL_LIST_WORDS = ("by", "without", "on", "ignoring", "group_left", "group_right")
+_KEYWORDS = frozenset([*_LABEL_LIST_WORDS, "bool", "and", "or", "unless", "offset", "inf", "nan"])
+_NAME = re.compile(r"(?<![\w.:$])[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def _metric_text(masked: str) -> str:
+    """``masked`` with matchers, range windows and label lists blanked, offsets unchanged:
+    what is left names metrics, functions, keywords and numbers only."""
+    blank = list(masked)
+    for pattern in (r"\{[^}]*\}", r"\[[^\]]*\]"):
+        for match in re.finditer(pattern, masked):
+            blank[match.start() : match.end()] = " " * (match.end() - match.start())
+    for open_, close in _paren_pairs(masked).items():
+        word, start = _word_before(masked, open_)
+        if word in _LABEL_LIST_WORDS:
+            blank[start : close + 1] = " " * (close + 1 - start)
+    return "".join(blank)
+
+
+def selectors(expr: str) -> list[Selector]:
+    """Every selector of a metric, bare names and recorded (``a:b:c``) names included."""
     masked = _mask_strings(expr)
+    text = _metric_text(masked)
     found = []
-    for match in re.finditer(rf"\b{re.escape(prefix)}[A-Za-z0-9_]*", masked):
+    for match in _NAME.finditer(text):
         end = match.end()
-        rest = masked[end:].lstrip()
-        if rest.startswith("("):  # a function whose name has the prefix: none exist
-            continue
-        if rest.startswith("{"):
-            close = masked.index("}", end)
-            body = expr[masked.index("{", end) + 1 : close]
-            found.append(Selector(match.group(), _parse_matchers(body), match.start(), close + 1))
+        rest = text[end:].lstrip()
+        if rest.startswith("(") or match.group() in _KEYWORDS:
+            continue  # a function, an aggregation or a keyword
+        after = masked[end:].lstrip()
+        if after.startswith("{"):
+            brace = masked.index("{", end)
+            close = masked.index("}", brace)
+            matchers = _parse_matchers(expr[brace + 1 : close])
+            found.append(Selector(match.group(), matchers, match.start(), close + 1))
         else:
             found.append(Selector(match.group(), (), match.start(), end))
     return found
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every metric name an expression selects, whatever its prefix (``up`` included)."""
+    return {selector.metric for selector in selectors(expr)}
 
 
 def _paren_pairs(masked: str) -> dict[int, int]:
@@ -126,22 +159,55 @@ def _word_before(masked: str, pos: int) -> tuple[str, int]:
     return masked[i + 1 : end], i + 1
 
 
-def enclosing_calls(expr: str, pos: int) -> list[str]:
-    """Function and aggregation names around ``pos``, innermost first.
+@dataclass(frozen=True)
+class Call:
+    """A function or aggregation around a position; ``grouping`` is ``by``/``without`` or None."""
 
-    ``max by (team) (x)`` and ``max(x) by (team)`` both give ``max`` for x; the parentheses of a
-    ``by``/``without``/``on``/``ignoring`` label list and plain grouping parentheses are skipped.
+    name: str
+    grouping: str | None = None
+    labels: frozenset[str] = frozenset()
+
+    def keeps(self, labels: frozenset[str]) -> frozenset[str]:
+        """Which of ``labels`` the result still has (an aggregation drops the others)."""
+        if self.name not in AGGREGATIONS:
+            return labels
+        if self.grouping == "by":
+            return labels & self.labels
+        if self.grouping == "without":
+            return labels - self.labels
+        return frozenset()
+
+
+def _label_list(masked: str, open_: int, pairs: dict[int, int]) -> frozenset[str]:
+    return frozenset(_IDENT.findall(masked[open_ + 1 : pairs[open_]]))
+
+
+def _clause_after(masked: str, close: int) -> tuple[str | None, int]:
+    """``by (...)``/``without (...)`` right after position ``close``: the word and its '('."""
+    match = re.compile(r"\s*(by|without)\s*\(").match(masked, close + 1)
+    if match is None:
+        return None, -1
+    return match.group(1), match.end() - 1
+
+
+def enclosing(expr: str, pos: int) -> list[Call]:
+    """Function and aggregation calls around ``pos``, innermost first, with their grouping.
+
+    ``max by (team) (x)`` and ``max(x) by (team)`` both give ``max by {team}`` for x; the
+    parentheses of a label list and plain grouping parentheses are skipped.
     """
     masked = _mask_strings(expr)
     pairs = _paren_pairs(masked)
     close_to_open = {c: o for o, c in pairs.items()}
-    names = []
+    calls = []
     for open_, close in sorted(pairs.items(), reverse=True):
         if not open_ < pos < close:
             continue
         word, _ = _word_before(masked, open_)
-        if word in ("by", "without", "on", "ignoring", "group_left", "group_right"):
-            continue  # a label list
+        if word in _LABEL_LIST_WORDS:
+            continue
+        grouping: str | None = None
+        labels: frozenset[str] = frozenset()
         if not word:
             # "max by (team) (" : the word before is a label list's ")"
             i = open_ - 1
@@ -151,17 +217,19 @@ def enclosing_calls(expr: str, pos: int) -> list[str]:
                 clause, clause_start = _word_before(masked, close_to_open[i])
                 if clause in ("by", "without"):
                     word, _ = _word_before(masked, clause_start)
+                    grouping, labels = clause, _label_list(masked, close_to_open[i], pairs)
+        elif word in AGGREGATIONS:
+            after, list_open = _clause_after(masked, close)
+            if after is not None:
+                grouping, labels = after, _label_list(masked, list_open, pairs)
         if word:
-            names.append(word)
-    return names
+            calls.append(Call(word, grouping, labels))
+    return calls
 
 
-def nearest_aggregation(expr: str, pos: int) -> str | None:
-    """The innermost aggregation operator around ``pos``, or None."""
-    for name in enclosing_calls(expr, pos):
-        if name in AGGREGATIONS:
-            return name
-    return None
+def enclosing_calls(expr: str, pos: int) -> list[str]:
+    """The names of the calls around ``pos``, innermost first."""
+    return [call.name for call in enclosing(expr, pos)]
 
 
 def duration_seconds(text: str) -> float:
@@ -204,3 +272,86 @@ def range_windows(expr: str) -> list[RangeWindow]:
 def identifiers(expr: str) -> set[str]:
     """All identifiers outside string literals (metric, function and label names)."""
     return set(_IDENT.findall(_mask_strings(expr)))
+
+
+# --- The metric contract ---------------------------------------------------------------------
+
+TARGET_LABELS = frozenset({"job", "instance"})
+# What may combine a family across exporter replicas, innermost around its selector. Mirrored
+# values are deduplicated with max (sum would double them); counters and histograms are summed
+# (max would under-count); per-replica facts are counted, or read per instance.
+REPLICA_AGGREGATIONS: dict[Replicas, frozenset[str | None]] = {
+    Replicas.MAX: frozenset({"max"}),
+    Replicas.SUM: frozenset({"sum"}),
+    Replicas.INSTANCE: frozenset({"count", "max", None}),
+}
+# Aggregations that add series up, so must not run over a family's fixed_for_sum labels.
+SUMMING = frozenset({"sum", "avg"})
+
+
+def family_of(name: str, recorded: dict[str, Family] | None = None) -> Family | None:
+    """The contract's family of a series name (histograms: _bucket, _sum, _count), or the
+    recorded family of a recording rule's name, or None."""
+    return metrics.BY_SERIES_NAME.get(name) or (recorded or {}).get(name)
+
+
+def allowed_labels(family: Family) -> frozenset[str]:
+    """Labels a selector on ``family`` may match on (``le`` for buckets, a report's group)."""
+    labels = set(family.labels) | family.optional_labels | TARGET_LABELS
+    if family.type is Type.HISTOGRAM:
+        labels.add("le")
+    return frozenset(labels)
+
+
+def recorded_families(rules: Iterable[tuple[str, str]]) -> dict[str, Family]:
+    """The families that recording rules ``(record, expr)`` make, as the contract sees them.
+
+    A recorded series keeps the labels and the replica aggregation of the series it is made of
+    (which must agree), so queries on it are checked like queries on the exporter's own.
+    """
+    known: dict[str, Family] = {}
+    for record, expr in rules:
+        sources = set()
+        for name in metric_names(expr):
+            source = family_of(name, known)
+            if source is None:
+                raise AssertionError(f"{record}: {name} is neither recorded nor in the contract")
+            sources.add((source.labels, source.replicas, source.area))
+        if len(sources) != 1:
+            raise AssertionError(f"{record}: its sources differ in labels or replicas {sources}")
+        ((labels, replicas, area),) = sources
+        known[record] = Family(record, Type.GAUGE, "", labels, expr, replicas, area)
+    return known
+
+
+def contract_problems(
+    expr: str, selector: Selector, family: Family, *, per_instance: bool = False
+) -> list[str]:
+    """What a selector of ``family`` in ``expr`` does against the contract (empty: nothing).
+
+    ``per_instance``: the expression is a recording rule, which keeps every replica's series
+    (so that dashboards can filter by instance); it must not aggregate at all.
+    """
+    problems = []
+    matched = {label for label, _, _ in selector.matchers}
+    if matched - allowed_labels(family):
+        problems.append(f"{family.name} has no label(s) {sorted(matched - allowed_labels(family))}")
+    aggregations = [call for call in enclosing(expr, selector.start) if call.name in AGGREGATIONS]
+    nearest = aggregations[0].name if aggregations else None
+    allowed = frozenset({None}) if per_instance else REPLICA_AGGREGATIONS[family.replicas]
+    if nearest not in allowed:
+        problems.append(
+            f"{family.name} is aggregated with {nearest!r} around it; across exporter replicas "
+            f"it takes one of {sorted(map(str, allowed))}"
+        )
+    fixed = {label for label, op, _ in selector.matchers if op == "="}
+    unfixed = frozenset(family.fixed_for_sum) - fixed
+    for call in aggregations:
+        kept = call.keeps(unfixed)
+        if call.name in SUMMING and unfixed - kept:
+            problems.append(
+                f"{family.name} is summed over {sorted(unfixed - kept)}: fix them (= matcher) "
+                "or keep them (by) before summing"
+            )
+        unfixed = kept
+    return problems

@@ -1,0 +1,225 @@
+"""Exporter health: every source's refreshes, upstream calls, the generation lookup pipeline
+and what the exporter's own Custom Reporting queries cost."""
+
+from __future__ import annotations
+
+from exporter import metrics
+from grafana.dashboards.panels import (
+    BLUE,
+    GREEN,
+    ORANGE,
+    RED,
+    REQUESTS_PER_SECOND,
+    SECONDS,
+    SHORT,
+    USD,
+    Row,
+    Stat,
+    StateTimeline,
+    Target,
+    Thresholds,
+    TimeSeries,
+    fixed,
+)
+from grafana.dashboards.queries import rate, sel
+
+
+def per_second(family: metrics.Family, by: str) -> str:
+    return f"sum by ({by}) ({rate(sel(family))})"
+
+
+def lookup_delay(quantile: str) -> str:
+    buckets = sel(metrics.GENERATION_LOOKUP_DELAY, suffix="_bucket")
+    return f"histogram_quantile({quantile}, sum by (le) ({rate(buckets)}))"
+
+
+ROW = Row(
+    "Exporter health",
+    (
+        StateTimeline(
+            title="Sources up per team",
+            description="Per team, source (credits, reports, budgets) and exporter replica: did "
+            "the last refresh succeed (vercel_ai_gateway_source_up)? Below, per report: did the "
+            "last Custom Reporting query succeed? Red for 15 minutes fires "
+            "VercelAIGatewayUpstreamFailing.",
+            targets=(
+                Target(
+                    f"max by (vercel_team, source, instance) ({sel(metrics.SOURCE_UP)})",
+                    "{{vercel_team}} {{source}} @ {{instance}}",
+                ),
+                Target(
+                    f"max by (vercel_team, report) ({sel(metrics.REPORT_UP)})",
+                    "{{vercel_team}} report {{report}}",
+                ),
+            ),
+            width=16,
+        ),
+        Stat(
+            title="Exporter replicas",
+            description="Exporter processes publishing metrics, by version (from "
+            "vercel_ai_gateway_exporter_build_info), and scrape targets of the job that are "
+            "down. Down targets fire VercelAIGatewayExporterDown.",
+            targets=(
+                Target(f"count by (version) ({sel(metrics.BUILD_INFO)})", "version {{version}}"),
+                Target(
+                    'count(up{job=~"$job", instance=~"$instance"} == 0) or vector(0)',
+                    "targets down",
+                ),
+            ),
+            unit=SHORT,
+            thresholds=fixed(BLUE),
+            graph=False,
+            width=8,
+            height=8,
+        ),
+        TimeSeries(
+            title="Age of the last success",
+            description="Time since the last successful refresh per team and source (freshest "
+            "replica), and per report. Orange after 10 minutes (credits stop being published), "
+            "red after 15 (VercelAIGatewayDataStale for credits; reports and budgets alert "
+            "after 2 h, as they are polled less often).",
+            targets=(
+                Target(
+                    f"time() - max by (vercel_team, source) ({sel(metrics.SOURCE_LAST_SUCCESS)})",
+                    "{{vercel_team}} {{source}}",
+                ),
+                Target(
+                    f"time() - max by (vercel_team, report) ({sel(metrics.REPORT_LAST_SUCCESS)})",
+                    "{{vercel_team}} report {{report}}",
+                ),
+            ),
+            unit=SECONDS,
+            thresholds=Thresholds(GREEN, ((ORANGE, 600), (RED, 900))),
+            show_thresholds=True,
+        ),
+        TimeSeries(
+            title="Upstream API calls by code",
+            description="Requests from the exporters to the AI Gateway and Vercel APIs per "
+            "second, by API endpoint and result: an HTTP status, or timeout / network_error. "
+            "401/403: bad key; 429: rate limited; 5xx: gateway trouble.",
+            targets=(
+                Target(
+                    per_second(metrics.API_REQUESTS, "api_endpoint, code"),
+                    "{{api_endpoint}} {{code}}",
+                ),
+            ),
+            unit=REQUESTS_PER_SECOND,
+            stack=True,
+        ),
+        TimeSeries(
+            title="Upstream API latency",
+            description="p95 duration of requests to the AI Gateway and Vercel APIs by API "
+            "endpoint, all teams.",
+            targets=(
+                Target(
+                    "histogram_quantile(0.95, sum by (api_endpoint, le) "
+                    f"({rate(sel(metrics.API_REQUEST_DURATION, suffix='_bucket'))}))",
+                    "{{api_endpoint}} p95",
+                ),
+            ),
+            unit=SECONDS,
+            thresholds=Thresholds(GREEN, ((ORANGE, 2.5), (RED, 10))),
+        ),
+        TimeSeries(
+            title="Generation lookup outcomes",
+            description="Generation lookups per second by outcome: found; pending (not yet known "
+            "upstream, retried later); rate_limited; error; rejected; invalid.",
+            targets=(Target(per_second(metrics.GENERATION_LOOKUPS, "outcome"), "{{outcome}}"),),
+            unit=REQUESTS_PER_SECOND,
+            stack=True,
+        ),
+        TimeSeries(
+            title="Generation IDs received",
+            description="Generation IDs reaching the exporter per second, by intake (http: "
+            "POST /generations; follow: the log follower) and result (accepted, duplicate, "
+            "rejected).",
+            targets=(
+                Target(
+                    per_second(metrics.GENERATION_IDS_RECEIVED, "intake, result"),
+                    "{{intake}} {{result}}",
+                ),
+            ),
+            unit=SHORT,
+            axis_label="IDs/s",
+            stack=True,
+            width=8,
+        ),
+        TimeSeries(
+            title="Queue length",
+            description="Generation IDs waiting for a lookup, summed over the replicas (each has "
+            "its own queue). A queue that keeps growing means lookups cannot keep up.",
+            targets=(
+                Target(
+                    f"sum by (vercel_team) ({sel(metrics.GENERATION_QUEUE_LENGTH)})",
+                    "{{vercel_team}}",
+                ),
+            ),
+            unit=SHORT,
+            thresholds=Thresholds(GREEN, ((ORANGE, 1000), (RED, 10000))),
+            width=8,
+        ),
+        TimeSeries(
+            title="Abandoned lookups",
+            description="Generation IDs given up per second, by reason: not_found (never known "
+            "upstream), max_age (too old), rejected (refused by the gateway), invalid "
+            "(malformed). More than 10 % of IDs fires VercelAIGatewayGenerationLookupsFailing.",
+            targets=(Target(per_second(metrics.GENERATION_IDS_ABANDONED, "reason"), "{{reason}}"),),
+            unit=SHORT,
+            axis_label="IDs/s",
+            stack=True,
+            width=8,
+        ),
+        TimeSeries(
+            title="Lookup delay",
+            description="p50 and p95 time from receiving a generation ID to resolving it (the "
+            "gateway publishes generations a few seconds after they finish).",
+            targets=(Target(lookup_delay("0.5"), "p50"), Target(lookup_delay("0.95"), "p95")),
+            unit=SECONDS,
+            thresholds=Thresholds(GREEN, ((ORANGE, 60), (RED, 300))),
+            width=6,
+        ),
+        TimeSeries(
+            title="Skipped observations",
+            description="Observations of looked-up generations skipped per second, by field and "
+            "reason: missing (the gateway's record lacked the field) or invalid (wrong type or "
+            "absurd value). The generation still counts, but the panel of that field "
+            "under-counts it.",
+            targets=(
+                Target(
+                    per_second(metrics.GENERATION_OBSERVATIONS_SKIPPED, "field, reason"),
+                    "{{field}} {{reason}}",
+                ),
+            ),
+            unit=SHORT,
+            axis_label="observations/s",
+            stack=True,
+            width=6,
+        ),
+        TimeSeries(
+            title="Report queries by code",
+            description="Custom Reporting queries per second by report and HTTP status.",
+            targets=(
+                Target(per_second(metrics.REPORT_QUERIES, "report, code"), "{{report}} {{code}}"),
+            ),
+            unit=REQUESTS_PER_SECOND,
+            stack=True,
+            width=6,
+        ),
+        Stat(
+            title="Report query spend in the last 24 h",
+            description="What the exporter's own Custom Reporting queries cost in the last 24 "
+            "hours (each query is billed). Raise the report interval if this matters.",
+            targets=(
+                Target(
+                    f"sum by (vercel_team) (increase({sel(metrics.REPORT_QUERY_COST)}[1d]))",
+                    "{{vercel_team}}",
+                ),
+            ),
+            unit=USD,
+            thresholds=Thresholds(GREEN, ((ORANGE, 1), (RED, 10))),
+            decimals=2,
+            width=6,
+            height=8,
+        ),
+    ),
+)
