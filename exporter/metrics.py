@@ -436,7 +436,7 @@ class ApiMetrics:
 
 
 class BuildInfoCollector(Collector):
-    """``vercel_ai_gateway_exporter_build_info{version,python_version} 1``."""
+    """The build info family: always 1, labelled with the versions."""
 
     def collect(self) -> Iterable[Metric]:
         family = BUILD_INFO.gauge()

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter import metrics
 from tests.dashboard.queries import Query, load_dashboard, panel_queries, variable_queries
 from tests.support import promql
 from tests.support.processes import REPO_ROOT, ManagedProcess, exporter_command, free_port
@@ -51,7 +52,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
             extra_args=["--enable-feature=exemplar-storage"],
         )
         started = time.monotonic()
-        server.wait_for("vercel_ai_gateway_exporter_build_info", timeout=30)
+        server.wait_for(metrics.BUILD_INFO.name, timeout=30)
         time.sleep(max(0.0, COLLECT_SECONDS - (time.monotonic() - started)))
         assert exporter.alive(), exporter.output()
         yield server

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter import metrics
 from grafana.dashboards.dashboard import render
 from tests.dashboard.queries import VARIABLES
 from tests.support import promql
@@ -210,13 +211,13 @@ def test_selectors_follow_the_contract(panel: dict[str, Any], target: dict[str, 
 
 def test_the_contract_check_catches_a_sum_over_token_types() -> None:
     """The check above fails on the mistakes it exists for, not only on typos."""
-    tokens = 'vercel_ai_gateway_generation_tokens_sum{job=~"$job", instance=~"$instance"}'
+    tokens = f'{metrics.GENERATION_TOKENS.name}_sum{{job=~"$job", instance=~"$instance"}}'
     bad = f"sum by (model) (rate({tokens}[$__rate_interval]))"
     (selector,) = promql.selectors(bad)
     family = promql.family_of(selector.metric)
     assert family is not None
     assert "summed over ['token_type']" in " ".join(promql.contract_problems(bad, selector, family))
-    balance = 'vercel_ai_gateway_credits_balance_usd{job=~"$job"}'
+    balance = f'{metrics.CREDITS_BALANCE.name}{{job=~"$job"}}'
     (selector,) = promql.selectors(f"sum({balance})")
     family = promql.family_of(selector.metric)
     assert family is not None
@@ -254,7 +255,7 @@ def test_lifetime_spend_is_never_read_as_a_counter() -> None:
     """increase()/rate() would count a small downward correction upstream as a huge spend."""
     for panel, target in _targets():
         for window in promql.range_windows(target["expr"]):
-            if window.metric == "vercel_ai_gateway_credits_used_usd":
+            if window.metric == metrics.CREDITS_USED.name:
                 assert window.function in ("delta", "deriv"), _panel_id(panel)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter import metrics
 from tests.support.alertmanager import Alert, AlertmanagerServer, WebhookReceiver, shorten_for
 from tests.support.processes import REPO_ROOT
 from tests.support.prometheus import PrometheusServer, static_job
@@ -110,7 +111,7 @@ def test_credits_low_reaches_the_webhook_and_resolves_after_a_top_up(
     prometheus: PrometheusServer = stack["prometheus"]
 
     # The per-team threshold really is in Prometheus before we rely on it.
-    thresholds = prometheus.wait_for("vercel_ai_gateway_alert_credits_low_threshold_usd")
+    thresholds = prometheus.wait_for(metrics.ALERT_CREDITS_LOW.name)
     assert [(s["metric"]["vercel_team"], s["value"][1]) for s in thresholds] == [("prod", "100")]
 
     firing = webhook.wait_for(

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter import metrics
 from tests.support import promql
 from tests.support.processes import REPO_ROOT
 
@@ -101,7 +102,7 @@ def test_recording_rule_names_say_level_metric_and_operation(rule: dict[str, Any
     level, metric, operation = rule["record"].split(":")
     family = RECORDED[rule["record"]]
     assert level == "_".join(["instance", *family.labels]), "per instance and the kept labels"
-    assert metric.startswith("vercel_ai_gateway_") and metric.endswith(("_usd", "_seconds"))
+    assert metric.startswith(f"{metrics.NAMESPACE}_") and metric.endswith(("_usd", "_seconds"))
     match = re.fullmatch(r"([a-z]+)(\d+[mhd])", operation)
     assert match, f"operation {operation!r}: a function and its window, such as deriv6h"
     function, window = match.groups()
@@ -168,7 +169,7 @@ def test_runbook_documents_the_defaults_the_rules_use() -> None:
     text = RUNBOOK.read_text()
     table = dict(
         re.findall(
-            r"^\| (VercelAIGateway\w+) \| .*? \| `(vercel_ai_gateway_alert_\w+)` \|", text, re.M
+            rf"^\| (VercelAIGateway\w+) \| .*? \| `({metrics.NAMESPACE}_alert_\w+)` \|", text, re.M
         )
     )
     defaults = {
@@ -206,7 +207,7 @@ def test_rule_selectors_follow_the_contract(rule: dict[str, Any]) -> None:
     # Lifetime spend is mirrored from upstream: never rate()/increase() (a downward correction
     # would read as a reset worth the whole lifetime spend).
     for window in promql.range_windows(expr):
-        if window.metric == "vercel_ai_gateway_credits_used_usd":
+        if window.metric == metrics.CREDITS_USED.name:
             assert window.function in ("delta", "deriv")
 
 
@@ -264,20 +265,21 @@ def test_unit_tests_cover_every_alert_firing_and_not_firing() -> None:
 
 def test_unit_tests_cover_several_teams_and_a_top_up() -> None:
     text = "\n".join(p.read_text() for p in UNIT_TESTS)
-    for gauge in (
-        "credits_low",
-        "credits_critical",
-        "credits_runway",
-        "spend_spike_floor",
-        "budget_used",
-    ):
-        assert f"vercel_ai_gateway_alert_{gauge}_threshold" in text or (
-            f"vercel_ai_gateway_alert_{gauge}" in text
-        ), gauge
+    for family in metrics.FAMILIES:
+        if family.area is metrics.Area.THRESHOLDS:
+            assert family.name in text, f"no unit test sets {family.name}"
     assert "top-up" in text.lower()
     teams = set(re.findall(r'vercel_team="([^"]+)"', text))
     assert len(teams) >= 5
 
+
+# The rule file's text spells these; the test spells none (exporter/metrics.py does).
+LOW = metrics.ALERT_CREDITS_LOW.name
+LOW_PREFIX = LOW.removesuffix("_threshold_usd")
+BALANCE = metrics.CREDITS_BALANCE.name
+USED = metrics.CREDITS_USED.name
+ABANDONED = metrics.GENERATION_IDS_ABANDONED.name
+BUILD_INFO = metrics.BUILD_INFO.name
 
 # (what the bug is, unit-test file that must catch it, text in the rule file, replacement)
 MUTATIONS = [
@@ -285,53 +287,53 @@ MUTATIONS = [
     (
         "CreditsLow without its default",
         "credits.yaml",
-        """max by (job, vercel_team) (vercel_ai_gateway_alert_credits_low_threshold_usd)
+        f"""max by (job, vercel_team) ({LOW})
     or
-    max by (job, vercel_team) (vercel_ai_gateway_credits_balance_usd) * 0 + 50""",
-        "max by (job, vercel_team) (vercel_ai_gateway_alert_credits_low_threshold_usd)",
+    max by (job, vercel_team) ({BALANCE}) * 0 + 50""",
+        f"max by (job, vercel_team) ({LOW})",
     ),
     (
         "replicas summed instead of deduplicated",
         "credits.yaml",
-        """max by (job, vercel_team) (vercel_ai_gateway_credits_balance_usd)
+        f"""max by (job, vercel_team) ({BALANCE})
   < on (job, vercel_team)
   (
-    max by (job, vercel_team) (vercel_ai_gateway_alert_credits_low""",
-        """sum by (job, vercel_team) (vercel_ai_gateway_credits_balance_usd)
+    max by (job, vercel_team) ({LOW_PREFIX}""",
+        f"""sum by (job, vercel_team) ({BALANCE})
   < on (job, vercel_team)
   (
-    max by (job, vercel_team) (vercel_ai_gateway_alert_credits_low""",
+    max by (job, vercel_team) ({LOW_PREFIX}""",
     ),
     (
         "burn rate from the balance slope",
         "runway.yaml",
-        "deriv(vercel_ai_gateway_credits_used_usd[6h])",
-        "-deriv(vercel_ai_gateway_credits_balance_usd[6h])",
+        f"deriv({USED}[6h])",
+        f"-deriv({BALANCE}[6h])",
     ),
     (
         "recorded runway for a team that spends nothing",
         "recording.yaml",
-        "instance_vercel_team:vercel_ai_gateway_credits_used_usd:deriv6h > 0)",
-        "instance_vercel_team:vercel_ai_gateway_credits_used_usd:deriv6h >= 0)",
+        f"instance_vercel_team:{USED}:deriv6h > 0)",
+        f"instance_vercel_team:{USED}:deriv6h >= 0)",
     ),
     (
         "spend read with increase()",
         "spend-spike.yaml",
-        "delta(vercel_ai_gateway_credits_used_usd[1h])",
-        "increase(vercel_ai_gateway_credits_used_usd[1h])",
+        f"delta({USED}[1h])",
+        f"increase({USED}[1h])",
     ),
     (
         "spike floor ignored",
         "spend-spike.yaml",
-        "max by (job, vercel_team) (vercel_ai_gateway_credits_used_usd) * 0 + 5",
-        "max by (job, vercel_team) (vercel_ai_gateway_credits_used_usd) * 0",
+        f"max by (job, vercel_team) ({USED}) * 0 + 5",
+        f"max by (job, vercel_team) ({USED}) * 0",
     ),
     ("budget ratio default 0.8", "budgets.yaml", "* 0 + 0.9", "* 0 + 0.8"),
     (
         "abandoned share undefined without found lookups",
         "exporter.yaml",
-        """        or
-        sum by (job, vercel_team) (rate(vercel_ai_gateway_generation_ids_abandoned_total[30m])) * 0
+        f"""        or
+        sum by (job, vercel_team) (rate({ABANDONED}[30m])) * 0
 """,
         "",
     ),
@@ -350,9 +352,9 @@ MUTATIONS = [
     (
         "exporter down for any job",
         "exporter.yaml",
-        """up == 0
+        f"""up == 0
   and on (job)
-  max by (job) (last_over_time(vercel_ai_gateway_exporter_build_info[1d]))""",
+  max by (job) (last_over_time({BUILD_INFO}[1d]))""",
         "up == 0",
     ),
 ]

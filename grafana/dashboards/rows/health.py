@@ -39,7 +39,7 @@ ROW = Row(
         StateTimeline(
             title="Sources up per team",
             description="Per team, source (credits, reports, budgets) and exporter replica: did "
-            "the last refresh succeed (vercel_ai_gateway_source_up)? Below, per report: did the "
+            f"the last refresh succeed ({metrics.SOURCE_UP.name})? Below, per report: did the "
             "last Custom Reporting query succeed? Red for 15 minutes fires "
             "VercelAIGatewayUpstreamFailing.",
             targets=(
@@ -57,7 +57,7 @@ ROW = Row(
         Stat(
             title="Exporter replicas",
             description="Exporter processes publishing metrics, by version (from "
-            "vercel_ai_gateway_exporter_build_info), and scrape targets of the job that are "
+            f"{metrics.BUILD_INFO.name}), and scrape targets of the job that are "
             "down. Down targets fire VercelAIGatewayExporterDown.",
             targets=(
                 Target(f"count by (version) ({sel(metrics.BUILD_INFO)})", "version {{version}}"),
