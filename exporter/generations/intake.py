@@ -81,6 +81,8 @@ def parse_body(
         data: Any = json.loads(text)
     except ValueError as exc:
         raise IntakeError(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise IntakeError(400, "body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise IntakeError(400, 'expected a JSON object: {"ids": [...]} or {"id": "..."}')
     unknown = sorted(set(data) - {"ids", "id", "team"})
@@ -97,9 +99,23 @@ def parse_body(
     team = data.get("team", query_team)
     if team is not None and not isinstance(team, str):
         raise IntakeError(400, '"team" must be a string')
+    # JSON may escape a lone UTF-16 surrogate ("\ud800"): such a string is no text at all, so
+    # the request is refused whole before anything is stored.
+    for index, value in enumerate([*values, team or ""]):
+        if not _is_text(value):
+            where = f"ids[{index}]" if index < len(values) else '"team"'
+            raise IntakeError(400, f"{where} holds a lone UTF-16 surrogate, which is not text")
     if query_team is not None and team != query_team:
         raise IntakeError(400, "the team in the body and in the query differ")
     return team, values
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Intake:

@@ -3,6 +3,7 @@ and the OpenAPI document, with a fake clock and no upstream."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -96,3 +97,57 @@ async def test_metrics_follow_the_source_state(
 async def test_the_openapi_document_names_every_fixed_route(client: httpx.AsyncClient) -> None:
     document = (await client.get(paths.OPENAPI)).json()
     assert set(document["paths"]) == paths.FIXED | {paths.DEFAULT_METRICS}
+
+
+@pytest.fixture
+async def writing(exporter: Exporter) -> AsyncIterator[None]:
+    """The state writer running, as the service runs it (intake waits for its commit)."""
+    task = asyncio.create_task(exporter.generations.writer.run())
+    yield
+    task.cancel()
+
+
+GOOD_ID = "gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+@pytest.mark.usefixtures("writing")
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (
+            '{"ids": ["' + GOOD_ID + '", "gen_\\ud800"]}',
+            "ids[1] holds a lone UTF-16 surrogate, which is not text",
+        ),
+        ('{"ids": ["' + GOOD_ID + '"], "team": "\\udfff"}', '"team" holds a lone UTF-16'),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+    ids=["surrogate in an ID", "surrogate in the team", "deep nesting"],
+)
+async def test_a_body_that_is_no_text_is_refused_whole(
+    exporter: Exporter, client: httpx.AsyncClient, body: str, error: str
+) -> None:
+    resp = await client.post(
+        paths.GENERATIONS, content=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert resp.status_code == 400
+    assert error in resp.json()["error"]
+    assert exporter.generations.mirror.pending.get("default", 0) == 0, "nothing stored"
+    stored = await client.post(paths.GENERATIONS, json={"ids": [GOOD_ID]})
+    assert stored.status_code == 202 and stored.json()["accepted"] == 1
+
+
+@pytest.mark.usefixtures("writing")
+async def test_rejected_values_are_echoed_safely(client: httpx.AsyncClient) -> None:
+    resp = await client.post(paths.GENERATIONS, json={"ids": [GOOD_ID, 'x"\n<b>' * 40]})
+    assert resp.status_code == 202
+    assert resp.json()["accepted"] == 1
+    assert len(resp.json()["rejected"][0]["id"]) == 64
+
+
+async def test_a_key_quoted_back_by_upstream_never_reaches_the_page(
+    exporter: Exporter, client: httpx.AsyncClient
+) -> None:
+    exporter.credits.teams["default"].health.failed(f"invalid API key {KEY} for this team")
+    page = (await client.get(paths.LANDING)).text
+    assert KEY not in page
+    assert "invalid API key [REDACTED] for this team" in page
