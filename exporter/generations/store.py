@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -118,18 +120,40 @@ class Transaction:
         self.pending_delta[team] = self.pending_delta.get(team, 0) + change
 
     def write_series(self) -> None:
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO series (metric, labels, count, total, buckets) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [
-                (k.metric, k.labels_json(), v.count, str(v.total), ",".join(map(str, v.buckets)))
-                for k, v in self.changes.items()
-            ],
-        )
+        _upsert_series(self.conn, self.changes.items())
+
+
+def _upsert_series(
+    conn: sqlite3.Connection, items: Iterable[tuple[SeriesKey, SeriesValue]]
+) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO series (metric, labels, count, total, buckets) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [
+            (k.metric, k.labels_json(), v.count, str(v.total), ",".join(map(str, v.buckets)))
+            for k, v in items
+        ],
+    )
 
 
 class Operation(Protocol):
     def apply(self, tx: Transaction) -> Any: ...
+
+
+def _reopened(conn: sqlite3.Connection, gen_id: str, team: str) -> bool:
+    """Whether ``gen_id`` may be queued for ``team``, given how it was resolved before.
+
+    An ID is counted at most once, so one that was found (under any team) stays a duplicate,
+    and so does one that ``team`` itself gave up on. One that another team gave up on was most
+    likely sent under the wrong team first: that resolution is forgotten and the ID queued.
+    """
+    row = conn.execute("SELECT team, outcome FROM resolved WHERE id = ?", (gen_id,)).fetchone()
+    if row is None:
+        return True
+    if row[1] == "found" or row[0] == team:
+        return False
+    conn.execute("DELETE FROM resolved WHERE id = ?", (gen_id,))
+    return True
 
 
 @dataclass
@@ -146,7 +170,7 @@ class AddIds:
     def apply(self, tx: Transaction) -> tuple[int, int]:
         accepted = 0
         for gen_id in self.ids:
-            if tx.conn.execute("SELECT 1 FROM resolved WHERE id = ?", (gen_id,)).fetchone():
+            if not _reopened(tx.conn, gen_id, self.team):
                 continue
             cursor = tx.conn.execute(
                 "INSERT OR IGNORE INTO pending (id, team, source, received_at, due_at) "
@@ -230,6 +254,43 @@ class Reschedule:
         tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=self.row.team, outcome=self.outcome)])
 
 
+def _exclusive(path: Path) -> Any:
+    """Hold an OS lock on ``<state file>.lock`` for as long as the returned file is open.
+
+    Two exporters on one state file would each count what they looked up into series the
+    other overwrites; the second one must not start. The kernel drops the lock when the
+    process dies, kill -9 included, so a crash never leaves a stale lock behind.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        owner = open(lock_path, "a+")  # noqa: SIM115 - held open for the process lifetime
+    except OSError as exc:
+        raise StateError(f"state lock {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner.seek(0)
+        holder = owner.read().strip() or "unknown"
+        owner.close()
+        raise StateError(
+            f"state file {path} is in use by another exporter (pid {holder}); two exporters "
+            "on one state file lose counts: give each replica its own --state.path"
+        ) from None
+    owner.seek(0)
+    owner.truncate()
+    owner.write(f"{os.getpid()}\n")
+    owner.flush()
+    return owner
+
+
+def _damaged(path: Path, detail: str) -> StateError:
+    return StateError(
+        f"state file {path} is damaged ({detail.splitlines()[0]}); stop here rather than "
+        "count from a wrong state: restore the file from a backup, or move it aside and start "
+        "with a new --state.path (the pending IDs and counters in it are then lost)"
+    )
+
+
 class Store:
     """The SQLite file. Blocking: call from a thread (the writer does)."""
 
@@ -239,22 +300,28 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StateError(f"state directory {path.parent}: {exc.strerror}") from None
-        existed = path.exists() and path.stat().st_size > 0
+        self._owner = _exclusive(path)  # before anything is read: another process may write
+        if path.exists() and path.stat().st_size == 0:
+            self._owner.close()
+            raise StateError(
+                f"state file {path} is empty (0 bytes), so it is not a state this exporter "
+                "wrote; if it was truncated, its pending IDs and counters are gone. Delete it "
+                "to start afresh, or restore it from a backup"
+            )
+        existed = path.exists()
         self._lock = threading.Lock()
         try:
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._open(existed)
         except sqlite3.OperationalError as exc:
+            self._owner.close()
             raise StateError(
                 f"state file {path} cannot be opened for writing ({exc}); check that "
                 f"{path.parent} is writable and has free space"
             ) from None
         except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"state file {path} is not a usable SQLite database ({exc}). If it is corrupt, "
-                "move it aside and start again (pending IDs in it are lost), or point "
-                "--state.path at a new file"
-            ) from None
+            self._owner.close()
+            raise _damaged(path, str(exc)) from None
 
     def _open(self, existed: bool) -> None:
         conn = self._conn
@@ -270,6 +337,12 @@ class Store:
                 f"state file {self.path} was written by a newer exporter (schema {version}, "
                 f"this one knows {SCHEMA_VERSION}); upgrade the exporter"
             )
+        if existed:
+            # quick_check reads every page, so damage in any table is found now, not by the
+            # first scrape or lookup that happens to touch it.
+            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if verdict != "ok":
+                raise _damaged(self.path, verdict)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA busy_timeout = 5000")
@@ -285,21 +358,52 @@ class Store:
     def close(self) -> None:
         with self._locked() as conn:
             conn.close()
+        self._owner.close()
 
     def load(self, mirror: SeriesMirror) -> None:
         """Fill the mirror from disk: what /metrics shows right after a restart."""
+        try:
+            self._load(mirror)
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, str(exc)) from None
+
+    def _load(self, mirror: SeriesMirror) -> None:
         with self._locked() as conn:
+            unsafe: list[tuple[str, str]] = []  # rows stored with a label value now refused
             for metric, labels, count, total, buckets in conn.execute("SELECT * FROM series"):
                 if metric not in BY_NAME:
                     continue
-                mirror.values[SeriesKey.parse(metric, labels)] = SeriesValue(
+                stored = SeriesKey.parse(metric, labels)
+                key = stored.made_safe()
+                if key != stored:
+                    unsafe.append((metric, labels))
+                value = SeriesValue(
                     count,
                     Decimal(total),
                     tuple(int(b) for b in buckets.split(",")) if buckets else (),
                 )
+                known = mirror.values.get(key)
+                mirror.values[key] = value if known is None else known.merged(value)
             mirror.pending = dict(
                 conn.execute("SELECT team, COUNT(*) FROM pending GROUP BY team").fetchall()
             )
+            if unsafe:
+                self._repair(conn, mirror, unsafe)
+
+    def _repair(
+        self, conn: sqlite3.Connection, mirror: SeriesMirror, unsafe: list[tuple[str, str]]
+    ) -> None:
+        """Store the safe form of series an older exporter stored with unsafe label values
+        (merged into the series they now equal), so every scrape can be encoded again."""
+        repaired = {SeriesKey.parse(metric, labels).made_safe() for metric, labels in unsafe}
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("DELETE FROM series WHERE metric = ? AND labels = ?", unsafe)
+        _upsert_series(conn, ((key, mirror.values[key]) for key in repaired))
+        conn.execute("COMMIT")
+        log.warning(
+            "repaired stored label values that could not be published",
+            extra={"series": len(unsafe)},
+        )
 
     def due(self, team: str, now: float, limit: int) -> list[PendingRow]:
         with self._locked() as conn:

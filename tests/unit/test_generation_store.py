@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from exporter.clock import FakeClock
 from exporter.gateway.models import Generation
@@ -20,7 +17,6 @@ from exporter.generations.store import (
     Reschedule,
     Resolve,
     SeriesMirror,
-    StateError,
     StateWriter,
     Store,
 )
@@ -66,6 +62,24 @@ async def test_ids_are_stored_once_and_duplicates_counted(tmp_path: Path) -> Non
     assert value(mirror, received, vercel_team="prod", intake="http", result="rejected") == 2
 
 
+async def test_an_id_another_team_gave_up_on_is_queued_again_once(tmp_path: Path) -> None:
+    """Sent under the wrong team first, an ID is still counted when sent for the right one;
+    what was found, or what a team gave up on itself, stays a duplicate."""
+    clock = FakeClock()
+    store, mirror = Store(tmp_path / "s.db"), SeriesMirror()
+    writer = StateWriter(store, mirror, clock)
+    await commit(writer, AddIds("qa", "http", IDS[:2], 0.0))
+    assert await commit(writer, AddIds("prod", "http", IDS[:1], 0.0)) == (0, 1), "pending"
+    wrong, right = store.due("qa", clock.time(), 10)
+    await commit(writer, Resolve(wrong, "pending", abandoned="not_found"))
+    await commit(writer, Resolve(right, "found"))
+    assert await commit(writer, AddIds("qa", "http", IDS[:1], 0.0)) == (0, 1), "qa gave up"
+    assert await commit(writer, AddIds("prod", "http", IDS[:2], 0.0)) == (1, 1)
+    assert [row.id for row in store.due("prod", clock.time(), 10)] == [wrong.id]
+    assert await commit(writer, AddIds("prod", "http", IDS[:1], 0.0)) == (0, 1), "queued once"
+    assert mirror.pending == {"qa": 0, "prod": 1}
+
+
 async def test_resolution_is_exactly_once_and_survives_a_restart(tmp_path: Path) -> None:
     clock = FakeClock()
     store, mirror = Store(tmp_path / "s.db"), SeriesMirror()
@@ -92,21 +106,6 @@ async def test_resolution_is_exactly_once_and_survives_a_restart(tmp_path: Path)
     assert restored.values == mirror.values
     assert restored.pending == {"prod": 1}
     assert Store(tmp_path / "s.db").due("prod", clock.time(), 10) == []  # rescheduled later
-
-
-def test_a_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "other.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE t (x)")
-    with pytest.raises(StateError, match="belongs to another program"):
-        Store(path)
-
-
-def test_a_corrupt_file_is_refused_with_advice(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    path.write_bytes(b"this is not a database at all" * 100)
-    with pytest.raises(StateError, match=r"is not a usable SQLite database .*move it aside"):
-        Store(path)
 
 
 async def test_prune_forgets_old_and_excess_resolved_ids(tmp_path: Path) -> None:
