@@ -31,17 +31,29 @@ from exporter.web import paths
 REALM = 'Basic realm="vercel-ai-gateway-exporter", charset="UTF-8"'
 CACHE_TTL = 60.0
 CACHE_SIZE = 1024
+MAX_WAITING = 8  # distinct unverified pairs queued for bcrypt before refusing more
 BCRYPT_MAX_BYTES = 72
 
 
+class Busy(Exception):
+    """Too many unverified passwords are waiting for bcrypt; the client should retry later."""
+
+
 class PasswordCheck:
-    """bcrypt verification that keeps a scrape cheap.
+    """bcrypt verification that keeps a scrape cheap and a flood of guesses harmless.
 
     bcrypt is slow on purpose (~80 ms at cost 10) and Prometheus scrapes every few seconds, so
     the verdict for a (user, password) pair is remembered for ``ttl`` seconds under a keyed
-    digest (the password itself is never kept). Wrong pairs are remembered too, so a client
-    retrying a bad password costs nothing either. At most one verification runs at a time, in a
-    thread: a flood of guesses costs one core at most and never blocks the event loop.
+    digest (the password itself is never kept); wrong pairs too, so a client retrying a bad
+    password costs nothing either. Checks run in a thread, one at a time per lane:
+
+    - pairs that were right before (the scraper whose verdict just expired) have a lane of
+      their own, so they never wait behind guesses;
+    - every other pair shares one lane, with at most ``max_waiting`` distinct pairs queued;
+      past that a request is refused at once (``Busy``: 429), so a flood costs one core and
+      a bounded queue, never the scrapes' timeouts.
+
+    Concurrent requests for the same pair wait for one check.
     """
 
     def __init__(
@@ -50,6 +62,7 @@ class PasswordCheck:
         clock: Clock | None = None,
         ttl: float = CACHE_TTL,
         size: int = CACHE_SIZE,
+        max_waiting: int = MAX_WAITING,
     ) -> None:
         if not users:
             raise ValueError("no users to check against")
@@ -59,9 +72,14 @@ class PasswordCheck:
         self._clock = clock or SystemClock()
         self._ttl = ttl
         self._size = size
+        self._max_waiting = max_waiting
         self._key = secrets.token_bytes(32)
         self._verdicts: OrderedDict[bytes, tuple[bool, float]] = OrderedDict()
-        self._one_at_a_time = asyncio.Lock()
+        self._trusted: OrderedDict[bytes, None] = OrderedDict()  # digests that were right
+        self._checking: dict[bytes, asyncio.Future[bool]] = {}
+        self._trusted_lane = asyncio.Lock()
+        self._other_lane = asyncio.Lock()
+        self._waiting = 0  # distinct untrusted pairs queued or being checked
 
     def _digest(self, user: bytes, password: bytes) -> bytes:
         message = len(user).to_bytes(4, "big") + user + password
@@ -78,7 +96,21 @@ class PasswordCheck:
         matches = bcrypt.checkpw(password, hashed if hashed is not None else self._decoy)
         return matches and hashed is not None
 
+    def _remember(self, digest: bytes, verdict: bool) -> None:
+        self._verdicts[digest] = (verdict, self._clock.monotonic() + self._ttl)
+        self._verdicts.move_to_end(digest)
+        while len(self._verdicts) > self._size:
+            self._verdicts.popitem(last=False)
+        if verdict:
+            self._trusted[digest] = None
+            self._trusted.move_to_end(digest)
+            while len(self._trusted) > self._size:
+                self._trusted.popitem(last=False)
+        else:
+            self._trusted.pop(digest, None)  # the password changed since
+
     async def verify(self, user: str, password: str) -> bool:
+        """Whether the pair is right; raises ``Busy`` when the guess lane is full."""
         secret = password.encode()
         if len(secret) > BCRYPT_MAX_BYTES:
             return False  # bcrypt cannot tell such passwords apart; Go's bcrypt refuses them too
@@ -86,14 +118,29 @@ class PasswordCheck:
         verdict = self._cached(digest)
         if verdict is not None:
             return verdict
-        async with self._one_at_a_time:
-            verdict = self._cached(digest)  # decided while this request waited
-            if verdict is None:
+        running = self._checking.get(digest)
+        if running is not None:
+            return await asyncio.shield(running)
+        trusted = digest in self._trusted
+        if not trusted and self._waiting >= self._max_waiting:
+            raise Busy
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._checking[digest] = future
+        self._waiting += 0 if trusted else 1
+        try:
+            async with self._trusted_lane if trusted else self._other_lane:
                 verdict = await asyncio.to_thread(self._bcrypt, user, secret)
-                self._verdicts[digest] = (verdict, self._clock.monotonic() + self._ttl)
-                self._verdicts.move_to_end(digest)
-                while len(self._verdicts) > self._size:
-                    self._verdicts.popitem(last=False)
+            self._remember(digest, verdict)
+            future.set_result(verdict)
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting for it
+            raise
+        finally:
+            self._waiting -= 0 if trusted else 1
+            del self._checking[digest]
+            if not future.done():
+                future.cancel()
         return verdict
 
 
@@ -116,6 +163,7 @@ class BasicAuth:
         self._bearer_paths = bearer_paths
 
     async def _allowed(self, scope: Scope) -> bool:
+        """Raises ``Busy`` when the pair cannot be checked now."""
         scheme, _, credentials = Headers(scope=scope).get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             return scope["path"] in self._bearer_paths
@@ -125,7 +173,18 @@ class BasicAuth:
         return pair is not None and await self._check.verify(*pair)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in paths.OPEN or await self._allowed(scope):
+        try:
+            allowed = scope["type"] != "http" or scope["path"] in paths.OPEN
+            allowed = allowed or await self._allowed(scope)
+        except Busy:
+            response = JSONResponse(
+                {"error": "too many password checks in progress; retry later"},
+                status_code=429,
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        if allowed:
             await self._app(scope, receive, send)
             return
         response = JSONResponse(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
+from typing import Any
 
 import bcrypt
 import httpx
@@ -16,7 +18,7 @@ from starlette.routing import Route
 
 from exporter.clock import FakeClock
 from exporter.web.app import Access, protect
-from exporter.web.auth import PasswordCheck, basic_credentials
+from exporter.web.auth import BasicAuth, PasswordCheck, basic_credentials
 from exporter.web.config_file import WebAccess
 
 PASSWORD = "s3cret"
@@ -105,7 +107,7 @@ def tiny_app(access_: WebAccess, ingest_token: bool) -> Starlette:
     return app
 
 
-def client_for(app: Starlette) -> httpx.AsyncClient:
+def client_for(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
@@ -136,3 +138,54 @@ async def test_a_large_head_is_refused_before_auth() -> None:
     async with client_for(tiny_app(users, ingest_token=False)) as client:
         resp = await client.get("/healthz", headers={"X-Padding": "x" * 2048})
         assert resp.status_code == 431
+
+
+# --- a flood of wrong passwords
+
+
+@pytest.fixture
+def slow_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt at a production cost (~50 ms a check), whatever the hashes' own cost."""
+    real = bcrypt.checkpw
+
+    def slow(password: bytes, hashed: bytes) -> bool:
+        time.sleep(0.05)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", slow)
+
+
+@pytest.mark.usefixtures("slow_bcrypt")
+async def test_scrapes_keep_their_timeout_during_a_flood_of_wrong_passwords() -> None:
+    """100 guesses at once and 20 more a second, while a scraper whose cached verdict keeps
+    expiring scrapes every 0.2 s: every scrape answers 200 well within a 1 s timeout, and the
+    guesses beyond a small queue are refused at once instead of queueing."""
+    clock = FakeClock()
+
+    async def ok(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    check = PasswordCheck({"alice": HASH.encode()}, clock, ttl=0.1)
+    app = BasicAuth(Starlette(routes=[Route("/metrics", ok)]), check, frozenset())
+    statuses: list[int] = []
+
+    async def guess(client: httpx.AsyncClient, n: int) -> None:
+        resp = await client.get("/metrics", auth=("alice", f"guess-{n}"))
+        statuses.append(resp.status_code)
+
+    async with client_for(app) as client:
+        assert (await client.get("/metrics", auth=("alice", PASSWORD))).status_code == 200
+        flood = [asyncio.create_task(guess(client, n)) for n in range(100)]
+        scrape_times = []
+        for round_ in range(10):
+            flood += [asyncio.create_task(guess(client, 1000 + round_ * 4 + i)) for i in range(4)]
+            clock.advance(1)  # the scraper's verdict has expired again
+            started = time.monotonic()
+            resp = await asyncio.wait_for(client.get("/metrics", auth=("alice", PASSWORD)), 1.0)
+            scrape_times.append(time.monotonic() - started)
+            assert resp.status_code == 200
+            await asyncio.sleep(0.2)
+        await asyncio.gather(*flood)
+    assert max(scrape_times) < 0.5, scrape_times
+    assert statuses.count(429) > 80, "most guesses were refused without a bcrypt check"
+    assert set(statuses) == {401, 429}
