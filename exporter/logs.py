@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 from datetime import datetime, timezone
 from typing import Any
 
-MASK = "[REDACTED]"
+from exporter.redaction import SECRETS
+
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -28,29 +28,6 @@ _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {
     "taskName",
     "color_message",
 }
-
-
-class SecretRegistry:
-    """The set of strings that must never be written anywhere."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._secrets: frozenset[str] = frozenset()
-
-    def add(self, secret: str) -> None:
-        # Very short strings would mask innocent text and cannot be real keys.
-        if len(secret) >= 8:
-            with self._lock:
-                self._secrets = self._secrets | {secret}
-
-    def mask(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
-
-
-SECRETS = SecretRegistry()
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

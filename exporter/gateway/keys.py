@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from exporter.config import ConfigError
-from exporter.logs import SECRETS
+from exporter.redaction import SECRETS
 
 
 class KeySource(Protocol):

@@ -1,7 +1,8 @@
 """What one looked-up generation contributes to the metrics, as a list of deltas.
 
-Upstream chooses the model, provider and finish-reason strings, so each label admits a bounded
-number of distinct values; later newcomers are counted under ``other``. A missing or unusable
+Upstream chooses the model, provider and finish-reason strings, so each is made safe
+(exporter/labels.py) and each label admits a bounded number of distinct values; later
+newcomers are counted under ``other``. A missing or unusable
 field skips only the observations that need it, and the skip is counted.
 """
 
@@ -12,6 +13,7 @@ from decimal import Decimal
 
 from exporter.gateway.models import Generation
 from exporter.generations.series import Delta, delta
+from exporter.labels import safe_label
 from exporter.metrics import (
     GENERATION_BYOK_COST,
     GENERATION_COST,
@@ -95,8 +97,12 @@ class Observer:
 
         base = {
             "vercel_team": team,
-            "model": self.models.admit(gen.model) if gen.model else UNKNOWN,
-            "provider": self.providers.admit(gen.provider_name) if gen.provider_name else UNKNOWN,
+            "model": self.models.admit(safe_label(gen.model)) if gen.model else UNKNOWN,
+            "provider": (
+                self.providers.admit(safe_label(gen.provider_name))
+                if gen.provider_name
+                else UNKNOWN
+            ),
         }
         for attr in ("model", "provider_name"):
             if getattr(gen, attr) is None:
@@ -122,7 +128,11 @@ class Observer:
             else:
                 out.append(delta(GENERATION_TOKENS, count, gen.id, **base, token_type=token_type))
 
-        finish = self.finish_reasons.admit(gen.finish_reason) if gen.finish_reason else UNKNOWN
+        finish = (
+            self.finish_reasons.admit(safe_label(gen.finish_reason))
+            if gen.finish_reason
+            else UNKNOWN
+        )
         for attr in ("finish_reason", "streamed", "is_byok"):
             if getattr(gen, attr) is None:
                 skip(attr)

@@ -14,6 +14,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal
 
+from exporter.labels import safe_label
 from exporter.metrics import (
     GENERATION_BYOK_COST,
     GENERATION_COST,
@@ -61,6 +62,10 @@ class SeriesKey:
     def labels_json(self) -> str:
         return json.dumps(self.labels, separators=(",", ":"))
 
+    def made_safe(self) -> SeriesKey:
+        """The same series with every label value as safe_label makes it."""
+        return SeriesKey(self.metric, tuple((k, safe_label(v)) for k, v in self.labels))
+
     @classmethod
     def parse(cls, metric: str, labels_json: str) -> SeriesKey:
         return cls(metric, tuple((str(k), str(v)) for k, v in json.loads(labels_json)))
@@ -83,6 +88,17 @@ class SeriesValue:
 
     def add(self, amount: Decimal) -> SeriesValue:
         return SeriesValue(self.count + 1, self.total + amount, self.buckets)
+
+    def merged(self, other: SeriesValue) -> SeriesValue:
+        """Both values in one (two stored series that turned out to be the same)."""
+        width = max(len(self.buckets), len(other.buckets))
+        mine = self.buckets or (0,) * width
+        theirs = other.buckets or (0,) * width
+        return SeriesValue(
+            self.count + other.count,
+            self.total + other.total,
+            tuple(a + b for a, b in zip(mine, theirs, strict=True)),
+        )
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from exporter.config import BudgetsConfig, ConfigError
 from exporter.gateway.budgets_client import Budget, BudgetsClient
 from exporter.gateway.keys import FileKey
 from exporter.gateway.retry import RetryPolicy
+from exporter.labels import safe_label
 from exporter.metrics import BUDGET_BYOK_SPEND, BUDGET_LIMIT, BUDGET_SPEND, ApiMetrics
 from exporter.polling import Poller
 from exporter.sources.base import Source
@@ -67,10 +68,15 @@ class BudgetsCollector(Collector):
             for budget in team.budgets or ():
                 labels = (
                     team.team,
-                    budget.scope_type,
-                    budget.scope,
-                    budget.name,
-                    budget.refresh_period,
+                    *(
+                        safe_label(value)
+                        for value in (
+                            budget.scope_type,
+                            budget.scope,
+                            budget.name,
+                            budget.refresh_period,
+                        )
+                    ),
                 )
                 if not budget.published or labels in seen:
                     continue

@@ -29,6 +29,7 @@ from exporter.config import ReportConfig
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.errors import GatewayError
 from exporter.gateway.models import REPORT_COUNT_FIELDS, REPORT_MONEY_FIELDS, ReportRow
+from exporter.labels import safe_label
 from exporter.metrics import (
     REPORT_COST,
     REPORT_LAST_SUCCESS,
@@ -132,7 +133,7 @@ def aggregate(rows: Sequence[ReportRow], group_by: str, top_n: int) -> list[Grou
     if group_by == "day":
         sums[None] = dict.fromkeys(present, Decimal(0))
     for row in rows:
-        key = None if group_by == "day" else (row.group or NO_VALUE)
+        key = None if group_by == "day" else safe_label(row.group or NO_VALUE)
         target = sums.setdefault(key, dict.fromkeys(present, Decimal(0)))
         for field, value in row.values.items():
             target[field] += value

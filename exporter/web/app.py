@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from exporter.clock import Clock
+from exporter.redaction import SECRETS
 from exporter.web import paths
 from exporter.web.auth import BasicAuth, PasswordCheck
 from exporter.web.config_file import WebAccess
@@ -62,13 +63,14 @@ def create_app(
         )
 
     async def landing(request: Request) -> Response:
-        return HTMLResponse(landing_page(telemetry_path, statuses(), notes() if notes else ()))
+        page = landing_page(telemetry_path, statuses(), notes() if notes else ())
+        return HTMLResponse(SECRETS.mask(page))
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
     async def readyz(request: Request) -> Response:
-        pending = [s.team for s in statuses() if not s.ready]
+        pending = [SECRETS.mask(s.team) for s in statuses() if not s.ready]
         if pending:
             return JSONResponse({"ready": False, "waiting_for": pending}, status_code=503)
         return JSONResponse({"ready": True})

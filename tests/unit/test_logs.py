@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from exporter.logs import MASK, SECRETS, JsonFormatter, LogfmtFormatter
+from exporter.logs import JsonFormatter, LogfmtFormatter
+from exporter.redaction import MASK, SECRETS
 
 
 def record(msg: str, **extra: object) -> logging.LogRecord:
