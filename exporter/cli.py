@@ -30,7 +30,7 @@ from exporter.config import (
 )
 from exporter.generations.store import StateError
 from exporter.logs import setup_logging
-from exporter.web.server import AsgiServer, bind, stop_on_signals
+from exporter.web.server import AsgiServer, bind, reload_on_hangup, stop_on_signals
 
 PROG = "vercel-ai-gateway-exporter"
 log = logging.getLogger("exporter")
@@ -185,6 +185,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
     teams = demo.teams() if demo else resolve_teams(config, os.environ)
     sock = bind(config.web.listen_address)
     exporter = Exporter(config, teams)
+    reload_on_hangup(exporter.reload)
     if demo:
         demo.start(exporter.generations.intake)
         log.info("demo mode: simulator at %s", demo.url)

@@ -19,8 +19,9 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.clock import Clock, SystemClock
-from exporter.config import Config
+from exporter.config import Config, ConfigError
 from exporter.gateway.client import GatewayClient
+from exporter.gateway.keys import KeySource
 from exporter.gateway.retry import RetryPolicy
 from exporter.generations.pipeline import GenerationPipeline
 from exporter.metrics import ASYNCIO_TASKS, ApiMetrics, BuildInfoCollector
@@ -32,7 +33,7 @@ from exporter.sources.reports import ReportsSource
 from exporter.sources.thresholds import ThresholdsCollector
 from exporter.teams import Team
 from exporter.web.app import Access, create_app, protect
-from exporter.web.config_file import load_web_config
+from exporter.web.config_file import WebAccess, load_web_config
 from exporter.web.landing import TeamStatus
 from exporter.web.limits import RequestLimits
 from exporter.web.openapi import openapi_document, openapi_route
@@ -90,10 +91,11 @@ class Exporter:
         self.credits = CreditsSource(
             self.clients, self.clock, config.credits.interval, config.credits.max_staleness
         )
+        self.budgets = BudgetsSource(teams, self.api_metrics, self.clock, config.gateway.timeout)
         self.sources: list[Source] = [
             self.credits,
             ReportsSource(teams, self.clients, self.clock),
-            BudgetsSource(teams, self.api_metrics, self.clock, config.gateway.timeout),
+            self.budgets,
         ]
         self.task_counter = TaskCounter()
         self.generations = GenerationPipeline(config, self.clients, self.clock)
@@ -119,7 +121,41 @@ class Exporter:
             max_concurrent_intake=config.ingest.max_concurrent_requests,
             max_header_bytes=config.web.max_header_bytes,
         )
-        protect(self.app, access, self.clock)
+        self._password_check = protect(self.app, access, self.clock)
+        self._keys: list[KeySource] = [team.key for team in teams]
+        self._keys += self.budgets.tokens
+        if self.generations.token is not None:
+            self._keys.append(self.generations.token)
+
+    def reload(self) -> None:
+        """SIGHUP: read the key and token files and the web config file again, as the Go
+        exporters do. What cannot be read keeps its last good value, and says so."""
+        changed = []
+        for key in self._keys:
+            try:
+                if key.reload():
+                    changed.append(key.describe())
+            except ConfigError as exc:
+                log.error(f"reload: {exc}; keeping the last good key")
+        path = self.config.web.config_file
+        if path is not None:
+            try:
+                fresh = load_web_config(path)
+            except ConfigError as exc:
+                log.error(f"reload: {exc}; keeping the running web config")
+            else:
+                self._reload_web(fresh, str(path), changed)
+        log.info("reloaded on SIGHUP", extra={"changed": ",".join(changed) or "nothing"})
+
+    def _reload_web(self, fresh: WebAccess, path: str, changed: list[str]) -> None:
+        restart = fresh.reload_into(self.web)
+        if (self._password_check is None) != (not fresh.users):
+            restart.append("turning basic auth on or off")
+        elif self._password_check is not None:
+            self._password_check.replace_users(fresh.users)
+        if restart:
+            log.warning(f"reload: {path}: {', '.join(restart)} takes effect at the next restart")
+        changed.append(path)
 
     def _openapi(self) -> dict[str, Any]:
         config = self.config

@@ -1,19 +1,21 @@
 """Where a team's API key comes from: an environment variable, a file, or a fixed value.
 
-A key file is re-read whenever it changes on disk, so Kubernetes secret rotation and
-short-lived OIDC tokens keep working without a restart. Every key read is registered with the
-log redaction, so it can never be written out.
+A key file is re-read whenever it changes on disk (and on SIGHUP), so Kubernetes secret
+rotation and short-lived OIDC tokens keep working without a restart. Every key read is
+registered with the redaction, so it can never be written out.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Protocol
 
 from exporter.config import ConfigError
 from exporter.redaction import SECRETS
+
+log = logging.getLogger(__name__)
 
 
 class KeySource(Protocol):
@@ -23,6 +25,11 @@ class KeySource(Protocol):
 
     def describe(self) -> str:
         """Where the key comes from, for messages (never the key itself)."""
+        ...
+
+    def reload(self) -> bool:
+        """Read the key again now (SIGHUP); True when it changed. Raises ConfigError when the
+        new content is not a key (the last good key stays in use)."""
         ...
 
 
@@ -49,6 +56,9 @@ class StaticKey:
     def describe(self) -> str:
         return self._where
 
+    def reload(self) -> bool:
+        return False
+
     def __repr__(self) -> str:
         return f"StaticKey({self._where!r})"
 
@@ -69,6 +79,9 @@ class EnvKey:
     def describe(self) -> str:
         return f"${self._var}"
 
+    def reload(self) -> bool:
+        return False  # the environment of a running process cannot change
+
     def __repr__(self) -> str:
         return f"EnvKey({self._var!r})"
 
@@ -76,31 +89,49 @@ class EnvKey:
 class FileKey:
     """A key in a file, re-read when the file's identity, size or mtime changes.
 
-    A failed re-read (the file briefly missing during a secret update) keeps the last key.
+    A failed re-read keeps the last good key: a file briefly missing during a secret update
+    silently, content that is not a key with one warning per version of the file.
     """
 
     def __init__(self, path: Path, what: str = "api_key_file") -> None:
         self._path = path
         self._what = what  # the config key, for messages
         self._stamp: tuple[int, int, int] | None = None
+        self._refused: tuple[int, int, int] | None = None  # a version already warned about
         self._key = ""
         try:
             self._load()
         except OSError as exc:
             raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from None
 
-    def _load(self) -> None:
+    def _load(self) -> bool:
         stat = self._path.stat()
         stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        if stamp != self._stamp:
-            self._key = _checked(self._path.read_text(), f"{self._what} {self._path}")
-            self._stamp = stamp
+        if stamp in (self._stamp, self._refused):
+            return False
+        try:
+            key = _checked(self._path.read_text(), f"{self._what} {self._path}")
+        except ConfigError:
+            self._refused = stamp
+            raise
+        changed, self._key, self._stamp = key != self._key, key, stamp
+        return changed
 
     def get(self) -> str:
-        # A failed re-read keeps the last good key; the next call tries again.
-        with contextlib.suppress(OSError, ConfigError):
+        try:
             self._load()
+        except OSError:
+            pass  # mid-rotation; the next call tries again
+        except ConfigError as exc:
+            log.warning(f"{exc}; keeping the last good key", extra={"file": str(self._path)})
         return self._key
+
+    def reload(self) -> bool:
+        self._stamp = self._refused = None
+        try:
+            return self._load()
+        except OSError as exc:
+            raise ConfigError(f"{self._what} {self._path}: cannot read: {exc.strerror}") from None
 
     def describe(self) -> str:
         return str(self._path)

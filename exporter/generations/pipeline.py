@@ -50,7 +50,7 @@ class GenerationPipeline:
         self._clock = clock
         self.teams = list(clients)
         self._follows = [parse_follow(spec, self.teams) for spec in config.ingest.follow]
-        token = FileKey(config.ingest.token_file) if config.ingest.token_file else None
+        self.token = FileKey(config.ingest.token_file) if config.ingest.token_file else None
         self.store = Store(config.state.path)
         self.mirror = SeriesMirror()
         self.store.load(self.mirror)
@@ -71,7 +71,7 @@ class GenerationPipeline:
             IntakeLimits(
                 config.ingest.max_body_bytes, config.ingest.max_ids, config.ingest.max_pending
             ),
-            token,
+            self.token,
         )
         self.collector = GenerationsCollector(self.mirror, self.teams)
 

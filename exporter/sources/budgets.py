@@ -99,6 +99,7 @@ class BudgetsSource(Source):
         self.teams: list[TeamBudgets] = []
         self._clients: list[BudgetsClient] = []
         self._pollers: list[Poller] = []
+        self.tokens: list[FileKey] = []
         for index, team in enumerate(teams):
             config = team.config.budgets
             if config is None:
@@ -116,6 +117,7 @@ class BudgetsSource(Source):
                 retry=RetryPolicy(sleep=clock.sleep),
                 clock=clock,
             )
+            self.tokens.append(token)
             state = TeamBudgets(team.name, config)
             self.teams.append(state)
             self._clients.append(client)

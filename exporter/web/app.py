@@ -86,13 +86,15 @@ def create_app(
     )
 
 
-def protect(app: Starlette, access: Access, clock: Clock | None = None) -> None:
+def protect(app: Starlette, access: Access, clock: Clock | None = None) -> PasswordCheck | None:
     """Add to ``app``, outermost first: the header limit, basic auth (when users are
-    configured) and the intake cap."""
+    configured) and the intake cap. Returns the password check, whose users a reload
+    replaces."""
     app.add_middleware(IntakeLimit, limit=access.max_concurrent_intake)
+    check = None
     if access.web.users:
+        check = PasswordCheck(access.web.users, clock)
         bearer_paths = paths.INTAKE if access.ingest_token else frozenset()
-        app.add_middleware(
-            BasicAuth, check=PasswordCheck(access.web.users, clock), bearer_paths=bearer_paths
-        )
+        app.add_middleware(BasicAuth, check=check, bearer_paths=bearer_paths)
     app.add_middleware(HeaderLimit, limit=access.max_header_bytes)
+    return check

@@ -81,6 +81,15 @@ class PasswordCheck:
         self._other_lane = asyncio.Lock()
         self._waiting = 0  # distinct untrusted pairs queued or being checked
 
+    def replace_users(self, users: Mapping[str, bytes]) -> None:
+        """New users and hashes (a reloaded web config): every remembered verdict is void."""
+        if not users:
+            raise ValueError("no users to check against")
+        self._users = dict(users)
+        self._decoy = next(iter(self._users.values()))
+        self._verdicts.clear()
+        self._trusted.clear()
+
     def _digest(self, user: bytes, password: bytes) -> bytes:
         message = len(user).to_bytes(4, "big") + user + password
         return hmac.new(self._key, message, hashlib.sha256).digest()

@@ -7,10 +7,11 @@ matters for a scrape target: ``tls_server_config`` (``cert_file``, ``key_file``,
 ``basic_auth_users`` (bcrypt hashes). Keys of the format it does not support are refused by
 name rather than ignored, so nobody believes a setting is in force when it is not.
 
-The toolkit re-reads the file on every request; this exporter reads it once, at start. A bad
-edit then fails the next start loudly (exit 1, the key named) instead of locking Prometheus out
-of a running exporter, and no request pays for a file read. Changes (a renewed certificate, a
-new password) take effect at the next restart.
+The toolkit re-reads the file on every request; this exporter reads it at start and on SIGHUP.
+A bad edit then fails the next start loudly (exit 1, the key named), or is refused by the
+reload with the old settings kept, instead of locking Prometheus out of a running exporter,
+and no request pays for a file read. A reload takes new users and passwords and a renewed
+certificate; turning TLS on or off, or changing the client authentication, needs a restart.
 
 As in the toolkit, relative paths in the file are relative to the file's own directory.
 """
@@ -125,6 +126,20 @@ class WebAccess:
     tls: ssl.SSLContext | None = None
     users: Mapping[str, bytes] = field(default_factory=dict)
     client_auth: str = "NoClientCert"
+    cert_files: tuple[Path, Path] | None = None  # (cert_file, key_file), for a reload
+
+    def reload_into(self, live: WebAccess) -> list[str]:
+        """Move what can change without a restart into the ``live`` server's context: the
+        certificate and key (loaded into the live TLS context, so new connections get them).
+        Returns what needs a restart instead."""
+        restart = []
+        if (live.tls is None) != (self.tls is None):
+            restart.append("turning TLS on or off")
+        elif live.tls is not None and self.cert_files is not None:
+            live.tls.load_cert_chain(*self.cert_files, password=_no_password)
+        if live.client_auth != self.client_auth:
+            restart.append("client_auth_type")
+        return restart
 
 
 def _readable(key: str, path: Path) -> None:
@@ -209,6 +224,7 @@ def load_web_config(path: Path | None) -> WebAccess:
                 user: hashed.encode() for user, hashed in (parsed.basic_auth_users or {}).items()
             },
             client_auth=tls.client_auth_type if tls else "NoClientCert",
+            cert_files=(path.parent / tls.cert_file, path.parent / tls.key_file) if tls else None,
         )
     except ConfigError as exc:  # read_yaml_mapping's, and WebConfigError
         raise WebConfigError(f"web config file {path}: {exc}") from None

@@ -12,7 +12,7 @@ import contextlib
 import signal
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -83,6 +83,12 @@ class AsgiServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
+
+
+def reload_on_hangup(reload: Callable[[], None]) -> None:
+    """SIGHUP re-reads what can change without a restart (it would otherwise end the process
+    without a drain, the default action)."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

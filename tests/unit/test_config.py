@@ -174,3 +174,10 @@ def test_every_option_has_help_and_three_spellings() -> None:
     for option in options():
         assert option.description, option.key
         assert option.flag.startswith("--") and option.env.startswith("AI_GATEWAY_EXPORTER_")
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/readyz", "/generations", "/openapi.json"])
+def test_the_metrics_path_cannot_shadow_a_built_in_route(path: str) -> None:
+    with pytest.raises(ConfigError, match="must be an absolute path other than the built-in"):
+        load_config(None, {}, {"web.telemetry_path": path})
+    assert load_config(None, {}, {"web.telemetry_path": "/custom"}).web.telemetry_path == "/custom"
