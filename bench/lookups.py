@@ -4,7 +4,7 @@ Both sides look up the same IDs on the same simulator (``simulate --latency=0.05
 requests in flight. The baseline is a bare httpx asyncio loop in this process; the exporter is
 the real CLI (``--lookup.concurrency=16``, its rate limit raised out of the way) and counts
 from the moment the IDs are posted to its intake until every lookup is committed to its store
-(``generation_lookups_total{outcome="found"}``).
+(its lookups counter, outcome found, must then show every ID).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import httpx
 
 from bench.common import Process, Row, Simulator, exporter_cmd, log, metric_value
 from bench.context import Context
+from exporter.metrics import GENERATION_LOOKUPS
 from tests.support.processes import free_port
 
 LATENCY = 0.05
@@ -80,9 +81,7 @@ def exporter(ctx: Context, sim: Simulator, ids: list[str]) -> tuple[float, Proce
             text = client.get("/metrics").text
     finally:
         state.close()
-    found = metric_value(
-        text, "vercel_ai_gateway_generation_lookups_total", team="default", outcome="found"
-    )
+    found = metric_value(text, GENERATION_LOOKUPS.name, vercel_team="default", outcome="found")
     if found != len(ids):
         raise RuntimeError(f"{found:.0f} of {len(ids)} lookups found:\n{proc.output()}")
     return rate, proc

@@ -20,10 +20,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench import dataset
 from bench.common import Process, Row, launcher_cmd, log, median_time, wrk
 from bench.context import Context
+from exporter.metrics import FAMILIES, Area
 from tests.support.processes import free_port
 
 CONNECTIONS = 2
 GOAL = 0.8
+# The sample names of the generation families: what both processes hold, value for value.
+GENERATION_SAMPLES = frozenset(
+    name
+    for family in FAMILIES
+    if family.area in (Area.GENERATIONS, Area.PIPELINE)
+    for name in family.series_names
+)
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -37,8 +45,8 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def check_identical(ours: str, theirs: str) -> tuple[int, int, int]:
     """(generation series, all series ours, all series theirs); raises if they differ."""
     a, b = _samples(ours), _samples(theirs)
-    gen_a = {k: v for k, v in a.items() if k[0].startswith("vercel_ai_gateway_generation")}
-    gen_b = {k: v for k, v in b.items() if k[0].startswith("vercel_ai_gateway_generation")}
+    gen_a = {k: v for k, v in a.items() if k[0] in GENERATION_SAMPLES}
+    gen_b = {k: v for k, v in b.items() if k[0] in GENERATION_SAMPLES}
     if set(gen_a) != set(gen_b):
         missing, extra = set(gen_b) - set(gen_a), set(gen_a) - set(gen_b)
         raise AssertionError(f"series differ: missing {list(missing)[:3]}, extra {list(extra)[:3]}")
@@ -52,9 +60,9 @@ def render_times(runs: int = 7) -> tuple[float, float]:
     """Median in-process render time of the exporter's registry and of the plain one."""
     from exporter.config import TeamConfig, load_config
     from exporter.gateway.keys import StaticKey
-    from exporter.http import render_metrics
     from exporter.service import Exporter
     from exporter.teams import Team
+    from exporter.web.app import render_metrics
 
     items = dataset.deltas()
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from exporter.serving import AsgiServer, bind, stop_on_signals
+from exporter.web.server import AsgiServer, bind, stop_on_signals
 
 
 async def accept(request: Request) -> Response:

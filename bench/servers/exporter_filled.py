@@ -15,8 +15,8 @@ from exporter.config import TeamConfig, load_config
 from exporter.gateway.keys import StaticKey
 from exporter.logs import setup_logging
 from exporter.service import Exporter
-from exporter.serving import bind, stop_on_signals
 from exporter.teams import Team
+from exporter.web.server import bind, stop_on_signals
 
 
 async def main(port: int, gateway: str, state: str) -> None:

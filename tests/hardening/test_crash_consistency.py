@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 
+from exporter import metrics
 from tests.support.generations import assert_totals_match, expected_totals, observed_totals
 from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-crash-0123456789"
-M = "vercel_ai_gateway_"
 
 
 class Sender(threading.Thread):
@@ -70,8 +70,8 @@ def test_twenty_kills_lose_nothing_and_count_nothing_twice(
     exp = current[0]
     wait_until(
         lambda: (
-            exp.value(M + "generation_queue_length", team="default") == 0
-            and exp.value(M + "generation_lookups_total", team="default", outcome="found")
+            exp.value(metrics.GENERATION_QUEUE_LENGTH, vercel_team="default") == 0
+            and exp.value(metrics.GENERATION_LOOKUPS, vercel_team="default", outcome="found")
             == len(ids)
         ),
         90,
@@ -82,6 +82,6 @@ def test_twenty_kills_lose_nothing_and_count_nothing_twice(
         expected_totals(sim.team_truth(KEY)["generations"]), observed_totals(exp, "default")
     )
     accepted = exp.value(
-        M + "generation_ids_received_total", team="default", source="http", result="accepted"
+        metrics.GENERATION_IDS_RECEIVED, vercel_team="default", intake="http", result="accepted"
     )
     assert accepted == len(ids)

@@ -9,20 +9,27 @@ from collections.abc import Callable
 
 import httpx
 
+from exporter import metrics
 from exporter.simulator.faults import FAULT_MODES
 from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-soak-0123456789"
-M = "vercel_ai_gateway_"
 SECONDS_PER_MODE = 2.5
+QUEUE = metrics.GENERATION_QUEUE_LENGTH
+# Sample names whose values come from upstream numbers: finite and never negative.
+CHECKED = (
+    metrics.CREDITS_BALANCE.name,
+    metrics.CREDITS_USED.name,
+    f"{metrics.GENERATION_COST.name}_sum",
+)
 
 
 def self_metrics(exp: ExporterProcess) -> tuple[float, float, float]:
     return (
         exp.value("process_open_fds") or 0,
         exp.value("process_resident_memory_bytes") or 0,
-        exp.value(M + "exporter_asyncio_tasks") or 0,
+        exp.value(metrics.ASYNCIO_TASKS) or 0,
     )
 
 
@@ -50,7 +57,7 @@ def test_every_fault_mode_under_steady_intake(
         metrics = client.get(f"{exp.url}/metrics")
         assert metrics.status_code == 200
         for line in metrics.text.splitlines():
-            if line.startswith((M + "credits_", M + "generation_cost_usd_sum")):
+            if line.split("{", 1)[0].split(" ", 1)[0] in CHECKED:
                 value = float(line.rsplit(" ", 1)[1])
                 assert math.isfinite(value) and value >= 0, line
 
@@ -58,7 +65,7 @@ def test_every_fault_mode_under_steady_intake(
         submit_and_scrape()
         time.sleep(0.25)
     wait_until(
-        lambda: exp.value(M + "generation_queue_length", team="default") == 0,
+        lambda: exp.value(QUEUE, vercel_team="default") == 0,
         20,
         what="warm-up drained",
     )
@@ -76,7 +83,7 @@ def test_every_fault_mode_under_steady_intake(
     sim.fault(None)
 
     wait_until(
-        lambda: exp.value(M + "generation_queue_length", team="default") == 0,
+        lambda: exp.value(QUEUE, vercel_team="default") == 0,
         60,
         interval=0.5,
         what="every ID resolved after the faults",
@@ -87,25 +94,16 @@ def test_every_fault_mode_under_steady_intake(
     assert rss_after - rss_before < 40 * 2**20, (rss_before, rss_after)
     assert tasks_after <= 15, f"{tasks_after} asyncio tasks alive after the storm"
 
-    found = exp.value(M + "generation_lookups_total", team="default", outcome="found") or 0
-    abandoned = sum(
-        v
-        for (name, labels), v in exp.samples().items()
-        if name == M + "generations_abandoned_total"
-    )
+    found = exp.value(metrics.GENERATION_LOOKUPS, vercel_team="default", outcome="found") or 0
+    abandoned = sum(v for _, v in exp.series(metrics.GENERATION_IDS_ABANDONED))
     assert found + abandoned == len(submitted)
     skipped = {
-        dict(labels)["field"]
-        for (name, labels), _ in exp.samples().items()
-        if name == M + "generation_observations_skipped_total"
-        and dict(labels)["reason"] == "invalid"
+        labels["field"]
+        for labels, _ in exp.series(metrics.GENERATION_OBSERVATIONS_SKIPPED)
+        if labels["reason"] == "invalid"
     }
     assert {"total_cost", "latency", "native_tokens_prompt"} <= skipped, skipped
-    codes = {
-        dict(labels)["code"]
-        for (name, labels), _ in exp.samples().items()
-        if name == M + "api_requests_total"
-    }
+    codes = {labels["code"] for labels, _ in exp.series(metrics.API_REQUESTS)}
     assert {
         "200",
         "401",
@@ -116,11 +114,7 @@ def test_every_fault_mode_under_steady_intake(
         "network_error",
         "invalid_response",
     } <= codes, codes
-    outcomes = {
-        dict(labels)["outcome"]
-        for (name, labels), _ in exp.samples().items()
-        if name == M + "generation_lookups_total"
-    }
+    outcomes = {labels["outcome"] for labels, _ in exp.series(metrics.GENERATION_LOOKUPS)}
     assert {"found", "rate_limited", "error", "invalid", "rejected"} <= outcomes, outcomes
     log = exp.process.output()
     assert "credits refresh failed" in log and "Traceback" not in log

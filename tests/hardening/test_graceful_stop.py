@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 
+from exporter import metrics
 from tests.support.generations import assert_totals_match, expected_totals, observed_totals
 from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-drain-0123456789"
-M = "vercel_ai_gateway_"
 
 
 def test_sigterm_drains_and_loses_nothing(
@@ -30,7 +30,9 @@ def test_sigterm_drains_and_loses_nothing(
     sim.fault("slow", endpoints=["generation"], delay=4)
     assert httpx.post(f"{exp.url}/generations", json={"ids": ids}, timeout=10).status_code == 202
     wait_until(
-        lambda: exp.value(M + "generation_queue_length", team="default") == 40, 5, what="queued"
+        lambda: exp.value(metrics.GENERATION_QUEUE_LENGTH, vercel_team="default") == 40,
+        5,
+        what="queued",
     )
     time.sleep(1)  # lookups are now in flight, held by the slow gateway
     started = time.monotonic()
@@ -41,7 +43,7 @@ def test_sigterm_drains_and_loses_nothing(
     sim.fault(None)
     exp = exporter_factory(sim.url, *args, env=env)
     wait_until(
-        lambda: exp.value(M + "generation_lookups_total", team="default", outcome="found") == 40,
+        lambda: exp.value(metrics.GENERATION_LOOKUPS, vercel_team="default", outcome="found") == 40,
         30,
         what="all found after restart",
     )

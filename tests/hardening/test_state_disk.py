@@ -14,12 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter import metrics
 from exporter.simulator.world import CROCKFORD
 from tests.support.processes import REPO_ROOT, wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-disk-0123456789"
-M = "vercel_ai_gateway_"
 
 
 @pytest.fixture
@@ -37,12 +37,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def fill(path: Path) -> None:
-    """Write until the disk is full."""
-    with path.open("wb") as f:
+    """Write until the disk is full (unbuffered: closing must not flush a refused rest)."""
+    with path.open("wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
 
@@ -100,7 +99,7 @@ def test_disk_full_refuses_then_recovers_without_losing_anything(
     )
     wait_until(
         lambda: (
-            exp.value(M + "generation_lookups_total", team="default", outcome="found")
+            exp.value(metrics.GENERATION_LOOKUPS, vercel_team="default", outcome="found")
             == len(set(acknowledged))
         ),
         90,
@@ -129,7 +128,7 @@ def test_corrupt_state_file_stops_the_start_with_advice(tmp_path: Path) -> None:
     result = run_cli(f"--state.path={state}", "--web.listen-address=127.0.0.1:0")
     assert result.returncode == 1
     assert result.stderr.startswith(
-        f"vercel-ai-gateway-exporter: state file {state} is not a usable SQLite database"
+        f"vercel-ai-gateway-exporter: state file {state} is damaged (file is not a database)"
     )
     assert "move it aside" in result.stderr and "Traceback" not in result.stderr
     assert state.read_bytes().startswith(b"\x13\x37"), "never silently reset"

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from exporter import metrics
 from exporter.gateway.models import is_generation_id
 from tests.support.certs import Authority, Issued, client_context
 from tests.support.processes import REPO_ROOT, exporter_command, free_port, wait_until
@@ -137,7 +138,9 @@ def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(secured: Secured) ->
     ]
     prom = PrometheusServer(secured.workdir / "prometheus", jobs)
     try:
-        result = prom.wait_for('vercel_ai_gateway_up{job="good",team="default"}')
+        result = prom.wait_for(
+            f'{metrics.SOURCE_UP.name}{{job="good",vercel_team="default",source="credits"}}'
+        )
         assert result[0]["value"][1] == "1"
         wait_until(lambda: len(prom.query("up")) == 3, 10, what="all three jobs scraped")
         scrapes = {r["metric"]["job"]: r["value"][1] for r in prom.query("up")}

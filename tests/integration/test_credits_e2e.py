@@ -8,26 +8,41 @@ from decimal import Decimal
 
 import pytest
 
+from exporter import metrics
+from exporter.metrics import Family
 from exporter.simulator.faults import FAULT_MODES
 from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-e2e-credits-0123456789"
 StartExporter = Callable[..., ExporterProcess]
+UP = {"source": "credits"}  # SOURCE_UP's labels for credits, besides vercel_team
+BALANCE, USED = metrics.CREDITS_BALANCE, metrics.CREDITS_USED
 
 
 def wait_value(
     exp: ExporterProcess,
-    name: str,
+    family: Family,
     expected: float | None,
     team: str = "default",
     timeout: float = 15,
+    **labels: str,
 ) -> None:
     wait_until(
-        lambda: exp.value(name, team=team) == expected,
+        lambda: exp.value(family, vercel_team=team, **labels) == expected,
         timeout,
-        what=f"{name}{{team={team}}} == {expected}",
+        what=f"{family.name}{{vercel_team={team}, {labels}}} == {expected}",
     )
+
+
+def wait_up(
+    exp: ExporterProcess, expected: float, team: str = "default", timeout: float = 15
+) -> None:
+    wait_value(exp, metrics.SOURCE_UP, expected, team, timeout, **UP)
+
+
+def credits_up(exp: ExporterProcess, team: str = "default") -> float | None:
+    return exp.value(metrics.SOURCE_UP, vercel_team=team, **UP)
 
 
 def test_metrics_show_the_simulator_balance_and_spend_exactly(
@@ -37,12 +52,13 @@ def test_metrics_show_the_simulator_balance_and_spend_exactly(
     simulator.control("generations", {"count": 25}, key=KEY)
     truth = simulator.team_truth(KEY)
     assert Decimal(truth["total_used"]) > 0
-    wait_value(exp, "vercel_ai_gateway_credits_used_usd", float(Decimal(truth["total_used"])))
-    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", float(Decimal(truth["balance"])))
-    assert exp.value("vercel_ai_gateway_up", team="default") == 1
+    wait_value(exp, USED, float(Decimal(truth["total_used"])))
+    wait_value(exp, BALANCE, float(Decimal(truth["balance"])))
+    assert credits_up(exp) == 1
+    assert exp.value(metrics.SOURCE_LAST_SUCCESS, vercel_team="default", **UP) is not None
     assert (
         exp.value(
-            "vercel_ai_gateway_exporter_build_info",
+            metrics.BUILD_INFO,
             version="0.1.0",
             python_version=__import__("platform").python_version(),
         )
@@ -50,10 +66,8 @@ def test_metrics_show_the_simulator_balance_and_spend_exactly(
     )
     # A top-up raises the balance and leaves lifetime spend alone.
     simulator.control("topup", {"amount": "250"}, key=KEY)
-    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", float(Decimal(truth["balance"]) + 250))
-    assert exp.value("vercel_ai_gateway_credits_used_usd", team="default") == float(
-        Decimal(truth["total_used"])
-    )
+    wait_value(exp, BALANCE, float(Decimal(truth["balance"]) + 250))
+    assert exp.value(USED, vercel_team="default") == float(Decimal(truth["total_used"]))
 
 
 # Fault modes after which the credits answer is still usable.
@@ -65,20 +79,20 @@ def test_every_fault_mode_leaves_the_exporter_serving(
     simulator: SimulatorProcess, exporter_factory: StartExporter, mode: str
 ) -> None:
     exp = exporter_factory(simulator.url, "--gateway.timeout=1s", env={"AI_GATEWAY_API_KEY": KEY})
-    wait_value(exp, "vercel_ai_gateway_up", 1)
+    wait_up(exp, 1)
     simulator.fault(mode, endpoints=["credits"], retry_after=1, delay=2 if mode == "hang" else 0.3)
     expected_up = 1 if mode in HARMLESS else 0
     if expected_up == 0:
-        wait_value(exp, "vercel_ai_gateway_up", 0, timeout=20)
+        wait_up(exp, 0, timeout=20)
     else:
         before = len(simulator.requests())
         wait_until(lambda: len(simulator.requests()) >= before + 2, 10, what="polls under fault")
     assert exp.get("/healthz").status_code == 200
     assert exp.get("/metrics").status_code == 200
-    assert exp.value("vercel_ai_gateway_up", team="default") == expected_up
-    assert exp.value("vercel_ai_gateway_credits_balance_usd", team="default") is not None
+    assert credits_up(exp) == expected_up
+    assert exp.value(BALANCE, vercel_team="default") is not None
     simulator.fault(None)
-    wait_value(exp, "vercel_ai_gateway_up", 1, timeout=20)
+    wait_up(exp, 1, timeout=20)
     assert exp.process.alive()
 
 
@@ -88,15 +102,15 @@ def test_values_disappear_after_max_staleness(
     exp = exporter_factory(
         simulator.url, "--credits.max-staleness=3s", env={"AI_GATEWAY_API_KEY": KEY}
     )
-    wait_value(exp, "vercel_ai_gateway_up", 1)
+    wait_up(exp, 1)
     simulator.fault("server_error", endpoints=["credits"])
-    wait_value(exp, "vercel_ai_gateway_up", 0)
-    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", None, timeout=15)
-    assert exp.value("vercel_ai_gateway_credits_used_usd", team="default") is None
-    assert 'vercel_ai_gateway_up{team="default"} 0.0' in exp.metrics_text()
+    wait_up(exp, 0)
+    wait_value(exp, BALANCE, None, timeout=15)
+    assert exp.value(USED, vercel_team="default") is None
+    assert credits_up(exp) == 0, "the health stays published when the values go"
     simulator.fault(None)
     wait_until(
-        lambda: exp.value("vercel_ai_gateway_credits_balance_usd", team="default") is not None,
+        lambda: exp.value(BALANCE, vercel_team="default") is not None,
         15,
         what="values back after recovery",
     )
@@ -126,18 +140,17 @@ def test_two_teams_with_different_keys_are_kept_apart(
             "REVOKED_KEY": "key-revoked-0123456789",
         },
     )
-    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", 1234.5, team="prod")
-    wait_value(exp, "vercel_ai_gateway_credits_balance_usd", 7.25, team="staging")
-    assert exp.value("vercel_ai_gateway_up", team="revoked") == 0
-    assert exp.value("vercel_ai_gateway_credits_balance_usd", team="revoked") is None
+    wait_value(exp, BALANCE, 1234.5, team="prod")
+    wait_value(exp, BALANCE, 7.25, team="staging")
+    assert credits_up(exp, "revoked") == 0
+    assert exp.value(BALANCE, vercel_team="revoked") is None
     assert (
-        exp.value(
-            "vercel_ai_gateway_api_requests_total", team="revoked", endpoint="credits", code="401"
-        )
+        exp.value(metrics.API_REQUESTS, vercel_team="revoked", api_endpoint="credits", code="401")
         is not None
     )
     time.sleep(2.5)  # a few more failing polls: still one error line
-    assert exp.process.output().count("API key rejected for team revoked (401:") == 1
+    rejected = "API key rejected for team revoked (401:"
+    assert [rejected in line for line in exp.process.output().splitlines()].count(True) == 1
     page = exp.get("/").text
     assert "prod" in page and "staging" in page and "revoked" in page
 
@@ -153,7 +166,7 @@ def test_readiness_waits_for_a_definitive_first_refresh(
     ready = exp.get("/readyz")
     assert ready.status_code == 503 and ready.json() == {"ready": False, "waiting_for": ["default"]}
     exp.process.wait_http(f"{exp.url}/readyz", timeout=20)
-    assert exp.value("vercel_ai_gateway_up", team="default") == 0
+    assert credits_up(exp) == 0
 
 
 def test_sigterm_drains_and_exits_zero(

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from exporter import metrics
 from tests.integration.test_prometheus import promtool_check_metrics
 from tests.support.processes import REPO_ROOT, wait_until
 from tests.support.prometheus import PrometheusServer, static_job
@@ -19,6 +20,7 @@ from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-exposition-0123456789"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+COST_COUNT, COST_BUCKET = (f"{metrics.GENERATION_COST.name}_{part}" for part in ("count", "bucket"))
 
 
 def looked_up(
@@ -29,8 +31,7 @@ def looked_up(
     assert httpx.post(f"{exp.url}/generations", json={"ids": ids}, timeout=10).status_code == 202
     wait_until(
         lambda: (
-            exp.value("vercel_ai_gateway_generation_lookups_total", team="default", outcome="found")
-            == count
+            exp.value(metrics.GENERATION_LOOKUPS, vercel_team="default", outcome="found") == count
         ),
         30,
         what="lookups",
@@ -44,7 +45,7 @@ def test_promtool_and_openmetrics_with_exemplars(
 ) -> None:
     exp, ids = looked_up(simulator_factory("--ready-delay=0"), exporter_factory, 40)
     text = httpx.get(f"{exp.url}/metrics", timeout=10).content
-    assert b"vercel_ai_gateway_generation_cost_usd_bucket" in text
+    assert COST_BUCKET.encode() in text
     result = promtool_check_metrics(text)
     assert (result.returncode, result.stderr) == (0, b""), result.stderr.decode()
 
@@ -72,7 +73,7 @@ def test_prometheus_stores_the_exemplars(
         extra_args=["--enable-feature=exemplar-storage"],
     )
     try:
-        count = prom.wait_for('sum(vercel_ai_gateway_generation_cost_usd_count{team="default"})')
+        count = prom.wait_for(f'sum({COST_COUNT}{{vercel_team="default"}})')
         assert float(count[0]["value"][1]) == 20
         deadline = time.monotonic() + 20
         found: list[str] = []
@@ -81,7 +82,7 @@ def test_prometheus_stores_the_exemplars(
                 f"{prom.url}/api/v1/query_exemplars",
                 timeout=10,
                 params={
-                    "query": "vercel_ai_gateway_generation_cost_usd_bucket",
+                    "query": COST_BUCKET,
                     "start": time.time() - 300,
                     "end": time.time(),
                 },

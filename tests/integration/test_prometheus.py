@@ -12,6 +12,7 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 
+from exporter import metrics
 from tests.support.prometheus import PrometheusServer, static_job
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
@@ -39,11 +40,11 @@ def test_prometheus_reads_the_balance(
     prom = PrometheusServer(tmp_path / "prom", [static_job("vercel-ai-gateway", exp.url[7:])])
     try:
         result = prom.wait_for(
-            f'vercel_ai_gateway_credits_balance_usd{{team="default"}} == {expected!r}'
+            f'{metrics.CREDITS_BALANCE.name}{{vercel_team="default"}} == {expected!r}'
         )
         assert result[0]["metric"]["job"] == "vercel-ai-gateway"
         assert float(result[0]["value"][1]) == expected
-        up = prom.wait_for('vercel_ai_gateway_up{team="default"}')
+        up = prom.wait_for(f'{metrics.SOURCE_UP.name}{{vercel_team="default",source="credits"}}')
         assert up[0]["value"][1] == "1"
     finally:
         prom.stop()
@@ -69,7 +70,9 @@ def test_promtool_finds_nothing_in_the_exposition(
     }
     exp = exporter_factory(simulator.url, config=config, env={"K": KEY})
     body = httpx.get(f"{exp.url}/metrics", timeout=10).content
-    assert b"vercel_ai_gateway_alert_credits_runway_threshold_seconds" in body
+    for family in metrics.FAMILIES:
+        if family.area is metrics.Area.THRESHOLDS:
+            assert f"\n{family.name}{{".encode() in body, family.name
     result = promtool_check_metrics(body)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stderr == b"", result.stderr.decode()
@@ -87,5 +90,6 @@ def test_openmetrics_exposition_parses_strictly(
     )
     assert resp.headers["content-type"].startswith("application/openmetrics-text")
     families = {f.name: f for f in openmetrics_families(resp.text)}  # type: ignore[no-untyped-call]
-    assert families["vercel_ai_gateway_api_requests"].type == "counter"
-    assert families["vercel_ai_gateway_credits_balance_usd"].type == "gauge"
+    # OpenMetrics names a counter family without its _total.
+    assert families[metrics.API_REQUESTS.name.removesuffix("_total")].type == "counter"
+    assert families[metrics.CREDITS_BALANCE.name].type == "gauge"

@@ -20,15 +20,16 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter import metrics
 from exporter.clock import FakeClock
 from exporter.config import GroupBy, ReportConfig
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.keys import StaticKey
 from exporter.metrics import ApiMetrics
-from exporter.reports import MIDNIGHT_SETTLE, RETRY_DELAY, ReportsCollector, ReportsPoller
-from exporter.reports import TeamReports as TeamReportsState
-from exporter.serving import AsgiServer, bind, bound_port
 from exporter.simulator.app import Simulator, create_app
+from exporter.sources.reports import MIDNIGHT_SETTLE, RETRY_DELAY, ReportsCollector, ReportsPoller
+from exporter.sources.reports import TeamReports as TeamReportsState
+from exporter.web.server import AsgiServer, bind, bound_port
 from tests.integration.test_prometheus import promtool_check_metrics
 from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
@@ -36,12 +37,15 @@ from tests.support.stack import ExporterProcess, SimulatorProcess
 KEY = "sk-e2e-reports-0123456789"
 VERCEL_TOKEN = "vercel-e2e-access-token"
 GROUP_BYS: tuple[str, ...] = get_args(GroupBy)
-TOKEN_FIELDS = {
+TOKEN_FIELDS = {  # token_type: the generation record field the report sums
     "input": "native_tokens_prompt",
     "output": "native_tokens_completion",
-    "cached_input": "native_tokens_cached",
-    "cache_creation_input": "native_tokens_cache_creation",
+    "cache_read": "native_tokens_cached",
+    "cache_write": "native_tokens_cache_creation",
     "reasoning": "native_tokens_reasoning",
+}
+REPORT_FAMILIES = {
+    family.name for family in metrics.FAMILIES if family.area is metrics.Area.REPORTS
 }
 Totals = dict[str | None, dict[tuple[str, ...], Decimal]]
 
@@ -94,11 +98,11 @@ def observed_totals(
         if labels.get("report") != report:
             continue
         group = labels.get(group_by) if group_by != "day" else None
-        if sample_name == "vercel_ai_gateway_report_cost_usd":
+        if sample_name == metrics.REPORT_COST.name:
             out[group][("cost", labels["cost_type"])] = value
-        elif sample_name == "vercel_ai_gateway_report_tokens":
-            out[group][("tokens", labels["type"])] = value
-        elif sample_name == "vercel_ai_gateway_report_requests":
+        elif sample_name == metrics.REPORT_TOKENS.name:
+            out[group][("tokens", labels["token_type"])] = value
+        elif sample_name == metrics.REPORT_REQUESTS.name:
             out[group][("requests",)] = value
     return dict(out)
 
@@ -146,8 +150,11 @@ class Stack:
 
 def all_reports_up(exp: ExporterProcess) -> bool:
     samples = exp.samples()
-    ups = [exp.value("vercel_ai_gateway_report_up", team="prod", report=r["name"]) for r in REPORTS]
-    budgets = any(name == "vercel_ai_gateway_budget_limit_usd" for name, _ in samples)
+    ups = [
+        samples.get((metrics.REPORT_UP.name, (("report", r["name"]), ("vercel_team", "prod"))))
+        for r in REPORTS
+    ]
+    budgets = any(name == metrics.BUDGET_LIMIT.name for name, _ in samples)
     return all(up == 1 for up in ups) and budgets
 
 
@@ -244,23 +251,27 @@ def test_budgets_appear_and_archived_or_inactive_ones_do_not(stack: Stack) -> No
     limits = set()
     for sample_name, labels, value in stack.samples:
         key = tuple(labels.get(n) for n in ("scope_type", "scope", "name", "refresh_period"))
-        if sample_name == "vercel_ai_gateway_budget_spend_usd":
+        if sample_name == metrics.BUDGET_SPEND.name:
             observed[key] = value
-        if sample_name == "vercel_ai_gateway_budget_limit_usd":
+        if sample_name == metrics.BUDGET_LIMIT.name:
             limits.add(key)
     assert observed == pytest.approx(expected, abs=1e-9)
     assert limits == set(expected), "archived and inactive budgets are left out"
     budget_calls = [r for r in stack.sim.requests() if r["endpoint"] == "budgets"]
     assert budget_calls and all(r["status"] == 200 for r in budget_calls)
     assert stack.exp.value(
-        "vercel_ai_gateway_api_requests_total", team="prod", endpoint="budgets", code="200"
+        metrics.API_REQUESTS, vercel_team="prod", api_endpoint="budgets", code="200"
     )
+    for source in ("credits", "reports", "budgets"):
+        labels = {"vercel_team": "prod", "source": source}
+        assert stack.exp.value(metrics.SOURCE_UP, **labels) == 1, source
+        assert stack.exp.value(metrics.SOURCE_LAST_SUCCESS, **labels), source
 
 
 def test_promtool_passes_with_reports_and_budgets(stack: Stack) -> None:
     body = stack.exp.get("/metrics").content
-    assert b"vercel_ai_gateway_report_cost_usd{" in body
-    assert b"vercel_ai_gateway_budget_limit_usd{" in body
+    assert f"{metrics.REPORT_COST.name}{{".encode() in body
+    assert f"{metrics.BUDGET_LIMIT.name}{{".encode() in body
     result = promtool_check_metrics(body)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stderr == b"", result.stderr.decode()
@@ -274,14 +285,14 @@ def test_what_the_exporter_spends_is_logged_shown_and_counted(stack: Stack) -> N
     report_calls = [r for r in stack.sim.requests() if r["endpoint"] == "report"]
     assert len(report_calls) == len(REPORTS), "one query per report at start, none per scrape"
     for report in REPORTS:
-        labels = {"team": "prod", "report": report["name"]}
-        assert stack.exp.value("vercel_ai_gateway_report_queries_total", **labels, code="200") == 1
-        assert stack.exp.value("vercel_ai_gateway_report_last_success_timestamp_seconds", **labels)
+        labels = {"vercel_team": "prod", "report": report["name"]}
+        assert stack.exp.value(metrics.REPORT_QUERIES, **labels, code="200") == 1
+        assert stack.exp.value(metrics.REPORT_LAST_SUCCESS, **labels)
+    assert stack.exp.value(metrics.REPORT_QUERY_COST, vercel_team="prod") == pytest.approx(
+        len(REPORTS) * 0.005
+    )
     assert stack.exp.value(
-        "vercel_ai_gateway_report_query_cost_usd_total", team="prod"
-    ) == pytest.approx(len(REPORTS) * 0.005)
-    assert stack.exp.value(
-        "vercel_ai_gateway_api_requests_total", team="prod", endpoint="report", code="200"
+        metrics.API_REQUESTS, vercel_team="prod", api_endpoint="report", code="200"
     ) == len(REPORTS)
 
 
@@ -293,20 +304,21 @@ def test_a_hobby_plan_disables_reports_once_and_the_exporter_stays_healthy(
     reports = [{"name": n, "group_by": "model", "window": "today"} for n in names]
     config = {"teams": [{"name": "prod", "api_key_env": "K", "reports": reports}]}
     exp = exporter_factory(sim.url, config=config, env={"K": KEY})
-    first = {"team": "prod", "report": "a", "code": "403"}
+    first = {"vercel_team": "prod", "report": "a", "code": "403"}
     wait_until(
-        lambda: exp.value("vercel_ai_gateway_report_queries_total", **first) == 1,
+        lambda: exp.value(metrics.REPORT_QUERIES, **first) == 1,
         10,
         what="the first report's 403",
     )
     time.sleep(1.5)  # credits keep polling every second; reports must not
     assert [r["status"] for r in sim.requests() if r["endpoint"] == "report"] == [403]
     for name in names:
-        assert exp.value("vercel_ai_gateway_report_up", team="prod", report=name) == 0
+        assert exp.value(metrics.REPORT_UP, vercel_team="prod", report=name) == 0
+    assert exp.value(metrics.SOURCE_UP, vercel_team="prod", source="reports") == 0
     assert exp.process.output().count("custom reporting disabled for team prod") == 1
     assert exp.get("/healthz").status_code == 200
     assert exp.get("/readyz").status_code == 200
-    assert exp.value("vercel_ai_gateway_up", team="prod") == 1
+    assert exp.value(metrics.SOURCE_UP, vercel_team="prod", source="credits") == 1
     assert "disabled (" in exp.get("/").text
     assert exp.process.alive()
 
@@ -335,7 +347,7 @@ class Live:
         registry.register(ReportsCollector([state], clock))
         return ReportsPoller(client, state, clock), registry, client
 
-    def report_queries(self) -> list[dict[str, str]]:
+    def sent_report_queries(self) -> list[dict[str, str]]:
         return [
             dict(httpx.QueryParams(r["query"]))
             for r in self.sim.requests
@@ -363,7 +375,7 @@ def registry_totals(
         (s.name, s.labels, s.value)
         for family in registry.collect()
         for s in family.samples
-        if s.name.startswith("vercel_ai_gateway_report_")
+        if s.name in REPORT_FAMILIES
     ]
     return observed_totals(samples, report, group_by)
 
@@ -381,7 +393,7 @@ async def test_windows_roll_over_at_midnight_and_the_month_boundary(live: Live) 
     poller, registry, client = live.start(clock, *reports)
     try:
         assert await poller.run_due() == 120 + MIDNIGHT_SETTLE
-        march = live.report_queries()
+        march = live.sent_report_queries()
         assert [(q["start_date"], q["end_date"]) for q in march] == [
             ("2027-03-31", "2027-03-31"),
             ("2027-03-01", "2027-03-31"),
@@ -397,7 +409,7 @@ async def test_windows_roll_over_at_midnight_and_the_month_boundary(live: Live) 
 
         clock.advance(MIDNIGHT_SETTLE)
         await poller.run_due()
-        april = live.report_queries()[3:]
+        april = live.sent_report_queries()[3:]
         assert [(q["start_date"], q["end_date"]) for q in april] == [
             ("2027-04-01", "2027-04-01"),
             ("2027-04-01", "2027-04-01"),
@@ -438,17 +450,13 @@ async def test_a_server_error_is_retried_at_most_once_per_interval(live: Live) -
             assert [r["status"] for r in live.sim.requests if r["endpoint"] == "report"] == [
                 500
             ] * 6
-            labels = {"team": "prod", "report": "r"}
-            assert (
-                registry.get_sample_value(
-                    "vercel_ai_gateway_report_queries_total", {**labels, "code": "500"}
-                )
-                == 6
-            )
-            assert registry.get_sample_value("vercel_ai_gateway_report_up", labels) == 0
+            labels = {"vercel_team": "prod", "report": "r"}
+            queries = {**labels, "code": "500"}
+            assert registry.get_sample_value(metrics.REPORT_QUERIES.name, queries) == 6
+            assert registry.get_sample_value(metrics.REPORT_UP.name, labels) == 0
             (await control.delete("/_sim/faults")).raise_for_status()
             assert await poller.run_due() == 300, "the next interval's query succeeds"
-            assert registry.get_sample_value("vercel_ai_gateway_report_up", labels) == 1
-            assert len(live.report_queries()) == 7
+            assert registry.get_sample_value(metrics.REPORT_UP.name, labels) == 1
+            assert len(live.sent_report_queries()) == 7
         finally:
             await client.aclose()

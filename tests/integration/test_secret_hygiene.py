@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from exporter import metrics
 from exporter.simulator.faults import FAULT_MODES
 from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
@@ -45,9 +46,7 @@ def test_the_key_never_reaches_logs_metrics_or_the_landing_page(
     key_file.write_text(SECRET[::-1] + "\n")
     wait_until(
         lambda: (
-            exp.value(
-                "vercel_ai_gateway_api_requests_total", team="prod", endpoint="credits", code="401"
-            )
+            exp.value(metrics.API_REQUESTS, vercel_team="prod", api_endpoint="credits", code="401")
             is not None
         ),
         15,

@@ -96,7 +96,7 @@ class AlertmanagerServer:
         config = {
             "route": {
                 "receiver": "hook",
-                "group_by": ["alertname", "team"],
+                "group_by": ["alertname", "vercel_team"],
                 "group_wait": "0s",
                 "group_interval": "1s",
                 "repeat_interval": "1h",

@@ -8,16 +8,32 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from exporter import metrics
 from tests.support.stack import ExporterProcess
 
+# token_type label value: the upstream record field it counts (written out here, not imported
+# from the exporter, so a wrong mapping there fails the comparison).
 TOKEN_TYPES = {
-    "prompt": "native_tokens_prompt",
-    "completion": "native_tokens_completion",
+    "input": "native_tokens_prompt",
+    "output": "native_tokens_completion",
     "reasoning": "native_tokens_reasoning",
-    "cached_read": "native_tokens_cached",
+    "cache_read": "native_tokens_cached",
     "cache_write": "native_tokens_cache_creation",
 }
 Totals = dict[tuple[str, ...], Decimal]
+
+# The exporter's sample names, by the kind of total this module computes for them.
+SAMPLES = {
+    f"{metrics.GENERATION_COST.name}_count": "cost_count",
+    f"{metrics.GENERATION_COST.name}_sum": "cost_sum",
+    f"{metrics.GENERATION_TIME_TO_FIRST_TOKEN.name}_sum": "ttft_sum",
+    f"{metrics.GENERATION_DURATION.name}_sum": "duration_sum",
+    f"{metrics.GENERATION_TOKENS.name}_sum": "tokens_sum",
+    f"{metrics.GENERATION_TOKENS.name}_count": "tokens_count",
+    metrics.GENERATION_REQUESTS.name: "generations",
+    metrics.GENERATION_BYOK_COST.name: "byok_cost",
+    metrics.GENERATION_WEB_SEARCH_CALLS.name: "web_search",
+}
 
 
 def _key(*parts: str) -> tuple[str, ...]:
@@ -48,26 +64,15 @@ def expected_totals(generations: Iterable[dict[str, Any]]) -> Totals:
 
 def observed_totals(exp: ExporterProcess, team: str) -> Totals:
     """The same sums and counts, read from the exporter's /metrics."""
-    names = {
-        "vercel_ai_gateway_generation_cost_usd_count": "cost_count",
-        "vercel_ai_gateway_generation_cost_usd_sum": "cost_sum",
-        "vercel_ai_gateway_generation_time_to_first_token_seconds_sum": "ttft_sum",
-        "vercel_ai_gateway_generation_duration_seconds_sum": "duration_sum",
-        "vercel_ai_gateway_generation_tokens_sum": "tokens_sum",
-        "vercel_ai_gateway_generation_tokens_count": "tokens_count",
-        "vercel_ai_gateway_generations_total": "generations",
-        "vercel_ai_gateway_generation_byok_cost_usd_total": "byok_cost",
-        "vercel_ai_gateway_generation_web_search_calls_total": "web_search",
-    }
     out: Totals = {}
     for (sample, labels), value in exp.samples().items():
-        kind = names.get(sample)
+        kind = SAMPLES.get(sample)
         label = dict(labels)
-        if kind is None or label.get("team") != team:
+        if kind is None or label.get("vercel_team") != team:
             continue
         key: tuple[str, ...] = (kind, label["model"], label["provider"])
         if kind.startswith("tokens"):
-            key += (label["type"],)
+            key += (label["token_type"],)
         if kind == "generations":
             key += (label["finish_reason"], label["streamed"], label["byok"])
         out[key] = Decimal(repr(value))

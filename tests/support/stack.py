@@ -10,7 +10,17 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.metrics import Family
 from tests.support.processes import ManagedProcess, exporter_command, free_port
+
+
+def sample_name(metric: Family | str) -> str:
+    """The sample name of a counter or gauge family (a histogram's parts are named apart)."""
+    if isinstance(metric, str):
+        return metric
+    if len(metric.series_names) != 1:
+        raise ValueError(f"{metric.name} is a histogram: name one of {metric.series_names}")
+    return metric.name
 
 
 class SimulatorProcess:
@@ -112,8 +122,15 @@ class ExporterProcess:
                 out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
         return out
 
-    def value(self, name: str, **labels: str) -> float | None:
-        return self.samples().get((name, tuple(sorted(labels.items()))))
+    def series(self, metric: Family | str) -> list[tuple[dict[str, str], float]]:
+        """Every sample of one family (a counter or gauge) or one sample name, with its labels."""
+        name = sample_name(metric)
+        return [(dict(labels), v) for (n, labels), v in self.samples().items() if n == name]
+
+    def value(self, metric: Family | str, **labels: str) -> float | None:
+        """One sample's value (None when absent): a counter or gauge family from
+        exporter.metrics, or a sample name such as ``f"{GENERATION_COST.name}_count"``."""
+        return self.samples().get((sample_name(metric), tuple(sorted(labels.items()))))
 
     def stop(self) -> int:
         return self.process.stop()
