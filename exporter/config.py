@@ -200,6 +200,12 @@ class LookupConfig(StrictModel):
     max_age: Annotated[Duration, _at_least(1.0)] = Field(
         900.0, description="Give an ID up (abandoned, not_found) when still missing this long."
     )
+    retry_budget: float = Field(
+        5.0,
+        ge=0,
+        description="Lookup retries per second per team (a minute's worth may burst); the rest "
+        "wait, so IDs that never resolve cannot make the exporter call the gateway more.",
+    )
 
 
 class GenerationsConfig(StrictModel):

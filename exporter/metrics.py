@@ -257,6 +257,13 @@ GENERATION_IDS_ABANDONED = _family(
     "Generation IDs given up on, by reason (not_found, max_age, rejected, invalid).",
     SUM, Area.PIPELINE,
 )  # fmt: skip
+GENERATION_LOOKUP_RETRIES_DEFERRED = _family(
+    "generation_lookup_retries_deferred_total", C, "", "vercel_team",
+    "Lookup retries put off because the team's retry budget (lookup.retry_budget) was spent: "
+    "IDs that are not found at once, made-up ones above all, cannot make the exporter call the "
+    "gateway faster than the budget.",
+    SUM, Area.PIPELINE,
+)  # fmt: skip
 GENERATION_QUEUE_LENGTH = _family(
     "generation_queue_length", G, "", "vercel_team",
     "Generation IDs waiting to be looked up.",

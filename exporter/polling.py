@@ -69,8 +69,8 @@ class Poller:
         return delay
 
     def _log_failure(self, exc: GatewayError, repeated: bool) -> None:
-        extra = {"team": self._team, "code": exc.code, "error": exc.message}
-        if isinstance(exc, AuthError):
+        extra = {"team": self._team, "code": exc.code}
+        if isinstance(exc, AuthError):  # the message names the team and what was refused
             log.log(logging.DEBUG if repeated else logging.ERROR, exc.message, extra=extra)
         else:
-            log.warning(f"{self._source} refresh failed", extra=extra)
+            log.warning(f"{self._source} refresh failed", extra={**extra, "error": exc.message})

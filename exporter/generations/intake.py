@@ -170,7 +170,8 @@ class Intake:
                 f"({self._limits.max_pending} IDs); retry later",
                 {"Retry-After": "30"},
             )
-        op = AddIds(team, source, ids, self._clock.time() + self._initial_delay, rejected, offset)
+        due = self._clock.steady() + self._initial_delay
+        op = AddIds(team, source, ids, due, rejected, offset)
         try:
             accepted, duplicates = await self._writer.submit(op)
         except StoreUnavailable as exc:

@@ -1,9 +1,14 @@
-"""Looking pending IDs up: earliest due first, bounded concurrency and rate per team.
+"""Looking pending IDs up: fresh ones first, bounded concurrency and rate per team.
 
 A generation's record appears some seconds after it completes, so a 404 means "not yet":
 the ID is retried with exponential backoff until a max age, then abandoned. A 429 pauses
 every lookup of the team (one shared limiter) for as long as the gateway asks. The queue
 lives in the store, so a backlog costs disk, not memory, and survives restarts.
+
+What a client can make the exporter ask the gateway is bounded: one lookup per ID it sends,
+started at most ``rate`` times a second per team, and retries drawn from a per-team budget
+(``retry_budget`` a second, a minute's worth at once). A retry the budget cannot pay for is
+put off, and an ID still unpaid at its max age is abandoned without another lookup.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ import functools
 import logging
 import random
 from dataclasses import dataclass
+from typing import Protocol
 
 from exporter.clock import Clock
-from exporter.gateway.client import GatewayClient
 from exporter.gateway.errors import (
     AuthError,
     BadRequestError,
@@ -25,8 +30,10 @@ from exporter.gateway.errors import (
     NotFoundError,
     RateLimitedError,
 )
+from exporter.gateway.models import Generation
 from exporter.generations.observations import Observer
 from exporter.generations.store import (
+    Defer,
     PendingRow,
     Reschedule,
     Resolve,
@@ -38,6 +45,7 @@ from exporter.generations.store import (
 log = logging.getLogger(__name__)
 
 BACKOFF_CAP = 300.0
+BUDGET_BURST_SECONDS = 60.0  # the retry budget may be spent this many seconds ahead
 AUTH_PAUSE = 60.0
 STORE_PAUSE = 5.0
 IDLE_WAIT = 1.0
@@ -49,6 +57,7 @@ class LookupSettings:
     rate: float = 20.0  # lookups per second per team
     initial_delay: float = 5.0
     max_age: float = 900.0
+    retry_budget: float = 5.0  # retries per second per team
 
 
 def retry_delay(attempts: int, base: float, rng: random.Random) -> float:
@@ -56,15 +65,41 @@ def retry_delay(attempts: int, base: float, rng: random.Random) -> float:
     return min(base * 2.0 ** max(attempts, 0), BACKOFF_CAP) * rng.uniform(0.9, 1.1)
 
 
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: float, clock: Clock) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._tokens = burst
+        self._clock = clock
+        self._stamp = clock.monotonic()
+
+    def take(self) -> bool:
+        """One token, if there is one now."""
+        self._refill()
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    def wait_for_one(self) -> float:
+        """Seconds until a token is there (0 when one is)."""
+        self._refill()
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+
+
 class TeamLimiter:
     """One team's pace: a token bucket at ``rate`` per second, and a pause every lookup obeys."""
 
     def __init__(self, rate: float, burst: int, clock: Clock) -> None:
-        self._rate = rate
-        self._burst = float(burst)
-        self._tokens = float(burst)
+        self._bucket = TokenBucket(rate, float(burst), clock)
         self._clock = clock
-        self._stamp = clock.monotonic()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
@@ -78,12 +113,15 @@ class TeamLimiter:
                 if now < self._paused_until:
                     await self._clock.sleep(self._paused_until - now)
                     continue
-                self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-                self._stamp = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._bucket.take():
                     return
-                await self._clock.sleep((1 - self._tokens) / self._rate)
+                await self._clock.sleep(self._bucket.wait_for_one())
+
+
+class GenerationLookup(Protocol):
+    """What the scheduler needs of a gateway client (GatewayClient, or a script in tests)."""
+
+    async def generation(self, generation_id: str) -> Generation: ...
 
 
 class LookupScheduler:
@@ -92,7 +130,7 @@ class LookupScheduler:
     def __init__(
         self,
         team: str,
-        client: GatewayClient,
+        client: GenerationLookup,
         store: Store,
         writer: StateWriter,
         observer: Observer,
@@ -111,6 +149,9 @@ class LookupScheduler:
         self._wake = wake
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self._limiter = TeamLimiter(settings.rate, settings.concurrency, clock)
+        self._retries = TokenBucket(
+            settings.retry_budget, max(settings.retry_budget * BUDGET_BURST_SECONDS, 1.0), clock
+        )
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._auth_failing = False
@@ -125,7 +166,7 @@ class LookupScheduler:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
     async def _dispatch_due(self) -> None:
-        now = self._clock.time()
+        now = self._clock.steady()
         limit = self._settings.concurrency * 4
         rows = await asyncio.to_thread(
             self._store.due, self.team, now, limit + len(self._in_flight)
@@ -138,11 +179,34 @@ class LookupScheduler:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             return
+        unpaid = [row for row in rows if row.attempts and not self._retries.take()]
+        if unpaid:
+            await self._defer(unpaid, now)
         for row in rows:
+            if row in unpaid:
+                continue
             await self._slots.acquire()
             task = asyncio.create_task(self._lookup(row), name=f"lookup:{row.id}")
             self._in_flight[row.id] = task
             task.add_done_callback(functools.partial(self._done, row.id))
+
+    async def _defer(self, rows: list[PendingRow], now: float) -> None:
+        """Put retries off until the budget has refilled (or give them up at their max age),
+        in one commit."""
+        ops: list[Defer | Resolve] = []
+        for row in rows:
+            deadline = row.received_at + self._settings.max_age
+            # As long again as its backoff: a budget spent by a burst stays spent for a while.
+            later = now + retry_delay(row.attempts, self._settings.initial_delay, self._rng)
+            if now < deadline:
+                ops.append(Defer(row, min(later, deadline)))
+            else:
+                ops.append(Resolve(row, None, abandoned="not_found"))
+        results = await asyncio.gather(
+            *(self._writer.submit(op) for op in ops), return_exceptions=True
+        )
+        if any(isinstance(result, StoreUnavailable) for result in results):
+            self._limiter.pause(STORE_PAUSE)
 
     def _done(self, gen_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(gen_id, None)
@@ -184,7 +248,7 @@ class LookupScheduler:
         return op
 
     def _after_failure(self, row: PendingRow, exc: GatewayError) -> Resolve | Reschedule:
-        op, pause = after_failure(row, exc, self._settings, self._clock.time(), self._rng)
+        op, pause = after_failure(row, exc, self._settings, self._clock.steady(), self._rng)
         if pause is not None:
             self._limiter.pause(pause)
         if isinstance(exc, AuthError):

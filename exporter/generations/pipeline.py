@@ -82,7 +82,11 @@ class GenerationPipeline:
         """The background work, in start order (the writer first)."""
         lookup = self._config.lookup
         settings = LookupSettings(
-            lookup.concurrency, lookup.rate, lookup.initial_delay, lookup.max_age
+            lookup.concurrency,
+            lookup.rate,
+            lookup.initial_delay,
+            lookup.max_age,
+            lookup.retry_budget,
         )
         offsets = self.store.offsets()
         work: list[Coroutine[Any, Any, None]] = [self.writer.run(), self._prune()]
@@ -109,7 +113,7 @@ class GenerationPipeline:
         state = self._config.state
         while True:
             removed = await asyncio.to_thread(
-                self.store.prune, self._clock.time() - state.dedup_retention, state.dedup_max_rows
+                self.store.prune, self._clock.steady() - state.dedup_retention, state.dedup_max_rows
             )
             if removed:
                 log.info("forgot old resolved IDs", extra={"count": removed})

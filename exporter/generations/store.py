@@ -27,6 +27,7 @@ from exporter.metrics import (
     GENERATION_IDS_ABANDONED,
     GENERATION_IDS_RECEIVED,
     GENERATION_LOOKUP_DELAY,
+    GENERATION_LOOKUP_RETRIES_DEFERRED,
     GENERATION_LOOKUPS,
     Type,
 )
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS pending (
     received_at REAL NOT NULL, due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pending_due ON pending (team, due_at);
+CREATE INDEX IF NOT EXISTS pending_fresh ON pending (team, attempts, due_at);
 CREATE TABLE IF NOT EXISTS resolved (
     id TEXT PRIMARY KEY, team TEXT NOT NULL, resolved_at REAL NOT NULL, outcome TEXT NOT NULL
 ) WITHOUT ROWID;
@@ -55,6 +57,9 @@ CREATE TABLE IF NOT EXISTS follower_offsets (
     path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+
+
+_PENDING_COLUMNS = "id, team, source, received_at, due_at, attempts"
 
 
 class StateError(Exception):
@@ -94,9 +99,12 @@ class SeriesMirror:
 class Transaction:
     """One write transaction: SQL on ``conn`` plus the metric changes it carries."""
 
-    def __init__(self, conn: sqlite3.Connection, mirror: SeriesMirror, now: float) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, mirror: SeriesMirror, now: float, wall: float
+    ) -> None:
         self.conn = conn
-        self.now = now
+        self.now = now  # steady time: what due and receive times are kept in
+        self.wall = wall  # for exemplar timestamps, which people read
         self._mirror = mirror
         self.changes: dict[SeriesKey, SeriesValue] = {}
         self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}
@@ -110,7 +118,7 @@ class Transaction:
                 current, bucket = current.observe(d.metric, d.value)
                 if d.exemplar_id is not None:
                     self.exemplars[(key, bucket)] = Exemplar(
-                        d.exemplar_id, float(d.value), self.now
+                        d.exemplar_id, float(d.value), self.wall
                     )
             else:
                 current = current.add(d.value)
@@ -207,7 +215,7 @@ class Resolve:
     """A lookup's end: record the generation (or abandon it) and forget the pending row."""
 
     row: PendingRow
-    outcome: str  # the lookups_total outcome of this last attempt
+    outcome: str | None  # the lookups_total outcome of this last attempt; None: no lookup
     deltas: Sequence[Delta] = ()
     abandoned: str | None = None  # the abandon reason, or None when found
 
@@ -219,7 +227,8 @@ class Resolve:
             (self.row.id, self.row.team, tx.now, self.abandoned or "found"),
         )
         team = self.row.team
-        tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=team, outcome=self.outcome)])
+        if self.outcome is not None:
+            tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=team, outcome=self.outcome)])
         if self.abandoned is None:
             tx.apply(self.deltas)
             waited = Decimal(str(round(tx.now - self.row.received_at, 3)))
@@ -289,6 +298,18 @@ def _damaged(path: Path, detail: str) -> StateError:
         "count from a wrong state: restore the file from a backup, or move it aside and start "
         "with a new --state.path (the pending IDs and counters in it are then lost)"
     )
+
+
+@dataclass
+class Defer:
+    """A retry put off without a lookup (the team's retry budget is spent)."""
+
+    row: PendingRow
+    due_at: float
+
+    def apply(self, tx: Transaction) -> None:
+        tx.conn.execute("UPDATE pending SET due_at = ? WHERE id = ?", (self.due_at, self.row.id))
+        tx.apply([delta(GENERATION_LOOKUP_RETRIES_DEFERRED, 1, vercel_team=self.row.team)])
 
 
 class Store:
@@ -406,12 +427,28 @@ class Store:
         )
 
     def due(self, team: str, now: float, limit: int) -> list[PendingRow]:
+        """Up to ``limit`` IDs due now: never-tried ones first, newest first, then retries,
+        earliest due first, with a quarter of the places kept for retries.
+
+        A burst of IDs that never resolve then cannot hold fresh IDs back: fresh ones jump
+        ahead of the burst's first lookups, and its retries queue behind them. Newest first
+        also means that, when more arrives than the lookup rate allows, most IDs are looked up
+        promptly rather than all of them late.
+        """
+        fresh_sql = (
+            f"SELECT {_PENDING_COLUMNS} FROM pending "
+            "WHERE team = ? AND attempts = 0 AND due_at <= ? ORDER BY due_at DESC LIMIT ?"
+        )
+        retry_sql = (
+            f"SELECT {_PENDING_COLUMNS} FROM pending "
+            "WHERE team = ? AND attempts > 0 AND due_at <= ? ORDER BY due_at LIMIT ?"
+        )
         with self._locked() as conn:
-            rows = conn.execute(
-                "SELECT id, team, source, received_at, due_at, attempts FROM pending "
-                "WHERE team = ? AND due_at <= ? ORDER BY due_at LIMIT ?",
-                (team, now, limit),
+            retries = conn.execute(retry_sql, (team, now, limit)).fetchall()
+            fresh = conn.execute(
+                fresh_sql, (team, now, limit - min(len(retries), max(limit // 4, 1)))
             ).fetchall()
+        rows = fresh + retries[: limit - len(fresh)]
         return [PendingRow(*row) for row in rows]
 
     def next_due(self, team: str) -> float | None:
@@ -438,11 +475,11 @@ class Store:
         return int(removed)
 
     def commit(
-        self, ops: Sequence[Operation], mirror: SeriesMirror, now: float
+        self, ops: Sequence[Operation], mirror: SeriesMirror, now: float, wall: float | None = None
     ) -> tuple[list[Any], Transaction]:
         """Apply ``ops`` in one transaction; on any error nothing is written."""
         with self._locked() as conn:
-            tx = Transaction(conn, mirror, now)
+            tx = Transaction(conn, mirror, now, now if wall is None else wall)
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 results = [op.apply(tx) for op in ops]
@@ -504,7 +541,11 @@ class StateWriter:
     async def _flush(self, batch: list[_Queued]) -> None:
         try:
             results, tx = await asyncio.to_thread(
-                self._store.commit, [q.op for q in batch], self._mirror, self._clock.time()
+                self._store.commit,
+                [q.op for q in batch],
+                self._mirror,
+                self._clock.steady(),
+                self._clock.time(),
             )
         except Exception as exc:  # a failed batch must never stall its waiters
             if isinstance(exc, StoreUnavailable):

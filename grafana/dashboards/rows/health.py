@@ -123,8 +123,13 @@ ROW = Row(
         TimeSeries(
             title="Generation lookup outcomes",
             description="Generation lookups per second by outcome: found; pending (not yet known "
-            "upstream, retried later); rate_limited; error; rejected; invalid.",
-            targets=(Target(per_second(metrics.GENERATION_LOOKUPS, "outcome"), "{{outcome}}"),),
+            "upstream, retried later); rate_limited; error; rejected; invalid. Deferred: "
+            "retries put off because the team's retry budget (lookup.retry_budget) was spent, "
+            "which is what a burst of made-up IDs looks like.",
+            targets=(
+                Target(per_second(metrics.GENERATION_LOOKUPS, "outcome"), "{{outcome}}"),
+                Target(f"sum({rate(sel(metrics.GENERATION_LOOKUP_RETRIES_DEFERRED))})", "deferred"),
+            ),
             unit=REQUESTS_PER_SECOND,
             stack=True,
         ),
