@@ -212,6 +212,12 @@ class GenerationsConfig(StrictModel):
     max_models: int = Field(
         200, ge=1, description="Distinct model (and provider) label values before 'other'."
     )
+    max_series: int = Field(
+        1000,
+        ge=1,
+        description="Distinct (vercel_team, model, provider) series per generation family before "
+        "'other': bounds their product, not just each label.",
+    )
 
 
 class AlertThresholds(StrictModel):

@@ -240,6 +240,14 @@ GENERATION_OBSERVATIONS_SKIPPED = _family(
     SUM, Area.PIPELINE,
 )  # fmt: skip
 
+GENERATION_OBSERVATIONS_FOLDED = _family(
+    "generation_observations_folded_total", C, "", "vercel_team",
+    "Looked-up generations observed under model, provider or finish_reason 'other' because "
+    "a label's distinct values (generations.max_models) or the model and provider pairs "
+    "(generations.max_series) reached their bound.",
+    SUM, Area.PIPELINE,
+)  # fmt: skip
+
 # --- The lookup pipeline ----------------------------------------------------------------------
 GENERATION_IDS_RECEIVED = _family(
     "generation_ids_received_total", C, "", "vercel_team intake result",

@@ -8,7 +8,7 @@ field skips only the observations that need it, and the skip is counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from decimal import Decimal
 
 from exporter.gateway.models import Generation
@@ -18,6 +18,7 @@ from exporter.metrics import (
     GENERATION_BYOK_COST,
     GENERATION_COST,
     GENERATION_DURATION,
+    GENERATION_OBSERVATIONS_FOLDED,
     GENERATION_OBSERVATIONS_SKIPPED,
     GENERATION_REQUESTS,
     GENERATION_TIME_TO_FIRST_TOKEN,
@@ -54,30 +55,44 @@ _FIELD_NAMES = {
 
 
 class LabelLimiter:
-    """Admits up to ``limit`` distinct values of one label; the rest become ``other``."""
+    """Admits up to ``limit`` distinct keys; later newcomers are refused (folded into other)."""
 
-    def __init__(self, limit: int, known: Iterable[str] = ()) -> None:
+    def __init__(self, limit: int, known: Iterable[Hashable] = ()) -> None:
         self.limit = limit
         self._known = set(known)
 
-    def admit(self, value: str) -> str:
-        if value in self._known:
-            return value
+    def admits(self, key: Hashable) -> bool:
+        if key in self._known:
+            return True
         if len(self._known) < self.limit:
-            self._known.add(value)
-            return value
-        return OTHER
+            self._known.add(key)
+            return True
+        return False
+
+    def admit(self, value: str) -> str:
+        """``value``, or ``other`` once the limit is reached."""
+        return value if self.admits(value) else OTHER
 
 
 class Observer:
-    """Turns records into deltas, keeping label values bounded."""
+    """Turns records into deltas, keeping label values and series bounded.
+
+    Each label admits a bounded number of values, and the (team, model, provider) series a
+    bounded number of combinations: 200 models and 200 providers could otherwise make 40,000
+    of each family. A generation whose labels were folded into ``other`` is counted.
+    """
 
     def __init__(
-        self, models: LabelLimiter, providers: LabelLimiter, finish_reasons: LabelLimiter
+        self,
+        models: LabelLimiter,
+        providers: LabelLimiter,
+        finish_reasons: LabelLimiter,
+        series: LabelLimiter | None = None,
     ) -> None:
         self.models = models
         self.providers = providers
         self.finish_reasons = finish_reasons
+        self.series = series or LabelLimiter(models.limit * 2)
 
     def deltas(self, team: str, gen: Generation) -> list[Delta]:
         invalid = {attr for attr, field in _FIELD_NAMES.items() if field in gen.invalid_fields}
@@ -95,15 +110,15 @@ class Observer:
                 )
             )
 
-        base = {
-            "vercel_team": team,
-            "model": self.models.admit(safe_label(gen.model)) if gen.model else UNKNOWN,
-            "provider": (
-                self.providers.admit(safe_label(gen.provider_name))
-                if gen.provider_name
-                else UNKNOWN
-            ),
-        }
+        model = self.models.admit(safe_label(gen.model)) if gen.model else UNKNOWN
+        provider = (
+            self.providers.admit(safe_label(gen.provider_name)) if gen.provider_name else UNKNOWN
+        )
+        folded = OTHER in (model, provider)
+        if not self.series.admits((team, model, provider)):
+            model = provider = OTHER
+            folded = True
+        base = {"vercel_team": team, "model": model, "provider": provider}
         for attr in ("model", "provider_name"):
             if getattr(gen, attr) is None:
                 skip(attr)
@@ -133,6 +148,8 @@ class Observer:
             if gen.finish_reason
             else UNKNOWN
         )
+        if folded or finish == OTHER:
+            out.append(delta(GENERATION_OBSERVATIONS_FOLDED, 1, vercel_team=team))
         for attr in ("finish_reason", "streamed", "is_byok"):
             if getattr(gen, attr) is None:
                 skip(attr)

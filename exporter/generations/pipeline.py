@@ -21,6 +21,7 @@ from exporter.generations.lookups import LookupScheduler, LookupSettings
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.store import SeriesMirror, StateWriter, Store
 from exporter.metrics import GENERATION_REQUESTS
+from exporter.web import paths
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,14 @@ def parse_follow(spec: str, teams: Sequence[str]) -> tuple[str, Path]:
     return team, Path(path)
 
 
-def _known(mirror: SeriesMirror, label: str) -> set[str]:
-    return {
-        dict(key.labels)[label] for key in mirror.values if key.metric == GENERATION_REQUESTS.name
-    }
+def _known(mirror: SeriesMirror, *labels: str) -> set[tuple[str, ...]]:
+    """The values (tuples of ``labels``) the stored generation series already use."""
+    out = set()
+    for key in mirror.values:
+        if key.metric == GENERATION_REQUESTS.name:
+            values = dict(key.labels)
+            out.add(tuple(values[label] for label in labels))
+    return out
 
 
 class GenerationPipeline:
@@ -58,9 +63,13 @@ class GenerationPipeline:
         self.writer = StateWriter(self.store, self.mirror, clock, self.wake)
         limit = config.generations.max_models
         self.observer = Observer(
-            models=LabelLimiter(limit, _known(self.mirror, "model")),
-            providers=LabelLimiter(limit, _known(self.mirror, "provider")),
-            finish_reasons=LabelLimiter(32, _known(self.mirror, "finish_reason")),
+            models=LabelLimiter(limit, (m for (m,) in _known(self.mirror, "model"))),
+            providers=LabelLimiter(limit, (p for (p,) in _known(self.mirror, "provider"))),
+            finish_reasons=LabelLimiter(32, (f for (f,) in _known(self.mirror, "finish_reason"))),
+            series=LabelLimiter(
+                config.generations.max_series,
+                _known(self.mirror, "vercel_team", "model", "provider"),
+            ),
         )
         self.intake = Intake(
             self.writer,
@@ -76,7 +85,7 @@ class GenerationPipeline:
         self.collector = GenerationsCollector(self.mirror, self.teams)
 
     def routes(self) -> list[Route]:
-        return [Route("/generations", self.intake.handle, methods=["POST"])]
+        return [Route(paths.GENERATIONS, self.intake.handle, methods=["POST"])]
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The background work, in start order (the writer first)."""

@@ -20,7 +20,7 @@ from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.series import SeriesKey, SeriesValue
 from exporter.generations.store import SeriesMirror, Store
 from exporter.labels import MAX_LENGTH, safe_label
-from exporter.metrics import GENERATION_REQUESTS
+from exporter.metrics import GENERATION_OBSERVATIONS_FOLDED, GENERATION_REQUESTS
 from exporter.redaction import SECRETS
 
 HOSTILE = [
@@ -114,3 +114,20 @@ def test_a_stored_unsafe_label_is_repaired_on_load(
     assert reloaded.values == mirror.values
     again.close()
     assert SeriesKey.parse(key.metric, key.labels_json()) == key
+
+
+def test_model_and_provider_pairs_are_capped_and_folds_counted() -> None:
+    """Each label alone may stay under its bound while their product explodes."""
+    observer = Observer(LabelLimiter(100), LabelLimiter(100), LabelLimiter(10), LabelLimiter(10))
+    series: set[tuple[str, str]] = set()
+    folded = 0
+    for n in range(50):
+        gen = Generation(id="gen_01ARZ3NDEKTSV4RRFFQ69G5FAV", model=f"m{n}", provider_name=f"p{n}")
+        for d in observer.deltas("prod", gen):
+            labels = dict(d.labels)
+            if d.metric is GENERATION_REQUESTS:
+                series.add((labels["model"], labels["provider"]))
+            if d.metric is GENERATION_OBSERVATIONS_FOLDED:
+                folded += int(d.value)
+    assert len(series) == 11 and ("other", "other") in series
+    assert folded == 40

@@ -184,16 +184,18 @@ ROW = Row(
             width=6,
         ),
         TimeSeries(
-            title="Skipped observations",
+            title="Skipped and folded observations",
             description="Observations of looked-up generations skipped per second, by field and "
             "reason: missing (the gateway's record lacked the field) or invalid (wrong type or "
             "absurd value). The generation still counts, but the panel of that field "
-            "under-counts it.",
+            "under-counts it. Folded: generations counted under 'other' because a label or the "
+            "model and provider pairs reached their bound (generations.max_models, max_series).",
             targets=(
                 Target(
                     per_second(metrics.GENERATION_OBSERVATIONS_SKIPPED, "field, reason"),
                     "{{field}} {{reason}}",
                 ),
+                Target(f"sum({rate(sel(metrics.GENERATION_OBSERVATIONS_FOLDED))})", "folded"),
             ),
             unit=SHORT,
             axis_label="observations/s",
