@@ -126,6 +126,11 @@ class WebConfig(StrictModel):
     max_header_bytes: int = Field(
         16384, ge=1024, description="Largest request line plus headers accepted (else 431)."
     )
+    write_timeout: Annotated[Duration, _at_least(1.0)] = Field(
+        30.0,
+        description="Abort a connection whose client has not read a whole response (a whole "
+        "exposition held in memory) this long after it was written.",
+    )
 
     @model_validator(mode="after")
     def _read_timeout_covers_headers(self) -> WebConfig:

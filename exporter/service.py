@@ -189,7 +189,9 @@ class Exporter:
 
     async def run(self, sock: socket.socket, stop: asyncio.Event) -> None:
         web = self.config.web
-        limits = RequestLimits(web.read_header_timeout, web.read_timeout, web.max_header_bytes)
+        limits = RequestLimits(
+            web.read_header_timeout, web.read_timeout, web.max_header_bytes, web.write_timeout
+        )
         server = AsgiServer(self.app, sock, tls=self.web.tls, limits=limits)
         tasks = [asyncio.create_task(work) for work in self.generations.tasks()]
         tasks.append(asyncio.create_task(self.task_counter.run(), name="count-tasks"))

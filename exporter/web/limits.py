@@ -39,10 +39,18 @@ class RequestLimits:
     header_timeout: float
     read_timeout: float
     max_header_bytes: int
+    write_timeout: float = 30.0
 
 
 class DeadlineProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a header deadline and a whole-request deadline."""
+    """uvicorn's h11 protocol with a header deadline, a whole-request deadline, and a write
+    deadline.
+
+    A response is complete for the app once it is handed to the transport; a client that
+    does not read keeps it in memory (a whole exposition) and its connection open for as long
+    as it likes. When the client has not taken the whole response ``write_timeout`` after it
+    was handed over, the connection is aborted, which drops what is still buffered.
+    """
 
     limits: ClassVar[RequestLimits]
 
@@ -55,6 +63,7 @@ class DeadlineProtocol(H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._timer: asyncio.TimerHandle | None = None
+        self._unread: asyncio.TimerHandle | None = None
         self._started = 0.0
         self._body_phase = False
 
@@ -70,9 +79,27 @@ class DeadlineProtocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._unread is not None:
+            self._unread.cancel()  # each response gets the whole timeout, as in Go
+        # A client pipelining requests without reading cannot postpone this: once the buffer
+        # passes the high-water mark the next response is not written, so never completes.
+        self._unread = self.loop.call_later(self.limits.write_timeout, self._check_unread)
         self._progress()  # a pipelined request may have been read meanwhile
 
+    def _check_unread(self) -> None:
+        self._unread = None
+        if self.transport.is_closing() or not self.transport.get_write_buffer_size():
+            return
+        log.debug(
+            "aborting a connection whose client does not read its response",
+            extra={"client": self.client, "unread_bytes": self.transport.get_write_buffer_size()},
+        )
+        self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._unread is not None:
+            self._unread.cancel()
+            self._unread = None
         self._cancel()
         super().connection_lost(exc)
 

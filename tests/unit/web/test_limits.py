@@ -69,12 +69,20 @@ class FakeTransport(asyncio.Transport):
         super().__init__()
         self.written = bytearray()
         self.closed = False
+        self.aborted = False
+        self.unread = 0  # bytes the client has not taken yet
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += data
 
+    def get_write_buffer_size(self) -> int:
+        return self.unread
+
     def close(self) -> None:
         self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = self.closed = True
 
     def is_closing(self) -> bool:
         return self.closed
@@ -97,7 +105,9 @@ async def answer_ok(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-LIMITS = RequestLimits(header_timeout=0.1, read_timeout=0.3, max_header_bytes=4096)
+LIMITS = RequestLimits(
+    header_timeout=0.1, read_timeout=0.3, max_header_bytes=4096, write_timeout=0.2
+)
 
 
 def connect() -> tuple[asyncio.Protocol, FakeTransport]:
@@ -140,4 +150,23 @@ async def test_a_complete_request_is_answered_and_its_deadline_cancelled() -> No
     await asyncio.sleep(0.2)
     assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")
     assert not transport.closed, "kept alive; the wait for the next request is uvicorn's"
+    protocol.connection_lost(None)
+
+
+async def test_a_client_that_does_not_read_its_response_is_cut_off() -> None:
+    """What it has not read (a whole exposition, for a scrape) is dropped with the connection."""
+    protocol, transport = connect()
+    transport.unread = 40_000_000
+    protocol.data_received(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.1)
+    assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n") and not transport.closed
+    await asyncio.sleep(0.25)
+    assert transport.aborted, "aborted, so the unread bytes are freed at once"
+
+
+async def test_a_client_that_reads_keeps_its_connection() -> None:
+    protocol, transport = connect()
+    protocol.data_received(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.4)
+    assert not transport.closed
     protocol.connection_lost(None)
