@@ -213,6 +213,7 @@ class Exporter:
         server.stop()
         await serving
         stopping.cancel()
+        log.info("stopping background work (lookups in flight stay pending)")
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -221,3 +222,4 @@ class Exporter:
             await source.aclose()
         for client in self.clients.values():
             await client.aclose()
+        log.info("stopped")

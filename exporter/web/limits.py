@@ -86,6 +86,13 @@ class DeadlineProtocol(H11Protocol):
         self._unread = self.loop.call_later(self.limits.write_timeout, self._check_unread)
         self._progress()  # a pipelined request may have been read meanwhile
 
+    @property
+    def receiving(self) -> bool:
+        """Whether the client is still sending a request (nothing of it reached the app yet,
+        or the app waits for its body): at shutdown there is nothing worth waiting for."""
+        state = self.conn.their_state
+        return state is h11.SEND_BODY or (state is h11.IDLE and self._timer is not None)
+
     def _check_unread(self) -> None:
         self._unread = None
         if self.transport.is_closing() or not self.transport.get_write_buffer_size():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import ssl
@@ -17,7 +18,9 @@ from collections.abc import Callable, Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from exporter.web.limits import RequestLimits, protocol_for
+from exporter.web.limits import DeadlineProtocol, RequestLimits, protocol_for
+
+log = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
@@ -82,6 +85,20 @@ class AsgiServer:
         await self._server.serve(sockets=[self._sock])
 
     def stop(self) -> None:
+        """Stop accepting; close connections still sending a request (a slow client would
+        otherwise hold the drain until uvicorn's graceful timeout cancels it with errors),
+        and let requests the app is handling finish."""
+        ours = [c for c in self._server.server_state.connections if isinstance(c, DeadlineProtocol)]
+        sending = [c for c in ours if c.receiving]
+        for connection in sending:
+            connection.transport.close()
+        if sending:
+            log.info(f"closed {len(sending)} connections still sending a request")
+        in_progress = len(
+            [c for c in ours if c not in sending and c.cycle and not c.cycle.response_complete]
+        )
+        if in_progress:
+            log.info(f"waiting for {in_progress} requests in progress")
         self._server.should_exit = True
 
 
