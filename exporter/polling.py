@@ -1,9 +1,11 @@
 """The one poll loop of every periodic source: interval with jitter, Retry-After, health, and
-an auth failure logged loudly once.
+a lasting refusal logged loudly once.
 
-Jitter keeps replicas and teams from polling in lockstep; a rejected key is logged at ERROR the
-first time and at DEBUG while it stays rejected, since repeating it every interval would bury
-everything else in the log.
+Jitter keeps replicas and teams from polling in lockstep; a rejected key, a budget blocking the
+key or a URL that leads to no API is logged at ERROR the first time and at DEBUG while it
+lasts, since repeating it every interval would bury everything else in the log. A Retry-After
+is honoured up to two intervals: one 429 asking for ten minutes would otherwise leave the
+credits, and the alerts on them, ten minutes stale.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import random
 from collections.abc import Awaitable, Callable
 
 from exporter.clock import Clock
-from exporter.gateway.errors import AuthError, GatewayError
+from exporter.gateway.errors import GatewayError
 from exporter.sources.health import Health
 
 log = logging.getLogger(__name__)
 
 JITTER = 0.1
+RETRY_AFTER_INTERVALS = 2.0  # the longest Retry-After honoured, in poll intervals
 
 
 def jittered(interval: float, rng: random.Random) -> float:
@@ -58,19 +61,29 @@ class Poller:
         try:
             await self._fetch()
         except GatewayError as exc:
-            self._log_failure(exc, repeated=isinstance(exc, AuthError) and health.auth_failing)
-            health.failed(exc.message, auth=isinstance(exc, AuthError))
+            self._log_failure(exc, repeated=exc.persistent and health.persistent is type(exc))
+            health.failed(exc.message, exc)
             if exc.retry_after is not None:
-                delay = max(delay, exc.retry_after)
+                delay = max(delay, self._honoured(exc.retry_after))
         else:
             if health.attempted.is_set() and not health.up:
                 log.info(f"{self._source} refresh recovered", extra={"team": self._team})
             health.succeeded(self._clock.time())
         return delay
 
+    def _honoured(self, retry_after: float) -> float:
+        cap = self._interval * RETRY_AFTER_INTERVALS
+        if retry_after > cap:
+            log.warning(
+                f"{self._source}: Retry-After of {retry_after:.0f} s capped at {cap:.0f} s "
+                "(two poll intervals)",
+                extra={"team": self._team},
+            )
+        return min(retry_after, cap)
+
     def _log_failure(self, exc: GatewayError, repeated: bool) -> None:
         extra = {"team": self._team, "code": exc.code}
-        if isinstance(exc, AuthError):  # the message names the team and what was refused
+        if exc.persistent:  # the message names the team (or URL) and what was refused
             log.log(logging.DEBUG if repeated else logging.ERROR, exc.message, extra=extra)
         else:
             log.warning(f"{self._source} refresh failed", extra={**extra, "error": exc.message})

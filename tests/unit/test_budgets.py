@@ -151,7 +151,7 @@ async def test_the_poller_keeps_the_last_list_logs_auth_once_and_honours_retry_a
 ) -> None:
     good = parse({"budgets": [REFERENCE]})
     denied = AuthError("Vercel access token rejected for team prod (403: no)", status=403)
-    client = FakeClient(good, denied, denied, RateLimitedError("slow", status=429, retry_after=900))
+    client = FakeClient(good, denied, denied, RateLimitedError("slow", status=429, retry_after=500))
     state = TeamBudgets("prod", BudgetsConfig(token_file=Path("/t"), team_id="team_abc"))
     poller = budgets_poller(client, state, FakeClock(), random.Random(1))
     caplog.set_level(logging.DEBUG, logger="exporter.polling")
@@ -160,7 +160,7 @@ async def test_the_poller_keeps_the_last_list_logs_auth_once_and_honours_retry_a
     await poller.refresh()
     await poller.refresh()
     assert state.budgets == good, "the last good list stays"
-    assert await poller.refresh() == 900
+    assert await poller.refresh() == 500
     assert not state.health.up and state.health.last_error == "slow"
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [(r.levelname, getattr(r, "code", None)) for r in loud] == [

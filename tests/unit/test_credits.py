@@ -97,8 +97,18 @@ async def test_recovery_sets_up_again() -> None:
 
 
 async def test_retry_after_longer_than_interval_delays_the_next_poll() -> None:
-    _, _, poller, _ = setup(RateLimitedError("slow down", status=429, retry_after=300))
-    assert await poller.refresh() == 300
+    _, _, poller, _ = setup(RateLimitedError("slow down", status=429, retry_after=100))
+    assert await poller.refresh() == 100
+
+
+async def test_a_huge_retry_after_is_capped_at_two_intervals(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One 429 asking for ten minutes must not leave credits (and their alerts) stale."""
+    _, _, poller, _ = setup(RateLimitedError("slow down", status=429, retry_after=600))
+    with caplog.at_level(logging.WARNING, logger="exporter.polling"):
+        assert await poller.refresh() == 120
+    assert "credits: Retry-After of 600 s capped at 120 s" in caplog.text
 
 
 async def test_auth_error_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
