@@ -22,8 +22,26 @@ FAULT_MODES = (
     "wrong_types",  # strings for numbers, numbers for strings and booleans
     "absurd",  # negative and NaN money, 10^12 tokens, negative latencies
     "reset",  # the connection is cut in the middle of the answer
+    "hostile_strings",  # model, provider, finish reason and report groups no label can hold
 )
-BODY_FAULTS = ("numbers", "missing_fields", "null_fields", "wrong_types", "absurd")
+BODY_FAULTS = (
+    "numbers",
+    "missing_fields",
+    "null_fields",
+    "wrong_types",
+    "absurd",
+    "hostile_strings",
+)
+# Strings that are legal JSON yet break a naive exposition: a lone UTF-16 surrogate (sent as
+# the escape \ud800), control characters, a newline, quotes, and absurd length.
+HOSTILE_STRINGS = (
+    "anthropic/claude-\ud800",
+    "line\nbreak\x00\x1b[31m",
+    'quote"back\\slash',
+    "x" * 100_000,
+)
+_HOSTILE_FIELDS = ("model", "provider_name", "finish_reason")
+_REPORT_GROUPS = ("model", "provider", "user", "tag", "api_key_name")
 
 # Values no real gateway sends; the exporter must reject and count them, never publish them.
 _ABSURD = {
@@ -135,4 +153,22 @@ def degrade(body: dict[str, Any], mode: str) -> dict[str, Any]:
                 changed[key] = f"{value} tokens" if key.startswith("native") else "n/a"
     elif mode == "absurd":
         changed.update({k: v for k, v in _ABSURD.items() if k in changed})
+    elif mode == "hostile_strings":
+        return _hostile(body)
     return {**body, "data": changed} if target is not body else changed
+
+
+def _hostile(body: dict[str, Any]) -> dict[str, Any]:
+    """Every label-bound string of a generation record or of report rows made hostile."""
+    if isinstance(body.get("results"), list):  # a report: its group values
+        rows = [
+            {k: HOSTILE_STRINGS[i % len(HOSTILE_STRINGS)] if k in _REPORT_GROUPS else v
+             for k, v in row.items()}
+            for i, row in enumerate(body["results"])
+        ]  # fmt: skip
+        return {**body, "results": rows}
+    data = dict(body["data"]) if isinstance(body.get("data"), dict) else dict(body)
+    for index, field in enumerate(_HOSTILE_FIELDS):
+        if field in data:
+            data[field] = HOSTILE_STRINGS[index]
+    return {**body, "data": data} if isinstance(body.get("data"), dict) else data
