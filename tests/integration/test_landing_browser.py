@@ -1,0 +1,114 @@
+"""In a real browser, the landing page of a running demo answers "are my applications'
+generations arriving?", and its numbers are the ones ``/metrics`` publishes.
+
+Headless Chromium from Debian (scripts/install-system-deps.sh installs it) loads the page and
+dumps the DOM it built; the test reads the tables from that, as a person reads the screen.
+When Chromium is missing the test fails and says so, it never skips.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.generations.activity import INTAKE_PATHS
+from exporter.metrics import GENERATION_IDS_RECEIVED, GENERATION_LOOKUPS
+from exporter.web import paths
+from tests.support.landing import arrival_rows
+from tests.support.processes import ManagedProcess, exporter_command, free_port, wait_until
+
+TEAM = "demo"  # exporter/demo.py's one team
+LAST_ARRIVAL = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+s ago\)")
+
+
+def chromium_dom(url: str, profile: Path) -> str:
+    """The DOM headless Chromium builds from ``url``, with nothing reached but ``url``."""
+    binary = shutil.which("chromium")
+    assert binary, "chromium is missing: run scripts/install-system-deps.sh (or make test)"
+    result = subprocess.run(
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",  # tests run as root in CI, where the sandbox refuses to start
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"chromium failed ({result.returncode}):\n{result.stderr}"
+    assert "</html>" in result.stdout, f"no page from chromium:\n{result.stderr[-2000:]}"
+    return result.stdout
+
+
+def counters(metrics_url: str) -> tuple[int, int]:
+    """(IDs accepted over POST /generations, lookups found) of the demo team, as scraped."""
+    accepted = found = 0.0
+    for family in text_string_to_metric_families(httpx.get(metrics_url, timeout=5).text):
+        for s in family.samples:
+            if s.labels.get("vercel_team") != TEAM:
+                continue
+            if s.name == GENERATION_IDS_RECEIVED.name and s.labels["intake"] == "http":
+                accepted += s.value if s.labels["result"] == "accepted" else 0
+            if s.name == GENERATION_LOOKUPS.name and s.labels["outcome"] == "found":
+                found += s.value
+    return int(accepted), int(found)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = ManagedProcess(
+        exporter_command("--demo", f"--web.listen-address=127.0.0.1:{port}"),
+        tmp_path / "exporter.log",
+    )
+    try:
+        process.wait_http(base + paths.READYZ, timeout=30)
+        yield base
+    finally:
+        process.stop()
+
+
+def test_the_page_shows_the_demo_generations_arriving_and_counted(
+    demo: str, tmp_path: Path
+) -> None:
+    metrics = demo + paths.DEFAULT_METRICS
+    wait_until(lambda: counters(metrics)[1] > 0, timeout=60, what="a generation counted")
+    before = counters(metrics)
+    page = chromium_dom(demo + paths.LANDING, tmp_path / "chromium")
+    after = counters(metrics)
+
+    rows = arrival_rows(page)
+    assert 'class="nothing-yet"' not in page, "the demo's IDs have arrived"
+    http = rows[("arrivals", TEAM, "http")]
+    name, last_hour, last_arrival, accepted, duplicates, rejected = http
+    assert name == f"POST {paths.GENERATIONS}"
+    assert LAST_ARRIVAL.fullmatch(last_arrival), last_arrival
+    assert before[0] <= int(accepted) <= after[0], "the page shows what /metrics publishes"
+    assert int(last_hour) == int(accepted) + int(duplicates) + int(rejected) > 0, (
+        "a fresh exporter received everything within the hour"
+    )
+    counted = int(rows[("outcomes", TEAM, "counted")][1])
+    assert before[1] <= counted <= after[1]
+    pending = int(rows[("outcomes", TEAM, "pending")][1])
+    abandoned = sum(int(cells[1]) for key, cells in rows.items() if "abandoned:" in key[2])
+    assert pending + counted + abandoned == int(accepted), "every accepted ID is in one state"
+    for intake in INTAKE_PATHS:
+        if intake != "http":
+            assert rows[("arrivals", TEAM, intake)][1:3] == ["0", "never"], intake
