@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.common import Row, fmt, log, machine
 from bench.context import Context
 
-BENCHMARKS = ("scrape", "intake", "lookups", "restart", "memory")
+BENCHMARKS = ("scrape", "intake", "otlp", "lookups", "restart", "memory")
 
 
 def table(rows: list[Row], info: dict[str, str], seconds: float) -> str:

@@ -15,11 +15,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter.gateway.models import Generation
+from exporter.generations.collector import zero_series
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.series import ABANDON_REASONS, LOOKUP_OUTCOMES, PERSISTED, Delta, delta
+from exporter.generations.series import PERSISTED, Delta, delta
 from exporter.generations.store import Transaction
 from exporter.metrics import (
-    GENERATION_IDS_ABANDONED,
     GENERATION_IDS_RECEIVED,
     GENERATION_LOOKUP_DELAY,
     GENERATION_LOOKUPS,
@@ -149,10 +149,8 @@ def native_registry(items: list[Delta], teams: tuple[str, ...] = TEAMS) -> Colle
                 registry=registry,
             )
     for team in teams:  # the exporter starts these at 0
-        for outcome in LOOKUP_OUTCOMES:
-            metrics[GENERATION_LOOKUPS.name].labels(team, outcome)
-        for reason in ABANDON_REASONS:
-            metrics[GENERATION_IDS_ABANDONED.name].labels(team, reason)
+        for key in zero_series(team):
+            metrics[key.metric].labels(*(value for _, value in key.labels))
     for item in items:
         child = metrics[item.metric.name].labels(*(value for _, value in item.labels))
         if item.metric.type is Type.COUNTER:

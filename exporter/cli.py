@@ -30,6 +30,7 @@ from exporter.config import (
 )
 from exporter.generations.store import StateError
 from exporter.logs import setup_logging
+from exporter.simulator.modes import Modes
 from exporter.web.server import AsgiServer, bind, reload_on_hangup, stop_on_signals
 
 PROG = "vercel-ai-gateway-exporter"
@@ -40,6 +41,8 @@ def default_text(option: Option) -> str:
     """An option's default as a user writes it (durations as 5m, not 300.0)."""
     if option.default in (None, []):
         return "none"
+    if isinstance(option.default, bool):
+        return str(option.default).lower()  # as a flag or variable is written: true, false
     if option.duration:
         return format_duration(float(option.default))
     if isinstance(option.default, float) and option.default.is_integer():
@@ -136,11 +139,26 @@ def simulate_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="Seconds every gateway API answer takes (a fixed delay, as a remote API has).",
     )
+    parser.add_argument(
+        "--models",
+        type=int,
+        default=None,
+        help="Serve and generate this many models in all: synthetic ones are added to the "
+        "built-in catalogue (for cardinality stress runs).",
+    )
     parser.add_argument("--fault", default=None, help="Start with this fault mode active.")
     parser.add_argument(
         "--hobby",
         action="store_true",
         help="Act as a Hobby plan: GET /v1/report answers 403 (POST /_sim/plan switches).",
+    )
+    parser.add_argument(
+        "--mode",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Start with a mode of an undocumented case set, e.g. foreign_generations=forbidden "
+        "(repeatable; POST /_sim/modes switches).",
     )
     parser.add_argument(
         "--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"]
@@ -197,6 +215,18 @@ async def _run_exporter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _modes(given: list[str]) -> Modes:
+    """``NAME=VALUE`` pairs as simulator modes (``true``/``false`` for the flags)."""
+    raw: dict[str, object] = {}
+    for item in given:
+        name, _, value = item.partition("=")
+        raw[name] = {"true": True, "false": False}.get(value, value)
+    try:
+        return Modes().updated(raw) if raw else Modes()
+    except ValueError as exc:
+        raise ConfigError(f"--mode: {exc}") from None
+
+
 async def _run_simulator(args: argparse.Namespace) -> int:
     from exporter.simulator.app import Simulator, create_app
     from exporter.simulator.faults import Fault
@@ -216,6 +246,8 @@ async def _run_simulator(args: argparse.Namespace) -> int:
         latency=args.latency,
         api_keys=keys or None,
         plan="hobby" if args.hobby else "pro",
+        modes=_modes(args.mode),
+        models=args.models,
     )
     if args.fault:
         sim.fault = Fault.from_json({"mode": args.fault})
@@ -237,11 +269,12 @@ async def _run_lookup(args: argparse.Namespace) -> int:
 
     from exporter.gateway.client import GatewayClient
     from exporter.gateway.errors import GatewayError
-    from exporter.gateway.models import is_generation_id
+    from exporter.gateway.models import canonical_generation_id
     from exporter.metrics import ApiMetrics
     from exporter.teams import resolve_teams
 
-    if not is_generation_id(args.generation_id):
+    generation_id = canonical_generation_id(args.generation_id)
+    if generation_id is None:
         raise ConfigError(
             f"{args.generation_id!r} is not a generation ID "
             "(gen_ followed by 26 Crockford base32 characters)"
@@ -260,7 +293,7 @@ async def _run_lookup(args: argparse.Namespace) -> int:
         timeout=config.gateway.timeout,
     )
     try:
-        record = await client.generation(args.generation_id)
+        record = await client.generation(generation_id)
     except GatewayError as exc:
         print(f"{PROG}: lookup failed ({exc.code}): {exc.message}", file=sys.stderr)
         return 1

@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -67,6 +68,14 @@ def _check_http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL (e.g. https://ai-gateway.vercel.sh)")
     return value.rstrip("/")
+
+
+def _origin(value: str) -> str:
+    """The URL's scheme, host and port: what the official SDK calls the usage API at. Vercel
+    documents the base URL as ``https://ai-gateway.vercel.sh/v1``; the endpoints add ``/v1``
+    themselves, so a copied ``/v1`` (or any path) is dropped rather than doubled."""
+    parts = urlsplit(value)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _check_listen_address(value: str) -> str:
@@ -115,7 +124,7 @@ class WebConfig(StrictModel):
     config_file: Path | None = Field(
         None,
         description="Web configuration file (Prometheus exporter-toolkit format) for TLS and "
-        "basic auth; read at start.",
+        "basic auth; read at start and on SIGHUP.",
     )
     read_header_timeout: Annotated[Duration, _at_least(1.0)] = Field(
         10.0, description="Close a connection whose request headers take longer to arrive."
@@ -140,8 +149,10 @@ class WebConfig(StrictModel):
 
 
 class GatewayConfig(StrictModel):
-    url: Annotated[str, AfterValidator(_check_http_url)] = Field(
-        "https://ai-gateway.vercel.sh", description="Base URL of the AI Gateway API."
+    url: Annotated[str, AfterValidator(_check_http_url), AfterValidator(_origin)] = Field(
+        "https://ai-gateway.vercel.sh",
+        description="Base URL of the AI Gateway API; only its origin is used, so the documented "
+        "https://ai-gateway.vercel.sh/v1 works too.",
     )
     timeout: Annotated[Duration, _at_least(0.1)] = Field(
         10.0, description="Timeout of one upstream request."
@@ -196,6 +207,37 @@ class IngestConfig(StrictModel):
     )
 
 
+class OtlpConfig(StrictModel):
+    """POST /v1/traces: which team a span belongs to, and how much one request may hold."""
+
+    team_attribute: str | None = Field(
+        None,
+        description="Span or resource attribute naming a span's team (e.g. "
+        "deployment.environment); without it, the team query parameter, else the first team.",
+    )
+    team_map: list[str] = Field(
+        default_factory=list,
+        description="VALUE=TEAM: the team of spans whose team attribute is VALUE (repeatable); "
+        "a value that is a team's name needs no entry.",
+    )
+    max_body_bytes: int = Field(
+        4 << 20, ge=1024, description="Largest trace body accepted, after decompression."
+    )
+    max_spans: int = Field(10_000, ge=1, description="Most spans accepted in one trace request.")
+
+    @field_validator("team_map")
+    @classmethod
+    def _pairs(cls, team_map: list[str]) -> list[str]:
+        for entry in team_map:
+            value, sep, team = entry.partition("=")
+            if not sep or not value or not team:
+                raise ValueError(f"{entry!r} is not VALUE=TEAM")
+        return team_map
+
+    def mapping(self) -> dict[str, str]:
+        return dict(entry.split("=", 1) for entry in self.team_map)
+
+
 class LookupConfig(StrictModel):
     concurrency: int = Field(8, ge=1, le=256, description="Lookups in flight per team.")
     rate: float = Field(20.0, gt=0, description="Lookups started per second per team.")
@@ -225,6 +267,30 @@ class GenerationsConfig(StrictModel):
     )
 
 
+class AttributionConfig(StrictModel):
+    """Labels that attribute generations to what the application says they were for."""
+
+    labels: list[str] = Field(
+        default_factory=list,
+        description="LABEL=SOURCE (repeatable): a label on the cost, token and count series of "
+        "generations, from a span attribute (span:ai.telemetry.functionId) or a field sent "
+        "with an ID on POST /generations (field:feature); a label may have several sources.",
+    )
+    max_values: int = Field(
+        20, ge=1, le=1000, description="Distinct values of each attribution label before 'other'."
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _sources(cls, labels: list[str]) -> list[str]:
+        for entry in labels:
+            label, sep, source = entry.partition("=")
+            kind, colon, name = source.partition(":")
+            if not sep or not label or kind not in ("span", "field") or not colon or not name:
+                raise ValueError(f"{entry!r} is not LABEL=span:ATTRIBUTE or LABEL=field:NAME")
+        return labels
+
+
 class AlertThresholds(StrictModel):
     """Per-team thresholds, published as gauges so one rule file serves every team."""
 
@@ -233,6 +299,7 @@ class AlertThresholds(StrictModel):
     credits_runway: Annotated[Duration, _at_least(60.0)] | None = None
     spend_spike_floor_usd: Decimal | None = Field(None, ge=0)
     budget_used_ratio: float | None = Field(None, gt=0, le=1)
+    model_deprecation: Annotated[Duration, _at_least(3600.0)] | None = None
 
 
 def _matching(pattern: str, what: str) -> AfterValidator:
@@ -244,6 +311,37 @@ def _matching(pattern: str, what: str) -> AfterValidator:
         return value
 
     return AfterValidator(check)
+
+
+ModelId = Annotated[str, _matching(r"[^\s/]{1,100}/[^\s/]{1,100}", "a model ID (creator/model)")]
+
+
+class CatalogConfig(StrictModel):
+    """The public model catalog: free and keyless, so on by default (sources/catalog.py)."""
+
+    enabled: bool = Field(
+        True,
+        description="Read the public model catalog (no key, not billed): prices, cache "
+        "savings, deprecations and provider health.",
+    )
+    prices_interval: Annotated[Duration, _at_least(60.0)] = Field(
+        3600.0, description="How often to read GET /v1/models: prices and deprecations."
+    )
+    health_interval: Annotated[Duration, _at_least(30.0)] = Field(
+        300.0, description="How often to read the provider health of the top models."
+    )
+    top_models: int = Field(
+        20,
+        ge=0,
+        le=100,
+        description="Models whose provider health is published: the most used in the "
+        "exporter's own traffic (0: none).",
+    )
+    models: list[ModelId] = Field(
+        default_factory=list,
+        description="Models to publish prices and deprecations of even before any traffic "
+        "uses them, as creator/model (repeatable).",
+    )
 
 
 TeamName = Annotated[
@@ -269,7 +367,8 @@ GroupBy = Literal[
     "zero_data_retention",
     "day",
 ]
-Window = Literal["today", "month_to_date", "last_7_days", "last_30_days"]
+# last_hour: the last complete UTC hour, from an hourly (date_part=hour) query.
+Window = Literal["today", "month_to_date", "last_7_days", "last_30_days", "last_hour"]
 # Each query is billed ($5 per 1,000), so polling faster than this is refused.
 REPORT_MIN_INTERVAL = 300.0
 
@@ -291,6 +390,7 @@ class ReportFilters(StrictModel):
     provider: FilterValue | None = None
     user_id: FilterValue | None = None
     credential_type: Literal["byok", "system"] | None = None
+    zero_data_retention: bool | None = None
     tags: Annotated[list[TagValue], Field(min_length=1)] | None = None
     tags_match: Literal["any", "all"] | None = None
 
@@ -353,8 +453,11 @@ class Config(StrictModel):
     log: LogConfig = LogConfig()
     state: StateConfig = StateConfig()
     ingest: IngestConfig = IngestConfig()
+    otlp: OtlpConfig = OtlpConfig()
+    attribution: AttributionConfig = AttributionConfig()
     lookup: LookupConfig = LookupConfig()
     generations: GenerationsConfig = GenerationsConfig()
+    catalog: CatalogConfig = CatalogConfig()
     teams: list[TeamConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -377,8 +480,11 @@ SECTIONS: dict[str, type[StrictModel]] = {
     "log": LogConfig,
     "state": StateConfig,
     "ingest": IngestConfig,
+    "otlp": OtlpConfig,
+    "attribution": AttributionConfig,
     "lookup": LookupConfig,
     "generations": GenerationsConfig,
+    "catalog": CatalogConfig,
 }
 
 

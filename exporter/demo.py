@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
+import zlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from exporter.web.server import AsgiServer, bind, bound_port
 TEAM = "demo"
 KEY = "demo-key-for-the-bundled-simulator"
 FEED_EVERY = 1.0
+FEATURES = ("chat", "search", "summarize", "agent")
 
 
 class Demo:
@@ -39,11 +41,23 @@ class Demo:
     def overrides(self, given: dict[str, Any]) -> dict[str, Any]:
         """Config the demo needs, without overriding what the user set explicitly."""
         out: dict[str, Any] = {"gateway.url": self.url}
-        defaults = {"credits.interval": "5s", "lookup.initial_delay": "4s"}
+        defaults = {
+            "credits.interval": "5s",
+            "lookup.initial_delay": "4s",
+            # The catalog at its shortest, so prices and provider health show within a minute.
+            "catalog.prices_interval": "1m",
+            "catalog.health_interval": "30s",
+        }
         for key, value in defaults.items():
             env = ENV_PREFIX + key.replace(".", "_").upper()
             if key not in given and env not in os.environ:
                 out[key] = value
+        if (
+            "attribution.labels" not in given
+            and f"{ENV_PREFIX}ATTRIBUTION_LABELS" not in os.environ
+        ):
+            # The demo's traffic says which feature each call served, as an app would.
+            out["attribution.labels"] = ["feature=field:feature"]
         if "state.path" not in given and f"{ENV_PREFIX}STATE_PATH" not in os.environ:
             out["state.path"] = os.path.join(self._workdir.name, "state.db")
         return out
@@ -71,9 +85,14 @@ class Demo:
         while True:
             await asyncio.sleep(FEED_EVERY)
             ids, self._new_ids = self._new_ids, []
-            if ids:
+            by_feature: dict[str, list[str]] = {}
+            for gen_id in ids:  # a stable feature per ID, as the app that made it would say
+                feature = FEATURES[zlib.crc32(gen_id.encode()) % len(FEATURES)]
+                by_feature.setdefault(feature, []).append(gen_id)
+            for feature, batch in by_feature.items():
                 with contextlib.suppress(IntakeError):
-                    await intake.accept(TEAM, ids, "http")
+                    attributes = intake.attributes({"feature": feature})
+                    await intake.accept(TEAM, batch, "http", attributes=attributes)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -58,6 +58,7 @@ class Area(Enum):
     PIPELINE = "Generation pipeline"
     REPORTS = "Custom Reporting"
     BUDGETS = "Budgets"
+    CATALOG = "Model catalog"
     THRESHOLDS = "Alert thresholds"
     EXPORTER = "The exporter itself"
 
@@ -105,13 +106,20 @@ class Family:
         self._expect(Type.GAUGE)
         return GaugeMetricFamily(self.name, self._help(detail), labels=labels or self.labels)
 
-    def counter(self, detail: str = "") -> CounterMetricFamily:
+    def counter(self, detail: str = "", extra: Sequence[str] = ()) -> CounterMetricFamily:
+        """``extra``: labels configured at run time (attribution labels) after the table's."""
         self._expect(Type.COUNTER)
-        return CounterMetricFamily(self.name, self._help(detail), labels=self.labels)
+        return CounterMetricFamily(self.name, self._help(detail), labels=[*self.labels, *extra])
 
-    def histogram(self, detail: str = "") -> HistogramMetricFamily:
+    def histogram(self, detail: str = "", extra: Sequence[str] = ()) -> HistogramMetricFamily:
         self._expect(Type.HISTOGRAM)
-        return HistogramMetricFamily(self.name, self._help(detail), labels=self.labels)
+        return HistogramMetricFamily(self.name, self._help(detail), labels=[*self.labels, *extra])
+
+    @property
+    def attributed(self) -> bool:
+        """Whether a generation's configured attribution labels (exporter/generations/
+        attribution.py) follow the table's labels: the generation area's families."""
+        return self.area is Area.GENERATIONS
 
     def free_labels(self) -> Metric:
         """A gauge family whose series may add one of ``optional_labels``."""
@@ -155,7 +163,7 @@ def _buckets(*values: str) -> tuple[Decimal, ...]:
 C, G, H = Type.COUNTER, Type.GAUGE, Type.HISTOGRAM
 MAX, SUM, INSTANCE = Replicas.MAX, Replicas.SUM, Replicas.INSTANCE
 GEN = "vercel_team model provider"
-BUDGET = "vercel_team scope_type scope name refresh_period"
+BUDGET = "vercel_team scope_type scope name refresh_period budget_source"
 REPORT = "vercel_team report window"
 
 # The label a report series carries, named after the report's group_by dimension.
@@ -187,12 +195,15 @@ COST_BUCKETS = _buckets(
 )  # fmt: skip
 GENERATION_COST = _family(
     "generation_cost_usd", H, "usd", GEN,
-    "Cost in USD of looked-up generations (total_cost, including surcharges).",
+    "Cost in USD of looked-up generations (total_cost): what the gateway charged, surcharges "
+    "included; for BYOK the surcharges alone, since the provider bills the inference.",
     SUM, Area.GENERATIONS, buckets=COST_BUCKETS,
 )  # fmt: skip
 GENERATION_TIME_TO_FIRST_TOKEN = _family(
     "generation_time_to_first_token_seconds", H, "seconds", GEN,
-    "Time to first token of looked-up generations (latency).",
+    "Time to first token of looked-up streamed generations (latency); non-streamed ones are "
+    "left out, since their first token arrives with the whole answer (latency equals "
+    "generation_time).",
     SUM, Area.GENERATIONS,
     buckets=_buckets(
         "0.1", "0.25", "0.5", "0.75", "1", "1.5", "2", "3", "5", "7.5", "10", "15", "30", "60"
@@ -248,11 +259,46 @@ GENERATION_OBSERVATIONS_FOLDED = _family(
     SUM, Area.PIPELINE,
 )  # fmt: skip
 
+GENERATION_CACHE_SAVINGS = _family(
+    "generation_cache_savings_usd_total", C, "usd", GEN,
+    "USD that looked-up generations saved by reading input from the prompt cache: cached "
+    "tokens times (input price - cache-read price), at the serving provider's price when the "
+    "catalog names it, else the model's list price (its tier for the prompt's size).",
+    SUM, Area.GENERATIONS,
+)  # fmt: skip
+GENERATION_CACHE_SAVINGS_UNKNOWN = _family(
+    "generation_cache_savings_unknown_total", C, "", "vercel_team model reason",
+    "Looked-up generations with cached tokens whose savings were not counted, by reason "
+    "(no_catalog: no catalog read yet or it is off; unknown_model: not in the catalog; "
+    "no_price: no usable input or cache-read price).",
+    SUM, Area.GENERATIONS,
+)  # fmt: skip
+
+ATTRIBUTION_INFO = _family(
+    "attribution_info", G, "", "label source",
+    "The attribution labels configured (attribution.labels): each label the generation "
+    "families carry and where its values come from; the value is always 1. Dashboards list "
+    "the labels from it.",
+    MAX, Area.PIPELINE,
+)  # fmt: skip
+
 # --- The lookup pipeline ----------------------------------------------------------------------
 GENERATION_IDS_RECEIVED = _family(
     "generation_ids_received_total", C, "", "vercel_team intake result",
-    "Generation IDs received, by intake path (http, follow) and result (accepted, duplicate, "
-    "rejected).",
+    "Generation IDs received, by intake path (http: POST /generations, follow: the log "
+    "follower, otlp: POST /v1/traces) and result (accepted, duplicate, rejected).",
+    SUM, Area.PIPELINE,
+)  # fmt: skip
+GENERATION_TRACE_SPANS = _family(
+    "generation_trace_spans_total", C, "", "vercel_team result",
+    "Spans received on POST /v1/traces (OTLP), by the team they were mapped to and result: "
+    "with_id (it named at least one generation ID) or without_id.",
+    SUM, Area.PIPELINE,
+)  # fmt: skip
+GENERATION_TRACE_SPANS_REJECTED = _family(
+    "generation_trace_spans_rejected_total", C, "", "reason",
+    "Spans refused on POST /v1/traces and reported back in partial_success, by reason "
+    "(unknown_team: their team attribute names no configured team).",
     SUM, Area.PIPELINE,
 )  # fmt: skip
 GENERATION_LOOKUPS = _family(
@@ -262,7 +308,8 @@ GENERATION_LOOKUPS = _family(
 )  # fmt: skip
 GENERATION_IDS_ABANDONED = _family(
     "generation_ids_abandoned_total", C, "", "vercel_team reason",
-    "Generation IDs given up on, by reason (not_found, max_age, rejected, invalid).",
+    "Generation IDs given up on, by reason (not_found, max_age, rejected, forbidden: refused "
+    "for that record while the key works, invalid).",
     SUM, Area.PIPELINE,
 )  # fmt: skip
 GENERATION_LOOKUP_RETRIES_DEFERRED = _family(
@@ -287,12 +334,13 @@ GENERATION_LOOKUP_DELAY = _family(
 # --- Custom Reporting (optional) ------------------------------------------------------------
 REPORT_COST = _family(
     "report_cost_usd", G, "usd", REPORT + " cost_type",
-    "Spend in USD over the report's window (UTC days) from Custom Reporting, by cost_type "
-    "(total: charged, including surcharges; market: at market price, BYOK included; "
-    "surcharge; gateway). The group is a label named after the report's group_by (model, "
-    "provider, user, tag, credential_type, api_key_name, zero_data_retention; a group_by day "
-    "report has none and is the window total); groups beyond the report's top_n are summed "
-    "into 'other'. Tag reports count a request once per tag it carries.",
+    "Spend in USD over the report's window (UTC days, or the last complete UTC hour) from "
+    "Custom Reporting, by cost_type (total: charged, surcharges included; market: at market "
+    "price, BYOK included; surcharge: the add-ons' part of total; gateway). The group is a "
+    "label named after the report's group_by (model, provider, user, tag, credential_type, "
+    "api_key_name, zero_data_retention; a group_by day report has none and is the window "
+    "total); groups beyond the report's top_n are summed into 'other'. Tag reports count a "
+    "request once per tag it carries.",
     MAX, Area.REPORTS, fixed_for_sum=("report", "cost_type"), optional_labels=REPORT_DIMENSIONS,
 )  # fmt: skip
 REPORT_TOKENS = _family(
@@ -309,8 +357,8 @@ REPORT_REQUESTS = _family(
 )  # fmt: skip
 REPORT_UP = _family(
     "report_up", G, "", "vercel_team report",
-    "1 if the report's last query succeeded; 0 if it failed or Custom Reporting is disabled "
-    "for the team (403: not available on its plan).",
+    "1 if the report's last query succeeded; 0 if it failed or Custom Reporting answers 403 "
+    "for the team (see report_plan_required).",
     MAX, Area.REPORTS,
 )  # fmt: skip
 REPORT_LAST_SUCCESS = _family(
@@ -326,9 +374,17 @@ REPORT_QUERIES = _family(
 )  # fmt: skip
 REPORT_QUERY_COST = _family(
     "report_query_cost_usd_total", C, "usd", "vercel_team",
-    "Estimated USD the exporter's own Custom Reporting queries cost (5 USD per 1,000 answered "
-    "queries).",
+    "Estimated USD the exporter's own Custom Reporting queries cost (5 USD per 1,000 queries "
+    "the API answered: 200, usable or not, or 403, since the hourly probe of a plan without "
+    "Custom Reporting may be billed too).",
     SUM, Area.REPORTS,
+)  # fmt: skip
+REPORT_PLAN_REQUIRED = _family(
+    "report_plan_required", G, "", "vercel_team",
+    "1 while Custom Reporting answers 403 for the team: its plan (Hobby, Pro trial) lacks it. "
+    "The exporter then probes once an hour and resumes the team's reports when a probe "
+    "succeeds; 0 otherwise.",
+    MAX, Area.REPORTS,
 )  # fmt: skip
 
 # --- Budgets (optional) ---------------------------------------------------------------------
@@ -341,14 +397,80 @@ BUDGET_LIMIT = _family(
 BUDGET_SPEND = _family(
     "budget_spend_usd", G, "usd", BUDGET,
     "Spend in USD counted against an active AI Gateway budget in its current refresh period "
-    "(currentSpend).",
+    "(currentSpend; BYOK spend is apart, in budget_byok_spend_usd).",
     MAX, Area.BUDGETS, fixed_for_sum=("scope_type", "refresh_period"),
 )  # fmt: skip
 BUDGET_BYOK_SPEND = _family(
     "budget_byok_spend_usd", G, "usd", BUDGET,
     "BYOK spend in USD in an active AI Gateway budget's current refresh period "
-    "(currentByokSpend; it counts against the limit only if the budget includes BYOK).",
+    "(currentByokSpend; it counts against the limit only where budget_byok_included is 1).",
     MAX, Area.BUDGETS, fixed_for_sum=("scope_type", "refresh_period"),
+)  # fmt: skip
+BUDGET_BYOK_INCLUDED = _family(
+    "budget_byok_included", G, "", BUDGET,
+    "1 if the budget counts BYOK spend against its limit (includeByokInQuota), else 0; absent "
+    "when the list does not say.",
+    MAX, Area.BUDGETS,
+)  # fmt: skip
+BUDGET_ALERT_THRESHOLD = _family(
+    "budget_alert_threshold_ratio", G, "ratio", BUDGET,
+    "Lowest share of the budget (0-1) at which Vercel sends a spend alert (alertThresholds, "
+    "percentages upstream); VercelAIGatewayBudgetNearlyExhausted fires from it. Absent when the "
+    "budget sets none.",
+    MAX, Area.BUDGETS,
+)  # fmt: skip
+BUDGET_ENTRIES_SKIPPED = _family(
+    "budget_entries_skipped", G, "", "vercel_team reason",
+    "Entries of the last budgets list left out, by reason (not_an_object, no_scope_type, "
+    "no_scope, bad_limit, bad_spend: missing or not a number, bad_flag: active or archived not "
+    "a boolean); the other budgets are still published.",
+    MAX, Area.BUDGETS,
+)  # fmt: skip
+
+# --- Model catalog (GET /v1/models and the endpoints route: public, no key, polled once) -----
+MODEL_TOKEN_PRICE = _family(
+    "model_token_price_usd", G, "usd", "model token_type",
+    "List price in USD of one token of a model in use or configured (catalog.models), by "
+    "token_type (input, output, cache_read, cache_write), from GET /v1/models; for a tiered "
+    "model, its flat price (or its first band's).",
+    MAX, Area.CATALOG, fixed_for_sum=("token_type",),
+)  # fmt: skip
+MODEL_TOKEN_PRICE_TIER = _family(
+    "model_token_price_tier_usd", G, "usd", "model token_type min_tokens max_tokens",
+    "Tiered list price in USD of one token, for requests whose prompt has from min_tokens "
+    "(inclusive) to max_tokens (exclusive; +Inf: no bound) tokens; only tiered models have it.",
+    MAX, Area.CATALOG, fixed_for_sum=("token_type", "min_tokens", "max_tokens"),
+)  # fmt: skip
+MODEL_DEPRECATION = _family(
+    "model_deprecation_timestamp_seconds", G, "seconds", "model",
+    "Unix time at which a model in use or configured is (or was) deprecated (deprecated_at); "
+    "absent for models with no deprecation date.",
+    MAX, Area.CATALOG,
+)  # fmt: skip
+MODEL_PROVIDER_UPTIME = _family(
+    "model_provider_uptime_ratio", G, "ratio", "model provider window",
+    "Uptime (0-1; the gateway publishes a percentage) of the provider serving the model over "
+    "the last 15m, 1h or 1d (window); for the top catalog.top_models models by the "
+    "exporter's own traffic.",
+    MAX, Area.CATALOG, fixed_for_sum=("window",),
+)  # fmt: skip
+MODEL_PROVIDER_TIME_TO_FIRST_TOKEN = _family(
+    "model_provider_time_to_first_token_seconds", G, "seconds", "model provider quantile",
+    "Time to first token of the provider for the model over the last hour, as the gateway "
+    "publishes it (quantile 0.5 or 0.95, across all its customers).",
+    MAX, Area.CATALOG, fixed_for_sum=("quantile",),
+)  # fmt: skip
+MODEL_PROVIDER_THROUGHPUT = _family(
+    "model_provider_throughput_tokens_per_second", G, "", "model provider quantile",
+    "Output tokens per second of the provider for the model over the last hour, as the "
+    "gateway publishes it (quantile 0.5 or 0.95).",
+    MAX, Area.CATALOG, fixed_for_sum=("quantile",),
+)  # fmt: skip
+MODEL_PROVIDER_STATUS = _family(
+    "model_provider_status", G, "", "model provider",
+    "Status code the gateway publishes for the provider serving the model: 0 is active, any "
+    "other value is not (the codes are undocumented).",
+    MAX, Area.CATALOG,
 )  # fmt: skip
 
 # --- Per-team alert thresholds (configuration, so the shipped rules serve every team) -------
@@ -374,15 +496,23 @@ ALERT_SPEND_SPIKE_FLOOR = _family(
 )  # fmt: skip
 ALERT_BUDGET_USED = _family(
     "alert_budget_used_threshold_ratio", G, "ratio", "vercel_team",
-    "Share of a budget spent (0-1) above which VercelAIGatewayBudgetNearlyExhausted fires.",
+    "Share of a budget spent (0-1) above which VercelAIGatewayBudgetNearlyExhausted fires, "
+    "for budgets without alert thresholds of their own.",
+    MAX, Area.THRESHOLDS, fixed_for_sum=("vercel_team",),
+)  # fmt: skip
+ALERT_MODEL_DEPRECATION = _family(
+    "alert_model_deprecation_threshold_seconds", G, "seconds", "vercel_team",
+    "Horizon in seconds within which the deprecation of a model the team used in the last day "
+    "fires VercelAIGatewayModelDeprecationSoon.",
     MAX, Area.THRESHOLDS, fixed_for_sum=("vercel_team",),
 )  # fmt: skip
 
 # --- The exporter itself ----------------------------------------------------------------------
 SOURCE_UP = _family(
     "source_up", G, "", "vercel_team source",
-    "1 if the last refresh of the source (credits, reports, budgets) for the team succeeded, "
-    "else 0.",
+    "1 if the last refresh of the source (credits, reports, budgets, catalog, providers) for "
+    "the team succeeded, else 0. The catalog and providers are polled once for every team "
+    "and published under each.",
     MAX, Area.EXPORTER,
 )  # fmt: skip
 SOURCE_LAST_SUCCESS = _family(
@@ -393,7 +523,8 @@ SOURCE_LAST_SUCCESS = _family(
 API_REQUESTS = _family(
     "api_requests_total", C, "", "vercel_team api_endpoint code",
     "Requests the exporter made to the AI Gateway and Vercel APIs, by HTTP status code (or "
-    "timeout, network_error, invalid_response when no usable answer arrived).",
+    "timeout, network_error, invalid_response when no usable answer arrived); the public "
+    "model catalog is called for no team, so its requests have no vercel_team.",
     SUM, Area.EXPORTER,
 )  # fmt: skip
 API_REQUEST_DURATION = _family(

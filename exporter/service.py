@@ -23,10 +23,12 @@ from exporter.config import Config, ConfigError
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.keys import KeySource
 from exporter.gateway.retry import RetryPolicy
+from exporter.generations.activity import Arrivals, collect_arrivals
 from exporter.generations.pipeline import GenerationPipeline
 from exporter.metrics import ASYNCIO_TASKS, ApiMetrics, BuildInfoCollector
 from exporter.sources.base import Source
 from exporter.sources.budgets import BudgetsSource
+from exporter.sources.catalog import catalog_sources
 from exporter.sources.credits import CreditsSource
 from exporter.sources.health import SourceHealthCollector
 from exporter.sources.reports import ReportsSource
@@ -92,19 +94,37 @@ class Exporter:
             self.clients, self.clock, config.credits.interval, config.credits.max_staleness
         )
         self.budgets = BudgetsSource(teams, self.api_metrics, self.clock, config.gateway.timeout)
+        # The catalog ranks models by the pipeline's counters, and the pipeline counts cache
+        # savings at the catalog's prices: the pipeline is built next, hence the lambda.
+        self.prices, catalog = catalog_sources(
+            config.catalog,
+            config.gateway.url,
+            self.api_metrics,
+            config.gateway.timeout,
+            list(self.clients),
+            lambda: self.generations.models_in_use(),
+            self.clock,
+        )
         self.sources: list[Source] = [
             self.credits,
             ReportsSource(teams, self.clients, self.clock),
             self.budgets,
+            *catalog,
         ]
         self.task_counter = TaskCounter()
-        self.generations = GenerationPipeline(config, self.clients, self.clock)
+        self.generations = GenerationPipeline(
+            config,
+            self.clients,
+            self.clock,
+            {team: state.health for team, state in self.credits.teams.items()},
+            pricing=self.prices,
+        )
         for collector in (
             BuildInfoCollector(),
             ThresholdsCollector([team.config for team in teams]),
             SourceHealthCollector(self.sources),
             self.task_counter,
-            self.generations.collector,
+            *self.generations.collectors(),
             *(c for source in self.sources for c in source.collectors()),
         ):
             self.registry.register(collector)
@@ -114,6 +134,7 @@ class Exporter:
             self.statuses,
             [*self.generations.routes(), openapi_route(self._openapi())],
             notes=lambda: [note for source in self.sources for note in source.notes()],
+            arrivals=self.arrivals,
         )
         access = Access(
             self.web,
@@ -167,8 +188,14 @@ class Exporter:
             basic_auth=bool(self.web.users),
         )
 
+    def arrivals(self) -> Arrivals:
+        """Are the applications' generations arriving? For the landing page."""
+        pipeline = self.generations
+        return collect_arrivals(pipeline.mirror, pipeline.intake.activity, pipeline.teams)
+
     def statuses(self) -> list[TeamStatus]:
-        """Credits decide readiness: they are what the alerts need first."""
+        """Credits decide readiness: they are what the alerts need first. A URL that leads to
+        no API is named as the team's misconfiguration."""
         now = self.clock.time()
         rows = []
         for team, state in self.credits.teams.items():
@@ -183,6 +210,7 @@ class Exporter:
                         None if health.last_success is None else now - health.last_success
                     ),
                     detail=health.last_error or balance,
+                    misconfigured=health.last_error if health.misdirected else None,
                 )
             )
         return rows

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the test suite runs (Prometheus, promtool, Alertmanager) from
-# Debian's packages, Node.js for the dashboard schema check and wrk for the benchmarks, when
-# they are missing.
+# Debian's packages, Node.js for the dashboard schema and README snippet checks, Chromium for
+# the landing page's real-browser test and wrk for the benchmarks, when they are missing.
 set -euo pipefail
 
 need=()
@@ -10,6 +10,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v npm >/dev/null || need+=(nodejs npm)
 command -v wrk >/dev/null || need+=(wrk)  # load generator of make bench
+command -v chromium >/dev/null || need+=(chromium)  # headless: the landing page browser test
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

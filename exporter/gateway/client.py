@@ -4,6 +4,10 @@ It turns every upstream answer into either a parsed record or a typed GatewayErr
 times each request, and reads both error envelopes (nested ``{"error": {"message", "type"}}`` and
 the flat one ``/v1/generation`` uses). Retries belong to the caller's policy: credits retry
 inline, generation lookups retry through the durable queue instead.
+
+An HTML page, or a 404 on a path the API always has, means the URL leads somewhere else (a web
+site, a proxy, a path prefix the API does not have): it becomes a MisdirectedError naming the
+option to fix, so a wrong URL is not mistaken for "not recorded yet" or a bad answer.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from exporter.gateway.errors import (
     BadRequestError,
     GatewayError,
     InvalidResponseError,
+    MisdirectedError,
     NotFoundError,
+    QuotaExceededError,
     RateLimitedError,
     ServerError,
     TransportError,
@@ -71,6 +77,8 @@ def _error_for(
     }
     if status in (401, 403):
         return AuthError(message, **kwargs)
+    if status == 402:  # quota_for_entity_exceeded: a budget blocks the key
+        return QuotaExceededError(message, **kwargs)
     if status == 404:
         return NotFoundError(message, **kwargs)
     if status == 429:
@@ -80,17 +88,28 @@ def _error_for(
     return BadRequestError(message, **kwargs)
 
 
+def _looks_like_html(response: httpx.Response) -> bool:
+    if "html" in response.headers.get("content-type", "").lower():
+        return True
+    return response.content.lstrip()[:1] == b"<"
+
+
 class GatewayClient:
     """The gateway as seen by one team."""
 
     # What the bearer token is, in the message of a 401 or 403.
     credential = "API key"
+    # The option that sets the URL, and what it should look like, for a misdirected answer.
+    url_option = "gateway.url"
+    url_example = "https://ai-gateway.vercel.sh"
+    # Endpoints whose 404 says "no such record" (JSON); anywhere else a 404 means a wrong URL.
+    not_found_endpoints = frozenset({"generation"})
 
     def __init__(
         self,
         team: str,
         base_url: str,
-        key: KeySource,
+        key: KeySource | None,
         api_metrics: ApiMetrics,
         *,
         timeout: float = 10.0,
@@ -99,6 +118,7 @@ class GatewayClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.team = team
+        self.base_url = base_url
         self._key = key
         self._metrics = api_metrics
         self._retry = retry or RetryPolicy()
@@ -146,7 +166,10 @@ class GatewayClient:
             response = await self._send(path, params)
             code = str(response.status_code)
             if not response.is_success:
-                raise self._error(response)
+                raise self._error(response, endpoint, path)
+            if _looks_like_html(response):
+                code = "invalid_response"
+                raise self._misdirected(response, path)
             try:
                 result = parse(load_json(response.content))
             except InvalidResponseError:
@@ -160,7 +183,8 @@ class GatewayClient:
         return result
 
     async def _send(self, path: str, params: Mapping[str, str] | None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._key.get()}"}
+        # No key: a public endpoint (the model catalog), which is sent no credentials at all.
+        headers = {} if self._key is None else {"Authorization": f"Bearer {self._key.get()}"}
         try:
             return await self._http.get(path, params=params, headers=headers)
         except httpx.TimeoutException:
@@ -168,13 +192,32 @@ class GatewayClient:
         except httpx.HTTPError as exc:
             raise TransportError(f"request failed: {type(exc).__name__}") from None
 
-    def _error(self, response: httpx.Response) -> GatewayError:
+    def _misdirected(self, response: httpx.Response, path: str) -> MisdirectedError:
+        status = response.status_code
+        if response.is_redirect:
+            what = "a redirect"
+        elif _looks_like_html(response):
+            what = "an HTML page"
+        else:
+            what = "no such path"
+        return MisdirectedError(
+            f"{self.url_option} {self.base_url} does not lead to the API: GET {path} answered "
+            f"{status} ({what}); expected a URL such as {self.url_example}",
+            status=status,
+        )
+
+    def _error(self, response: httpx.Response, endpoint: str, path: str) -> GatewayError:
+        status = response.status_code
+        if response.is_redirect or (
+            status == 404
+            and (_looks_like_html(response) or endpoint not in self.not_found_endpoints)
+        ):
+            return self._misdirected(response, path)
         try:
             body = load_json(response.content) if response.content else None
         except InvalidResponseError:
             body = None
         message, error_type = error_details(body)
-        status = response.status_code
         text = (message or response.reason_phrase or "no message")[:_MAX_MESSAGE]
         if status in (401, 403):
             text = f"{self.credential} rejected for team {self.team} ({status}: {text})"

@@ -11,6 +11,9 @@ class GatewayError(Exception):
     """Base class: ``status`` is the HTTP status, or None when no response arrived."""
 
     retryable = False
+    # A refusal that lasts until someone changes a key, a plan, a budget or the configuration:
+    # logged loudly once, then quietly while it lasts.
+    persistent = False
 
     def __init__(
         self,
@@ -34,6 +37,27 @@ class GatewayError(Exception):
 
 class AuthError(GatewayError):
     """401/403: the key is wrong, expired, or lacks access; retrying now will not help."""
+
+    persistent = True
+
+
+class QuotaExceededError(GatewayError):
+    """402 ``quota_for_entity_exceeded``: a Vercel budget blocks the key until the budget's
+    period resets or its limit is raised; retrying before then will not help."""
+
+    persistent = True
+
+
+class MisdirectedError(GatewayError):
+    """The configured URL does not lead to the API: an HTML page, or a 404 on a path the API
+    always has. A configuration error, not a gateway fault: it lasts until the URL is fixed."""
+
+    persistent = True
+
+    @property
+    def code(self) -> str:
+        ok = self.status is not None and self.status < 300
+        return "invalid_response" if ok else super().code
 
 
 class NotFoundError(GatewayError):

@@ -16,9 +16,13 @@ from typing import Any
 
 from exporter.gateway.errors import InvalidResponseError
 
-# gen_ + a ULID: 26 Crockford base32 characters (no I, L, O, U).
+# gen_ + a ULID: 26 Crockford base32 characters (no I, L, O, U). The gateway issues them in
+# upper case; Crockford base32 is case-insensitive, so intake also takes a lower-case body
+# (never seen, but a log pipeline may fold case) and stores it in the canonical upper case.
 GENERATION_ID_PATTERN = r"gen_[0-9A-HJKMNP-TV-Z]{26}"
 GENERATION_ID_RE = re.compile(GENERATION_ID_PATTERN)
+ANY_CASE_ID_PATTERN = r"gen_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}"
+_ANY_CASE_ID_RE = re.compile(ANY_CASE_ID_PATTERN)
 
 # Beyond these a value is a bug upstream, not a real generation; it is rejected, not published.
 MAX_COST_USD = Decimal(10_000)
@@ -27,7 +31,16 @@ MAX_MILLISECONDS = Decimal(86_400_000)
 
 
 def is_generation_id(value: str) -> bool:
+    """Whether ``value`` is an ID in the canonical form the gateway issues."""
     return GENERATION_ID_RE.fullmatch(value) is not None
+
+
+def canonical_generation_id(value: str) -> str | None:
+    """The canonical form of an ID whose ULID is in any case (``gen_`` itself is not folded),
+    or None when ``value`` is no ID."""
+    if _ANY_CASE_ID_RE.fullmatch(value) is None:
+        return None
+    return "gen_" + value[4:].upper()
 
 
 def _reject_constant(name: str) -> Any:
@@ -180,14 +193,27 @@ REPORT_COUNT_FIELDS = (
 
 @dataclass(frozen=True)
 class ReportRow:
-    """One ``results`` row: its group value (None when absent or null) and the metrics present.
+    """One ``results`` row: its group value (None when absent or null), its ``hour`` (an
+    hourly query's ``YYYY-MM-DDTHH``, None when the row has none) and the metrics present.
 
-    Any other field (a ``day`` or ``hour`` next to the group, which the docs contradict each
-    other about) is ignored: rows of the same group are summed by the caller either way.
+    A ``day`` next to the group (the docs contradict each other about time fields on grouped
+    rows) is ignored: rows of the same group are summed by the caller either way.
     """
 
     group: str | None
     values: dict[str, Decimal]
+    hour: str | None = None
+
+
+_HOUR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}")
+
+
+def _hour_value(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or _HOUR.fullmatch(value) is None:
+        raise InvalidResponseError(f"report: {where} is not an hour (YYYY-MM-DDTHH)")
+    return value
 
 
 def _group_value(value: object, where: str) -> str | None:
@@ -232,5 +258,6 @@ def parse_report(body: object, group_field: str) -> list[ReportRow]:
         if "total_cost" not in values:
             raise InvalidResponseError(f"report: results[{index}].total_cost is missing")
         group = _group_value(raw.get(group_field), f"results[{index}].{group_field}")
-        rows.append(ReportRow(group, values))
+        hour = _hour_value(raw.get("hour"), f"results[{index}].hour")
+        rows.append(ReportRow(group, values, hour))
     return rows

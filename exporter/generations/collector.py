@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar as ClientExemplar
 from prometheus_client.utils import floatToGoString
 
+from exporter.generations.observations import SKIPPABLE_FIELDS
 from exporter.generations.series import (
     ABANDON_REASONS,
     LOOKUP_OUTCOMES,
@@ -21,31 +22,59 @@ from exporter.generations.series import (
 from exporter.generations.store import SeriesMirror
 from exporter.metrics import (
     GENERATION_IDS_ABANDONED,
+    GENERATION_LOOKUP_RETRIES_DEFERRED,
     GENERATION_LOOKUPS,
+    GENERATION_OBSERVATIONS_FOLDED,
+    GENERATION_OBSERVATIONS_SKIPPED,
     GENERATION_QUEUE_LENGTH,
     Family,
     Type,
 )
 
-KNOWN_IN_ADVANCE = [
-    *((GENERATION_LOOKUPS, "outcome", o) for o in LOOKUP_OUTCOMES),
-    *((GENERATION_IDS_ABANDONED, "reason", r) for r in ABANDON_REASONS),
-]
+
+def zero_series(team: str) -> list[SeriesKey]:
+    """The pipeline's series known in advance, published at 0 before their first event so
+    rates, ratios and panels exist from the start (Prometheus' advice for known labels)."""
+    own = (("vercel_team", team),)
+    keys = [
+        *(SeriesKey(GENERATION_LOOKUPS.name, (*own, ("outcome", o))) for o in LOOKUP_OUTCOMES),
+        *(SeriesKey(GENERATION_IDS_ABANDONED.name, (*own, ("reason", r))) for r in ABANDON_REASONS),
+        SeriesKey(GENERATION_LOOKUP_RETRIES_DEFERRED.name, own),
+        SeriesKey(GENERATION_OBSERVATIONS_FOLDED.name, own),
+    ]
+    keys += [
+        SeriesKey(GENERATION_OBSERVATIONS_SKIPPED.name, (*own, ("field", field), ("reason", why)))
+        for field in SKIPPABLE_FIELDS
+        for why in ("missing", "invalid")
+    ]
+    return keys
 
 
 class GenerationsCollector(Collector):
-    def __init__(self, mirror: SeriesMirror, teams: Sequence[str]) -> None:
+    """The committed mirror as metric families.
+
+    The generation families carry the configured attribution labels after the table's; a
+    series stored under other attribution labels (the configuration changed since) is kept
+    on disk but not published, since a family's series must all have the same labels.
+    """
+
+    def __init__(
+        self,
+        mirror: SeriesMirror,
+        teams: Sequence[str],
+        attribution: Sequence[str] = (),
+        attribution_help: str = "",
+    ) -> None:
         self._mirror = mirror
         self._teams = teams
+        self._attribution = tuple(attribution)
+        self._attribution_help = attribution_help
 
     def collect(self) -> Iterable[Metric]:
         values = dict(self._mirror.values)
-        # Series known in advance start at 0, so rates and ratios exist before the first event.
-        for metric, label, known in KNOWN_IN_ADVANCE:
-            for team in self._teams:
-                values.setdefault(
-                    SeriesKey(metric.name, (("vercel_team", team), (label, known))), SeriesValue()
-                )
+        for team in self._teams:
+            for key in zero_series(team):
+                values.setdefault(key, SeriesValue())
         by_metric: dict[str, list[tuple[SeriesKey, SeriesValue]]] = {m.name: [] for m in PERSISTED}
         for key, value in values.items():
             by_metric.setdefault(key.metric, []).append((key, value))
@@ -58,12 +87,18 @@ class GenerationsCollector(Collector):
         yield queue
 
     def _family(self, metric: Family, series: list[tuple[SeriesKey, SeriesValue]]) -> Metric:
+        extra: tuple[str, ...] = ()
+        detail = ""
+        if metric.attributed and self._attribution:
+            extra, detail = self._attribution, self._attribution_help
+        names = (*metric.labels, *extra)
+        series = [(key, value) for key, value in series if key.label_names == names]
         if metric.type is Type.COUNTER:
-            counter = metric.counter()
+            counter = metric.counter(detail, extra)
             for key, value in series:
                 counter.add_metric([v for _, v in key.labels], float(value.total))
             return counter
-        family = metric.histogram()
+        family = metric.histogram(detail, extra)
         # Spelt as client_python spells its own buckets (1e+06, not 1000000.0): the same
         # bucket must be the same label value wherever it comes from.
         bounds = [floatToGoString(b) for b in metric.bounds] + ["+Inf"]  # type: ignore[no-untyped-call]

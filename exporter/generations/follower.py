@@ -15,20 +15,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 from exporter.clock import Clock
-from exporter.gateway.models import GENERATION_ID_PATTERN
+from exporter.gateway.models import ANY_CASE_ID_PATTERN, canonical_generation_id
 from exporter.generations.intake import Intake, IntakeError
 from exporter.generations.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 # An ID anywhere in a line, but not inside a longer word.
-ID_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z_]){GENERATION_ID_PATTERN}(?![0-9A-Za-z_])".encode())
+ID_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z_]){ANY_CASE_ID_PATTERN}(?![0-9A-Za-z_])".encode())
 CHUNK = 1 << 20
 POLL = 0.5
 
 
 def ids_in(data: bytes) -> list[str]:
-    return [m.decode() for m in ID_IN_TEXT.findall(data)]
+    """Every ID in ``data``, in its canonical (upper-case) form."""
+    return [i for m in ID_IN_TEXT.findall(data) if (i := canonical_generation_id(m.decode()))]
 
 
 class LogFollower:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,9 @@ from starlette.responses import JSONResponse, Response
 
 from exporter.clock import Clock
 from exporter.gateway.keys import KeySource
-from exporter.gateway.models import is_generation_id
+from exporter.gateway.models import canonical_generation_id
+from exporter.generations.activity import Activity
+from exporter.generations.attribution import Attribution
 from exporter.generations.store import AddIds, SeriesMirror, StateWriter, StoreUnavailable
 
 ID_HINT = "not a generation ID (expected gen_ followed by 26 Crockford base32 characters)"
@@ -49,12 +51,14 @@ class Submission:
 
 
 def split_ids(values: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
-    """Valid IDs in order, and a reason for each string that is not one."""
+    """Valid IDs in order, in their canonical (upper-case) form, and a reason for each string
+    that is not one."""
     valid: list[str] = []
     rejected: list[dict[str, str]] = []
     for value in values:
-        if is_generation_id(value.strip()):
-            valid.append(value.strip())
+        canonical = canonical_generation_id(value.strip())
+        if canonical is not None:
+            valid.append(canonical)
         else:
             rejected.append({"id": value[:MAX_ID_ECHO], "reason": ID_HINT})
     return valid, rejected
@@ -62,8 +66,8 @@ def split_ids(values: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
 
 def parse_body(
     content_type: str, body: bytes, query_team: str | None
-) -> tuple[str | None, list[str]]:
-    """(team, raw ID values) from a JSON or plain-text body."""
+) -> tuple[str | None, list[str], dict[str, str]]:
+    """(team, raw ID values, attribution fields) from a JSON or plain-text body."""
     media = content_type.split(";")[0].strip().lower()
     try:
         text = body.decode("utf-8")
@@ -71,7 +75,7 @@ def parse_body(
         raise IntakeError(400, "body is not valid UTF-8") from None
     if media == "text/plain":
         # Lines end at \n (\r\n too); str.splitlines would also split at \x1c-\x1e and more.
-        return query_team, [line.strip() for line in text.split("\n") if line.strip()]
+        return query_team, [line.strip() for line in text.split("\n") if line.strip()], {}
     if media != "application/json":
         raise IntakeError(
             415,
@@ -85,9 +89,9 @@ def parse_body(
         raise IntakeError(400, "body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise IntakeError(400, 'expected a JSON object: {"ids": [...]} or {"id": "..."}')
-    unknown = sorted(set(data) - {"ids", "id", "team"})
+    unknown = sorted(set(data) - {"ids", "id", "team", "attributes"})
     if unknown:
-        raise IntakeError(400, f"unknown field {unknown[0]!r} (expected ids, id, team)")
+        raise IntakeError(400, f"unknown field {unknown[0]!r} (expected ids, id, team, attributes)")
     if ("ids" in data) == ("id" in data):
         raise IntakeError(400, 'give exactly one of "ids" (a list) or "id" (a string)')
     values = data["ids"] if "ids" in data else [data["id"]]
@@ -99,15 +103,20 @@ def parse_body(
     team = data.get("team", query_team)
     if team is not None and not isinstance(team, str):
         raise IntakeError(400, '"team" must be a string')
+    attributes = data.get("attributes", {})
+    if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
+        raise IntakeError(400, '"attributes" must be an object of strings')
     # JSON may escape a lone UTF-16 surrogate ("\ud800"): such a string is no text at all, so
     # the request is refused whole before anything is stored.
     for index, value in enumerate([*values, team or ""]):
         if not _is_text(value):
             where = f"ids[{index}]" if index < len(values) else '"team"'
             raise IntakeError(400, f"{where} holds a lone UTF-16 surrogate, which is not text")
+    if not all(_is_text(text) for pair in attributes.items() for text in pair):
+        raise IntakeError(400, '"attributes" holds a lone UTF-16 surrogate, which is not text')
     if query_team is not None and team != query_team:
         raise IntakeError(400, "the team in the body and in the query differ")
-    return team, values
+    return team, values, attributes
 
 
 def _is_text(value: str) -> bool:
@@ -116,6 +125,26 @@ def _is_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise IntakeError(413, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise IntakeError(413, f"body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Gone, or cut off by the read deadline (exporter/web/limits.py): nobody reads this
+        # answer, but it ends the request quietly instead of with a traceback in the log.
+        raise IntakeError(400, "the client left before the body was complete") from None
+    return b"".join(chunks)
 
 
 class Intake:
@@ -130,14 +159,18 @@ class Intake:
         initial_delay: float,
         limits: IntakeLimits,
         token: KeySource | None = None,
+        attribution: Attribution | None = None,
     ) -> None:
         self._writer = writer
+        self._attribution = attribution
+        self._reserved: dict[str, int] = {}  # IDs of requests whose commit is awaited
         self._mirror = mirror
         self._teams = list(teams)
         self._clock = clock
         self._initial_delay = initial_delay
         self._limits = limits
         self._token = token
+        self.activity = Activity(clock)  # what the landing page shows as recent arrivals
 
     def resolve_team(self, team: str | None) -> str:
         if team is None:
@@ -161,26 +194,44 @@ class Intake:
         source: str,
         rejected: int = 0,
         offset: tuple[str, int, int] | None = None,
+        attributes: str = "",
     ) -> tuple[int, int]:
-        """Store ``ids`` durably for ``team``; returns (accepted, duplicates)."""
-        if self._mirror.pending.get(team, 0) + len(ids) > self._limits.max_pending:
-            raise IntakeError(
-                503,
-                f"the lookup queue of team {team} is full "
-                f"({self._limits.max_pending} IDs); retry later",
-                {"Retry-After": "30"},
-            )
+        """Store ``ids`` durably for ``team`` with their attribution values (as
+        ``Attribution`` stores them); returns (accepted, duplicates)."""
+        self.check_room(team, len(ids))
         due = self._clock.steady() + self._initial_delay
-        op = AddIds(team, source, ids, due, rejected, offset)
+        op = AddIds(team, source, ids, due, rejected, offset, attributes)
+        # Held while the commit is awaited, so concurrent requests cannot all pass the check.
+        self._reserved[team] = self._reserved.get(team, 0) + len(ids)
         try:
             accepted, duplicates = await self._writer.submit(op)
         except StoreUnavailable as exc:
             raise IntakeError(
                 503, f"IDs not stored: {exc}; retry later", {"Retry-After": "10"}
             ) from None
+        finally:
+            self._reserved[team] -= len(ids)
+        self.activity.record(team, source, len(ids) + rejected)
         return int(accepted), int(duplicates)
 
-    def _check_token(self, request: Request) -> None:
+    def check_room(self, team: str, count: int) -> None:
+        """503 when ``count`` more IDs would pass the team's queue bound (``max_pending``),
+        counting what requests still being committed are adding."""
+        queued = self._mirror.pending.get(team, 0) + self._reserved.get(team, 0)
+        if queued + count > self._limits.max_pending:
+            raise IntakeError(
+                503,
+                f"the lookup queue of team {team} is full "
+                f"({self._limits.max_pending} IDs); retry later",
+                {"Retry-After": "30"},
+            )
+
+    def attributes(self, fields: Mapping[str, str]) -> str:
+        """The stored form of attribution fields sent with IDs ("" when none is configured)."""
+        return self._attribution.from_fields(fields) if self._attribution else ""
+
+    def check_token(self, request: Request) -> None:
+        """401 unless the request carries the ingest token (when one is configured)."""
         if self._token is None:
             return
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
@@ -194,40 +245,25 @@ class Intake:
                 {"WWW-Authenticate": 'Bearer realm="generations"'},
             )
 
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self._limits.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise IntakeError(413, f"body larger than {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise IntakeError(413, f"body larger than {limit} bytes")
-                chunks.append(chunk)
-        except ClientDisconnect:
-            # Gone, or cut off by the read deadline (exporter/deadlines.py): nobody reads this
-            # answer, but it ends the request quietly instead of with a traceback in the log.
-            raise IntakeError(400, "the client left before the body was complete") from None
-        return b"".join(chunks)
-
     async def handle(self, request: Request) -> Response:
         try:
-            self._check_token(request)
-            body = await self._read_body(request)
+            self.check_token(request)
+            body = await read_body(request, self._limits.max_body_bytes)
             query_team = request.query_params.get("team")
             if query_team is not None:
                 self.resolve_team(query_team)
-            team, values = parse_body(request.headers.get("content-type", ""), body, query_team)
+            team, values, fields = parse_body(
+                request.headers.get("content-type", ""), body, query_team
+            )
             if len(values) > self._limits.max_ids:
                 raise IntakeError(
                     413, f"too many IDs in one request: {len(values)} > {self._limits.max_ids}"
                 )
             team = self.resolve_team(team)
             ids, rejected = split_ids(values)
-            accepted, duplicates = await self.accept(team, ids, "http", len(rejected))
+            accepted, duplicates = await self.accept(
+                team, ids, "http", len(rejected), attributes=self.attributes(fields)
+            )
         except IntakeError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
         return JSONResponse(

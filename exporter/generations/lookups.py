@@ -9,6 +9,11 @@ What a client can make the exporter ask the gateway is bounded: one lookup per I
 started at most ``rate`` times a second per team, and retries drawn from a per-team budget
 (``retry_budget`` a second, a minute's worth at once). A retry the budget cannot pay for is
 put off, and an ID still unpaid at its max age is abandoned without another lookup.
+
+The team's credits polls use the same key and URL, so they tell lookups two things: while
+they find no API at the URL, lookups wait instead of spending retries on a misconfiguration;
+and while they succeed, a 403 on one generation is about that record (another team's), not
+the key, so only that ID is abandoned.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from exporter.gateway.errors import (
     GatewayError,
     InvalidResponseError,
     NotFoundError,
+    QuotaExceededError,
     RateLimitedError,
 )
 from exporter.gateway.models import Generation
@@ -118,6 +124,20 @@ class TeamLimiter:
                 await self._clock.sleep(self._bucket.wait_for_one())
 
 
+class CreditsView(Protocol):
+    """What the team's credits polls, made with the same key and URL, say about both."""
+
+    @property
+    def misdirected(self) -> bool:
+        """The configured URL leads to no API."""
+        ...
+
+    @property
+    def key_accepted(self) -> bool:
+        """A poll succeeded with the key and nothing refused it since."""
+        ...
+
+
 class GenerationLookup(Protocol):
     """What the scheduler needs of a gateway client (GatewayClient, or a script in tests)."""
 
@@ -138,8 +158,10 @@ class LookupScheduler:
         clock: Clock,
         wake: asyncio.Event,
         rng: random.Random | None = None,
+        credits: CreditsView | None = None,
     ) -> None:
         self.team = team
+        self._credits = credits
         self._client = client
         self._store = store
         self._writer = writer
@@ -154,7 +176,7 @@ class LookupScheduler:
         )
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
-        self._auth_failing = False
+        self._refused = False  # a lasting refusal (key, budget, URL) was logged
 
     async def run(self) -> None:
         try:
@@ -166,6 +188,9 @@ class LookupScheduler:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
     async def _dispatch_due(self) -> None:
+        if self._credits is not None and self._credits.misdirected:
+            await asyncio.sleep(IDLE_WAIT)  # IDs stay pending; the credits poll says why
+            return
         now = self._clock.steady()
         limit = self._settings.concurrency * 4
         rows = await asyncio.to_thread(
@@ -243,18 +268,26 @@ class LookupScheduler:
                     row, InvalidResponseError(f"asked for {row.id}, got {gen.id}")
                 )
             else:
-                self._auth_failing = False
-                op = Resolve(row, "found", self._observer.deltas(self.team, gen))
+                self._refused = False
+                op = Resolve(row, "found", self._observer.deltas(self.team, gen, row.attributes))
         return op
 
     def _after_failure(self, row: PendingRow, exc: GatewayError) -> Resolve | Reschedule:
-        op, pause = after_failure(row, exc, self._settings, self._clock.steady(), self._rng)
+        key_accepted = self._credits is not None and self._credits.key_accepted
+        op, pause = after_failure(
+            row, exc, self._settings, self._clock.steady(), self._rng, key_accepted
+        )
         if pause is not None:
             self._limiter.pause(pause)
-        if isinstance(exc, AuthError):
-            if not self._auth_failing:
+        if isinstance(op, Resolve) and op.abandoned == "forbidden":
+            log.info(
+                "generation refused while the key works: abandoned as forbidden",
+                extra={"team": self.team, "id": row.id},
+            )
+        elif exc.persistent:
+            if not self._refused:
                 log.error(exc.message, extra={"team": self.team})
-            self._auth_failing = True
+            self._refused = True
         elif isinstance(exc, (BadRequestError, InvalidResponseError)):
             log.warning(
                 "unusable generation lookup",
@@ -269,15 +302,21 @@ def after_failure(
     settings: LookupSettings,
     now: float,
     rng: random.Random,
+    key_accepted: bool = False,
 ) -> tuple[Resolve | Reschedule, float | None]:
     """What a failed lookup leads to, and how long the whole team should pause (if at all).
 
-    400: the gateway says the ID is bad, so it is abandoned at once. Anything else is retried
-    with backoff (or after Retry-After, or after an auth pause) until the ID's max age, then
-    abandoned with a reason that says what kept it from being found.
+    400: the gateway says the ID is bad, so it is abandoned at once; so is a 403 while the key
+    is known to work (``key_accepted``): the record is refused, not the key. Anything else is
+    retried with backoff (or after Retry-After, or after a pause for a refused key or a budget
+    that blocks it) until the ID's max age, then abandoned with a reason that says what kept it
+    from being found. An answer that is no API's (an HTML page) backs off like an error: while
+    it lasts, the credits poll holds the team's lookups (see the module's docstring).
     """
     if isinstance(exc, BadRequestError):
         return Resolve(row, "rejected", abandoned="rejected"), None
+    if isinstance(exc, AuthError) and exc.status == 403 and key_accepted:
+        return Resolve(row, "rejected", abandoned="forbidden"), None
     pause: float | None = None
     wait = retry_delay(row.attempts, settings.initial_delay, rng)
     if isinstance(exc, NotFoundError):
@@ -285,7 +324,7 @@ def after_failure(
     elif isinstance(exc, RateLimitedError):
         outcome, reason = "rate_limited", "max_age"
         pause = wait = exc.retry_after if exc.retry_after is not None else wait
-    elif isinstance(exc, AuthError):
+    elif isinstance(exc, (AuthError, QuotaExceededError)):
         outcome, reason = "rejected", "rejected"
         pause = wait = AUTH_PAUSE
     elif isinstance(exc, InvalidResponseError):

@@ -8,14 +8,18 @@ field skips only the observations that need it, and the skip is counted.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable, Iterable
 from decimal import Decimal
+from typing import Protocol
 
 from exporter.gateway.models import Generation
-from exporter.generations.series import Delta, delta
+from exporter.generations.series import Delta, LabelPairs, delta
 from exporter.labels import safe_label
 from exporter.metrics import (
     GENERATION_BYOK_COST,
+    GENERATION_CACHE_SAVINGS,
+    GENERATION_CACHE_SAVINGS_UNKNOWN,
     GENERATION_COST,
     GENERATION_DURATION,
     GENERATION_OBSERVATIONS_FOLDED,
@@ -52,6 +56,7 @@ _FIELD_NAMES = {
     "billable_web_search_calls": "billable_web_search_calls",
     **{attr: attr for attr, _ in TOKEN_FIELDS},
 }
+SKIPPABLE_FIELDS = tuple(_FIELD_NAMES.values())  # the field label values of skipped ones
 
 
 class LabelLimiter:
@@ -74,6 +79,27 @@ class LabelLimiter:
         return value if self.admits(value) else OTHER
 
 
+class CachePricing(Protocol):
+    """The model catalog's prices, as the catalog source last read them (sources/catalog.py)."""
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the catalog was read (or failed to be) for the first time."""
+        ...
+
+    def cache_savings(self, gen: Generation) -> Decimal | str:
+        """USD the generation's cached tokens saved, or why that is unknown."""
+        ...
+
+
+class AttributionLabels(Protocol):
+    """The configured attribution labels (exporter/generations/attribution.py)."""
+
+    def pairs(self, stored: str) -> LabelPairs:
+        """The bounded label pairs of the attribution values stored with an ID."""
+        ...
+
+
 class Observer:
     """Turns records into deltas, keeping label values and series bounded.
 
@@ -88,13 +114,31 @@ class Observer:
         providers: LabelLimiter,
         finish_reasons: LabelLimiter,
         series: LabelLimiter | None = None,
+        pricing: CachePricing | None = None,
+        attribution: AttributionLabels | None = None,
     ) -> None:
         self.models = models
         self.providers = providers
         self.finish_reasons = finish_reasons
         self.series = series or LabelLimiter(models.limit * 2)
+        self.pricing = pricing  # None: cache savings are not counted at all
+        self.attribution = attribution  # None: no attribution labels configured
 
-    def deltas(self, team: str, gen: Generation) -> list[Delta]:
+    def deltas(self, team: str, gen: Generation, attributes: str = "") -> list[Delta]:
+        """The deltas of one record; the attribution labels of the values stored with its ID
+        go on the generation families."""
+        out = self._deltas(team, gen)
+        if self.attribution is None:
+            return out
+        attribution = self.attribution.pairs(attributes)
+        return [
+            Delta(d.metric, d.labels + attribution, d.value, d.exemplar_id)
+            if d.metric.attributed
+            else d
+            for d in out
+        ]
+
+    def _deltas(self, team: str, gen: Generation) -> list[Delta]:
         invalid = {attr for attr, field in _FIELD_NAMES.items() if field in gen.invalid_fields}
         out: list[Delta] = []
 
@@ -131,6 +175,10 @@ class Observer:
             ("latency_ms", GENERATION_TIME_TO_FIRST_TOKEN),
             ("generation_time_ms", GENERATION_DURATION),
         ):
+            if metric is GENERATION_TIME_TO_FIRST_TOKEN and gen.streamed is not True:
+                # Unstreamed, the first token comes with the whole answer: latency equals
+                # generation_time and would inflate every TTFT percentile.
+                continue
             millis = getattr(gen, attr)
             if millis is None:
                 skip(attr)
@@ -142,6 +190,8 @@ class Observer:
                 skip(attr)
             else:
                 out.append(delta(GENERATION_TOKENS, count, gen.id, **base, token_type=token_type))
+        if self.pricing is not None and gen.native_tokens_cached:
+            out.append(self._savings(self.pricing.cache_savings(gen), base))
 
         finish = (
             self.finish_reasons.admit(safe_label(gen.finish_reason))
@@ -173,6 +223,20 @@ class Observer:
         elif gen.billable_web_search_calls:
             out.append(delta(GENERATION_WEB_SEARCH_CALLS, gen.billable_web_search_calls, **base))
         return out
+
+    @staticmethod
+    def _savings(saved: Decimal | str, base: dict[str, str]) -> Delta:
+        """Savings are committed with the lookup like every other observation, so they are
+        counted exactly once; unknown ones are counted by reason, never guessed."""
+        if isinstance(saved, Decimal):
+            return delta(GENERATION_CACHE_SAVINGS, saved, **base)
+        return delta(
+            GENERATION_CACHE_SAVINGS_UNKNOWN,
+            1,
+            vercel_team=base["vercel_team"],
+            model=base["model"],
+            reason=saved,
+        )
 
 
 def _flag(value: bool | None) -> str:

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.registry import Collector
 from starlette.routing import Route
 
 from exporter.clock import Clock
 from exporter.config import Config, ConfigError
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.keys import FileKey
+from exporter.generations.attribution import Attribution, attribution_names
 from exporter.generations.collector import GenerationsCollector
 from exporter.generations.follower import LogFollower
 from exporter.generations.intake import Intake, IntakeLimits
-from exporter.generations.lookups import LookupScheduler, LookupSettings
-from exporter.generations.observations import LabelLimiter, Observer
+from exporter.generations.lookups import CreditsView, LookupScheduler, LookupSettings
+from exporter.generations.observations import OTHER, UNKNOWN, CachePricing, LabelLimiter, Observer
+from exporter.generations.otlp import OtlpIntake, TeamMapping
 from exporter.generations.store import SeriesMirror, StateWriter, Store
 from exporter.metrics import GENERATION_REQUESTS
 from exporter.web import paths
@@ -26,6 +29,7 @@ from exporter.web import paths
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0
+PRICES_WAIT = 15.0  # lookups wait at most this long at start for the catalog's first read
 
 
 def parse_follow(spec: str, teams: Sequence[str]) -> tuple[str, Path]:
@@ -44,15 +48,25 @@ def _known(mirror: SeriesMirror, *labels: str) -> set[tuple[str, ...]]:
     for key in mirror.values:
         if key.metric == GENERATION_REQUESTS.name:
             values = dict(key.labels)
-            out.add(tuple(values[label] for label in labels))
+            if all(label in values for label in labels):  # attribution labels may be new
+                out.add(tuple(values[label] for label in labels))
     return out
 
 
 class GenerationPipeline:
-    def __init__(self, config: Config, clients: Mapping[str, GatewayClient], clock: Clock) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clients: Mapping[str, GatewayClient],
+        clock: Clock,
+        credits: Mapping[str, CreditsView] | None = None,
+        pricing: CachePricing | None = None,
+    ) -> None:
         self._config = config
         self._clients = clients
         self._clock = clock
+        self._credits = credits or {}
+        self._pricing = pricing
         self.teams = list(clients)
         self._follows = [parse_follow(spec, self.teams) for spec in config.ingest.follow]
         self.token = FileKey(config.ingest.token_file) if config.ingest.token_file else None
@@ -62,6 +76,17 @@ class GenerationPipeline:
         self.wake = {team: asyncio.Event() for team in self.teams}
         self.writer = StateWriter(self.store, self.mirror, clock, self.wake)
         limit = config.generations.max_models
+        self.attribution = (
+            Attribution(
+                config.attribution,
+                {
+                    label: (v for (v,) in _known(self.mirror, label))
+                    for label in attribution_names(config.attribution)
+                },
+            )
+            if config.attribution.labels
+            else None
+        )
         self.observer = Observer(
             models=LabelLimiter(limit, (m for (m,) in _known(self.mirror, "model"))),
             providers=LabelLimiter(limit, (p for (p,) in _known(self.mirror, "provider"))),
@@ -70,6 +95,8 @@ class GenerationPipeline:
                 config.generations.max_series,
                 _known(self.mirror, "vercel_team", "model", "provider"),
             ),
+            pricing=pricing,
+            attribution=self.attribution,
         )
         self.intake = Intake(
             self.writer,
@@ -81,11 +108,40 @@ class GenerationPipeline:
                 config.ingest.max_body_bytes, config.ingest.max_ids, config.ingest.max_pending
             ),
             self.token,
+            self.attribution,
         )
-        self.collector = GenerationsCollector(self.mirror, self.teams)
+        try:
+            mapping = TeamMapping(config.otlp, self.teams)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.otlp = OtlpIntake(self.intake, mapping, config.otlp, self.teams, self.attribution)
+        self.collector = GenerationsCollector(
+            self.mirror,
+            self.teams,
+            self.attribution.names if self.attribution else (),
+            self.attribution.help_text() if self.attribution else "",
+        )
+
+    def collectors(self) -> list[Collector]:
+        extra = [self.attribution] if self.attribution else []
+        return [self.collector, self.otlp, *extra]
+
+    def models_in_use(self) -> dict[str, int]:
+        """Requests counted per model label (all teams, as committed): the models whose
+        catalog prices are published, and their traffic, which ranks them."""
+        counts: dict[str, int] = {}
+        for key, value in list(self.mirror.values.items()):
+            if key.metric == GENERATION_REQUESTS.name:
+                model = dict(key.labels)["model"]
+                if model not in (OTHER, UNKNOWN):
+                    counts[model] = counts.get(model, 0) + int(value.total)
+        return counts
 
     def routes(self) -> list[Route]:
-        return [Route(paths.GENERATIONS, self.intake.handle, methods=["POST"])]
+        return [
+            Route(paths.GENERATIONS, self.intake.handle, methods=["POST"]),
+            Route(paths.TRACES, self.otlp.handle, methods=["POST"]),
+        ]
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The background work, in start order (the writer first)."""
@@ -100,16 +156,19 @@ class GenerationPipeline:
         offsets = self.store.offsets()
         work: list[Coroutine[Any, Any, None]] = [self.writer.run(), self._prune()]
         work += [
-            LookupScheduler(
-                team,
-                self._clients[team],
-                self.store,
-                self.writer,
-                self.observer,
-                settings,
-                self._clock,
-                self.wake[team],
-            ).run()
+            self._after_prices(
+                LookupScheduler(
+                    team,
+                    self._clients[team],
+                    self.store,
+                    self.writer,
+                    self.observer,
+                    settings,
+                    self._clock,
+                    self.wake[team],
+                    credits=self._credits.get(team),
+                ).run
+            )
             for team in self.teams
         ]
         work += [
@@ -117,6 +176,22 @@ class GenerationPipeline:
             for team, path in self._follows
         ]
         return work
+
+    async def _after_prices(self, lookups: Callable[[], Awaitable[None]]) -> None:
+        """Runs ``lookups`` once the catalog's prices were read (or tried, or PRICES_WAIT
+        passed): IDs resumed after a restart would otherwise be looked up before any price is
+        known, and their cache savings counted as unknown for good."""
+        if self._pricing is not None:
+            waits = [
+                asyncio.ensure_future(self._pricing.ready.wait()),
+                asyncio.ensure_future(self._clock.sleep(PRICES_WAIT)),
+            ]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        await lookups()
 
     async def _prune(self) -> None:
         state = self._config.state

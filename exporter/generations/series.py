@@ -17,6 +17,8 @@ from decimal import Decimal
 from exporter.labels import safe_label
 from exporter.metrics import (
     GENERATION_BYOK_COST,
+    GENERATION_CACHE_SAVINGS,
+    GENERATION_CACHE_SAVINGS_UNKNOWN,
     GENERATION_COST,
     GENERATION_DURATION,
     GENERATION_IDS_ABANDONED,
@@ -36,7 +38,8 @@ from exporter.metrics import (
 LabelPairs = tuple[tuple[str, str], ...]
 
 LOOKUP_OUTCOMES = ("found", "pending", "rate_limited", "error", "rejected", "invalid")
-ABANDON_REASONS = ("not_found", "max_age", "rejected", "invalid")
+# forbidden: a 403 for one record while the key works (a generation of another team).
+ABANDON_REASONS = ("not_found", "max_age", "rejected", "forbidden", "invalid")
 
 # The families kept in the state store: counters and histograms that must survive restarts.
 PERSISTED: tuple[Family, ...] = (
@@ -47,6 +50,8 @@ PERSISTED: tuple[Family, ...] = (
     GENERATION_REQUESTS,
     GENERATION_BYOK_COST,
     GENERATION_WEB_SEARCH_CALLS,
+    GENERATION_CACHE_SAVINGS,
+    GENERATION_CACHE_SAVINGS_UNKNOWN,
     GENERATION_OBSERVATIONS_SKIPPED,
     GENERATION_OBSERVATIONS_FOLDED,
     GENERATION_IDS_RECEIVED,
@@ -62,6 +67,10 @@ BY_NAME = {family.name: family for family in PERSISTED}
 class SeriesKey:
     metric: str
     labels: LabelPairs
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.labels)
 
     def labels_json(self) -> str:
         return json.dumps(self.labels, separators=(",", ":"))

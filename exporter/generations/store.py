@@ -41,7 +41,8 @@ MAX_BATCH = 512
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     id TEXT PRIMARY KEY, team TEXT NOT NULL, source TEXT NOT NULL,
-    received_at REAL NOT NULL, due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
+    received_at REAL NOT NULL, due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    attributes TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pending_due ON pending (team, due_at);
 CREATE INDEX IF NOT EXISTS pending_fresh ON pending (team, attempts, due_at);
@@ -59,7 +60,7 @@ CREATE TABLE IF NOT EXISTS follower_offsets (
 """
 
 
-_PENDING_COLUMNS = "id, team, source, received_at, due_at, attempts"
+_PENDING_COLUMNS = "id, team, source, received_at, due_at, attempts, attributes"
 
 
 class StateError(Exception):
@@ -78,6 +79,7 @@ class PendingRow:
     received_at: float
     due_at: float
     attempts: int
+    attributes: str = ""  # attribution values as sent, exporter/generations/attribution.py
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ class AddIds:
     due_at: float
     rejected: int = 0
     offset: tuple[str, int, int] | None = None  # (path, inode, offset) of a log follower
+    attributes: str = ""  # stored with each ID, so a restart does not re-label it
 
     def apply(self, tx: Transaction) -> tuple[int, int]:
         accepted = 0
@@ -181,9 +184,9 @@ class AddIds:
             if not _reopened(tx.conn, gen_id, self.team):
                 continue
             cursor = tx.conn.execute(
-                "INSERT OR IGNORE INTO pending (id, team, source, received_at, due_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (gen_id, self.team, self.source, tx.now, self.due_at),
+                "INSERT OR IGNORE INTO pending (id, team, source, received_at, due_at, attributes) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (gen_id, self.team, self.source, tx.now, self.due_at, self.attributes),
             )
             accepted += cursor.rowcount
         duplicates = len(self.ids) - accepted
@@ -368,6 +371,9 @@ class Store:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(pending)")}
+        if "attributes" not in columns:  # a state written before attribution labels existed
+            conn.execute("ALTER TABLE pending ADD COLUMN attributes TEXT NOT NULL DEFAULT ''")
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

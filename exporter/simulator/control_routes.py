@@ -1,7 +1,8 @@
 """The simulator's own API (``/_sim/...``), which no real gateway has.
 
 Tests and the demo use it to create traffic, move the balance, inject faults, switch the plan
-and read ground truth. A call addresses one team by its bearer token, or every team without.
+and the modes of undocumented cases, and read ground truth. A call addresses one team by its
+bearer token, or every team without.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from exporter.simulator.catalog import TOKEN_TYPES
 from exporter.simulator.faults import Fault
 from exporter.simulator.reporting import PLANS
 from exporter.simulator.responses import bearer_token, json_response
@@ -54,6 +56,8 @@ class ControlRoutes:
             Route("/_sim/generations", self.generations, methods=["POST"]),
             Route("/_sim/faults", self.faults, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/plan", self.plan, methods=["GET", "POST"]),
+            Route("/_sim/modes", self.modes, methods=["GET", "POST"]),
+            Route("/_sim/prices", self.prices, methods=["GET", "POST"]),
         ]
 
     def _worlds(self, request: Request) -> list[TeamWorld]:
@@ -64,7 +68,12 @@ class ControlRoutes:
         return list(self.sim.worlds.values()) or [self.sim.world_for("demo")]
 
     async def truth(self, request: Request) -> Response:
-        return json_response({"teams": {w.name: w.truth() for w in self._worlds(request)}})
+        return json_response(
+            {
+                "teams": {w.name: w.truth() for w in self._worlds(request)},
+                "catalog": self.sim.catalog.truth(),
+            }
+        )
 
     async def requests(self, request: Request) -> Response:
         """Every recorded gateway call, for tests to check what the exporter asked."""
@@ -118,6 +127,16 @@ class ControlRoutes:
                 return json_response({"error": str(exc)}, 400)
         return json_response({"fault": self.sim.fault.describe() if self.sim.fault else None})
 
+    async def modes(self, request: Request) -> Response:
+        """GET shows the modes (modes.py), POST sets some: ``{"foreign_generations":
+        "forbidden"}``."""
+        if request.method == "POST":
+            try:
+                self.sim.modes = self.sim.modes.updated(await _body(request))
+            except ValueError as exc:
+                return json_response({"error": str(exc)}, 400)
+        return json_response({"modes": self.sim.modes.describe()})
+
     async def plan(self, request: Request) -> Response:
         """GET shows the plan, POST switches it ("hobby" makes /v1/report answer 403)."""
         if request.method == "POST":
@@ -126,3 +145,24 @@ class ControlRoutes:
                 return json_response({"error": f"plan must be one of {', '.join(PLANS)}"}, 400)
             self.sim.plan = plan
         return json_response({"plan": self.sim.plan})
+
+    async def prices(self, request: Request) -> Response:
+        """GET shows the catalog's prices; POST changes a model's list prices from now on:
+        ``{"model": id, "input": "<USD per token>", ...}`` with any of the token types."""
+        catalog = self.sim.catalog
+        if request.method == "POST":
+            body = await _body(request)
+            given = {t: body[t] for t in TOKEN_TYPES if t in body}
+            try:
+                prices = {t: Decimal(str(v)) for t, v in given.items()}
+            except InvalidOperation:
+                prices = {}
+            if not prices or any(not p.is_finite() or p < 0 for p in prices.values()):
+                return json_response(
+                    {"error": f"expected decimal prices of any of {', '.join(TOKEN_TYPES)}"}, 400
+                )
+            model = body.get("model")
+            if catalog.spec(model if isinstance(model, str) else None) is None:
+                return json_response({"error": f"no model {model!r} in the catalog"}, 400)
+            catalog.set_prices(str(model), prices, time.time())
+        return json_response(catalog.truth())

@@ -16,6 +16,8 @@ FAULT_MODES = (
     "malformed",  # 200 with a body that is not JSON
     "truncated",  # 200 with JSON cut off halfway
     "html",  # 200 with an HTML page
+    "not_found_html",  # 404 with an HTML page: what a URL that is no AI Gateway answers
+    "quota_exceeded",  # 402 quota_for_entity_exceeded: a budget blocks the key
     "numbers",  # numbers where the docs say decimal strings
     "missing_fields",  # documented fields left out
     "null_fields",  # documented fields set to null

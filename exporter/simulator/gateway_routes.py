@@ -1,9 +1,10 @@
 """The routes the real service answers, as the reference describes them.
 
 Bearer auth, string decimals on ``/v1/credits``, 404 with the flat envelope until a
-generation's record is ready, Custom Reporting, and Vercel's budgets list. Every endpoint but
-``/v1/models`` takes the simulator's latency, serves the active fault and is recorded in the
-ground truth, so tests can see exactly what the exporter asked for.
+generation's record is ready, Custom Reporting, Vercel's budgets list, and the public model
+catalog (catalog.py). Every endpoint but the catalog's takes the simulator's latency, serves
+the active fault and is recorded in the ground truth, so tests can see exactly what the
+exporter asked for.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from starlette.types import Receive, Scope, Send
 from exporter.gateway.models import is_generation_id
 from exporter.simulator.faults import BODY_FAULTS, Fault, degrade
 from exporter.simulator.reporting import Answer, answer_budgets, answer_report
-from exporter.simulator.responses import bearer_token, json_response
+from exporter.simulator.responses import bearer_token, html_not_found, json_response
 from exporter.simulator.state import Simulator
-from exporter.simulator.world import CATALOGUE, TeamWorld
+from exporter.simulator.world import TeamWorld
 
 # Given whether the active fault is "unauthorized": the error that ends the call before any
 # other fault or the answer, or None to go on.
@@ -79,6 +80,14 @@ async def _fault_response(fault: Fault) -> Response | None:
         return Response(b'{"data": {"id": "gen_01', media_type="application/json")
     if mode == "html":
         return Response(b"<html><body>Bad gateway</body></html>", media_type="text/html")
+    if mode == "not_found_html":
+        return html_not_found()
+    if mode == "quota_exceeded":
+        message = (
+            'Quota limit exceeded for "api_key_id_sim". Current spend: $10.00, limit: $10.00. '
+            "Please contact your administrator to increase the quota."
+        )
+        return _nested_error(402, message, "quota_for_entity_exceeded")
     if mode == "reset":
         return _CutOff()
     return None
@@ -104,13 +113,17 @@ def _credits(world: TeamWorld) -> Answer:
     return 200, {"balance": str(world.balance), "total_used": str(world.total_used)}
 
 
-def _generation(world: TeamWorld, gen_id: str | None) -> Answer:
-    """The record once it is ready; until then the flat 404 envelope the real API sends."""
+def _generation(world: TeamWorld, gen_id: str | None, foreign: bool = False) -> Answer:
+    """The record once it is ready; until then the flat 404 envelope the real API sends. An ID
+    of another team's generation (``foreign``, in the mode that refuses those) gets a 403."""
     if not gen_id:
         return 400, {"error": "id is required"}
     if not is_generation_id(gen_id):
         return 400, {"error": "Invalid generation ID format. Expected format: gen_<ulid>"}
     gen = world.generations.get(gen_id)
+    if gen is None and foreign:
+        message = "You do not have access to this generation"
+        return 403, {"error": {"message": message, "type": "forbidden"}}
     if gen is None or time.time() < gen.ready_at:
         return 404, {
             "error": "Usage event not found",
@@ -131,6 +144,7 @@ class GatewayRoutes:
             Route("/v1/credits", self.credits),
             Route("/v1/generation", self.generation),
             Route("/v1/models", self.models),
+            Route("/v1/models/{creator}/{model}/endpoints", self.endpoints),
             Route("/v1/report", self.report),
             Route("/ai-gateway/budgets/list", self.budgets),
         ]
@@ -141,7 +155,14 @@ class GatewayRoutes:
     async def generation(self, request: Request) -> Response:
         gen_id = request.query_params.get("id")
         return await self._team_call(
-            request, "generation", lambda world: _generation(world, gen_id)
+            request, "generation", lambda world: _generation(world, gen_id, self._foreign(gen_id))
+        )
+
+    def _foreign(self, gen_id: str | None) -> bool:
+        """Whether the ID is some team's generation and such IDs are refused (a 403) rather
+        than unknown (a 404) to the others."""
+        return self.sim.modes.foreign_generations == "forbidden" and any(
+            gen_id in world.generations for world in self.sim.worlds.values()
         )
 
     async def report(self, request: Request) -> Response:
@@ -149,26 +170,20 @@ class GatewayRoutes:
         return await self._team_call(
             request,
             "report",
-            lambda world: answer_report(world, request.query_params, self.sim.plan),
+            lambda world: answer_report(
+                world, request.query_params, self.sim.plan, self.sim.modes.hourly_groups
+            ),
         )
 
     async def models(self, request: Request) -> Response:
         """The public catalogue: no key, no fault, not recorded (the tests' readiness probe)."""
-        data = [
-            {
-                "id": m.id,
-                "object": "model",
-                "created": 1755815280,
-                "released": 1760486400,
-                "owned_by": m.id.split("/")[0],
-                "name": m.name,
-                "description": m.name,
-                "type": "language",
-                "pricing": {"input": str(m.input_price), "output": str(m.output_price)},
-            }
-            for m in CATALOGUE
-        ]
-        return json_response({"object": "list", "data": data})
+        return json_response(self.sim.catalog.models_answer())
+
+    async def endpoints(self, request: Request) -> Response:
+        """A model's providers with their prices and drifting health; public like /v1/models."""
+        model_id = f"{request.path_params['creator']}/{request.path_params['model']}"
+        status, body = self.sim.catalog.endpoints_answer(model_id, time.time())
+        return json_response(body, status)
 
     async def budgets(self, request: Request) -> Response:
         """Vercel's REST API, not the gateway: a Vercel access token and the team's ID."""
@@ -190,7 +205,9 @@ class GatewayRoutes:
             "budgets",
             team_id if team_id in self.sim.worlds else None,
             refuse,
-            lambda: answer_budgets(self.sim.worlds.get(team_id), time.time()),
+            lambda: answer_budgets(
+                self.sim.worlds.get(team_id), time.time(), self.sim.modes.odd_budgets
+            ),
         )
 
     async def _team_call(

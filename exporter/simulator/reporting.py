@@ -4,10 +4,13 @@
 ``group_by`` and ``date_part``, every filter, one row per tag for tag reports, ``{"results":
 []}`` for an empty range, 403 on a Hobby plan (checked before the parameters), 400 for a bad
 parameter. Where the docs contradict each other (``date_part`` with a ``group_by`` other than
-``day``), rows are split by time and carry the time field next to the group.
+``day``), the ``hourly_groups`` mode picks the answer: rows split by time with the time field
+next to the group (``split``), or ``date_part`` ignored (``ignored``).
 
 The budgets list has a few budgets per team whose spend follows that team's traffic over the
-budget's current UTC refresh period.
+budget's current UTC refresh period: set ones, and ones inherited from the team's defaults
+(``source: "default"``, one per API key that has no budget of its own), some counting BYOK
+spend, some with alert thresholds. The ``odd_budgets`` mode adds entries of unexpected shapes.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from exporter.simulator.world import SimGeneration, TeamWorld
+from exporter.simulator.world import API_KEY_NAMES, SimGeneration, TeamWorld
 
 GROUP_BY = (
     "day",
@@ -153,14 +156,17 @@ def _matches(gen: SimGeneration, params: Mapping[str, str]) -> bool:
     return bool(tags & set(gen.tags))
 
 
-def _row_keys(gen: SimGeneration, params: Mapping[str, str]) -> list[tuple[tuple[str, str], ...]]:
+def _row_keys(
+    gen: SimGeneration, params: Mapping[str, str], hourly_groups: str
+) -> list[tuple[tuple[str, str], ...]]:
     group_by = params.get("group_by", "day")
     hourly = params.get("date_part") == "hour"
     when = _utc(gen.created_at)
     time_key = ("hour", when.strftime("%Y-%m-%dT%H")) if hourly else ("day", f"{when.date()}")
     if group_by == "day":
         return [(time_key,)]
-    by_time = (time_key,) if "date_part" in params else ()
+    split = "date_part" in params and not (hourly and hourly_groups == "ignored")
+    by_time = (time_key,) if split else ()
     return [(*by_time, (group_by, value)) for value in dimension(gen, group_by)]
 
 
@@ -168,8 +174,8 @@ def _metrics(gen: SimGeneration) -> dict[str, Decimal | int]:
     return {
         "total_cost": gen.total_cost,
         "market_cost": gen.market_cost,
-        "surcharge_cost": Decimal(0),
-        "gateway_cost": Decimal(0),
+        "surcharge_cost": gen.surcharge,
+        "gateway_cost": gen.gateway_fee,
         "input_tokens": gen.tokens_prompt,
         "output_tokens": gen.tokens_completion,
         "cached_input_tokens": gen.tokens_cached,
@@ -179,7 +185,9 @@ def _metrics(gen: SimGeneration) -> dict[str, Decimal | int]:
     }
 
 
-def answer_report(world: TeamWorld, params: Mapping[str, str], plan: str) -> Answer:
+def answer_report(
+    world: TeamWorld, params: Mapping[str, str], plan: str, hourly_groups: str = "split"
+) -> Answer:
     """``(status, body)`` of ``GET /v1/report`` for one team."""
     if plan == "hobby":
         return 403, FORBIDDEN
@@ -191,7 +199,7 @@ def answer_report(world: TeamWorld, params: Mapping[str, str], plan: str) -> Ans
     for gen in list(world.generations.values()):
         if not start <= _utc(gen.created_at).date() <= end or not _matches(gen, params):
             continue
-        for key in _row_keys(gen, params):
+        for key in _row_keys(gen, params, hourly_groups):
             row = rows.get(key)
             if row is None:
                 rows[key] = _metrics(gen)
@@ -214,6 +222,9 @@ class SimBudget:
     covers: Callable[[SimGeneration], bool]
     active: bool = True
     archived: bool = False
+    default: bool = False  # inherited from the team's defaults
+    include_byok: bool = False
+    alert_thresholds: tuple[int, ...] = ()
 
     def record(self, generations: list[SimGeneration], now: float) -> dict[str, Any]:
         since = period_start(self.refresh_period, now)
@@ -229,16 +240,18 @@ class SimBudget:
             "currentByokSpend": sum(
                 (g.upstream_inference_cost for g in counted if g.is_byok), Decimal(0)
             ),
-            "includeByokInQuota": False,
+            "includeByokInQuota": self.include_byok,
             "refreshPeriod": self.refresh_period,
             "active": self.active,
             "archived": self.archived,
-            "alertThresholds": [],
+            "alertThresholds": list(self.alert_thresholds),
             "createdAt": 1754000000000,
             "updatedAt": 1755000000000,
         }
         if self.name is not None:
             record["name"] = self.name
+        if self.default:
+            record["source"] = "default"
         return record
 
 
@@ -258,11 +271,25 @@ def _is_prod_key(gen: SimGeneration) -> bool:
     return gen.api_key_name.startswith("prod-")
 
 
+def _key(name: str) -> Callable[[SimGeneration], bool]:
+    return lambda g: g.api_key_name == name
+
+
 def team_budgets(world: TeamWorld) -> tuple[SimBudget, ...]:
     """The team's budgets (its Vercel team ID is its name). The simulated project is the one
-    the ``prod-*`` keys belong to; the API-key budget is the ``staging`` key's."""
+    the ``prod-*`` keys belong to; the staging key has a budget set on it, the other keys one
+    each inherited from the team's API-key default."""
     return (
-        SimBudget("team", world.name, "Team monthly", Decimal(500), "monthly", lambda g: True),
+        SimBudget(
+            "team",
+            world.name,
+            "Team monthly",
+            Decimal(500),
+            "monthly",
+            lambda g: True,
+            include_byok=True,
+            alert_thresholds=(50, 75, 100),
+        ),
         SimBudget("project", "prj_checkout", "Checkout", Decimal(50), "weekly", _is_prod_key),
         SimBudget(
             "api-key",
@@ -270,7 +297,22 @@ def team_budgets(world: TeamWorld) -> tuple[SimBudget, ...]:
             "Staging key",
             Decimal(25),
             "daily",
-            lambda g: g.api_key_name == "staging",
+            _key("staging"),
+            alert_thresholds=(75, 100),
+        ),
+        *(
+            SimBudget(
+                "api-key",
+                key,
+                None,
+                Decimal(20),
+                "daily",
+                _key(key),
+                default=True,
+                alert_thresholds=(50, 75, 100),
+            )
+            for key in API_KEY_NAMES
+            if key != "staging"
         ),
         SimBudget("user", "user-ada", None, Decimal(20), "monthly", lambda g: g.user == "user-ada"),
         SimBudget(
@@ -295,13 +337,24 @@ def team_budgets(world: TeamWorld) -> tuple[SimBudget, ...]:
     )
 
 
-def answer_budgets(world: TeamWorld | None, now: float) -> Answer:
+# Entries of shapes the CLI's type does not allow (the ``odd_budgets`` mode): the exporter must
+# leave out, count and log each, and still publish the others.
+ODD_BUDGETS: tuple[object, ...] = (
+    "not-an-object",
+    {"scopeType": "project", "scopeId": "prj_odd", "limitAmount": "lots", "currentSpend": 1},
+    {"scopeType": "user", "limitAmount": 10, "currentSpend": 2},
+    {"scopeType": "team", "scopeId": "t", "limitAmount": 5, "currentSpend": 1, "active": "yes"},
+)
+
+
+def answer_budgets(world: TeamWorld | None, now: float, odd: bool = False) -> Answer:
     """``(status, body)`` of ``GET /ai-gateway/budgets/list?teamId=…`` (token already checked)."""
     if world is None:
         message = "You don't have access to this team"
         return 403, {"error": {"code": "forbidden", "message": message}}
     generations = list(world.generations.values())
-    return 200, {"budgets": [b.record(generations, now) for b in team_budgets(world)]}
+    budgets = [b.record(generations, now) for b in team_budgets(world)]
+    return 200, {"budgets": [*budgets, *(ODD_BUDGETS if odd else ())]}
 
 
 # --- Demo mode --------------------------------------------------------------------------------
@@ -336,7 +389,18 @@ def demo_team_config(world: TeamWorld, simulator_url: str, workdir: Path) -> dic
             }
             for group in DEMO_GROUPS
         ]
-        + [{"name": "today", "group_by": "day", "window": "today", "interval": "5m"}],
+        + [
+            {"name": "today", "group_by": "day", "window": "today", "interval": "5m"},
+            # An hourly spend curve without generation IDs, and spend under zero data retention.
+            {"name": "last-hour", "group_by": "day", "window": "last_hour", "interval": "5m"},
+            {
+                "name": "zdr-today-by-model",
+                "group_by": "model",
+                "window": "today",
+                "interval": "5m",
+                "filters": {"zero_data_retention": True},
+            },
+        ],
         "budgets": {
             "token_file": str(token_file),
             "team_id": world.name,

@@ -28,6 +28,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+def html_not_found() -> Response:
+    """A web site's 404 page: what a path outside ``/v1`` gets, and so what an exporter whose
+    URL leads to no AI Gateway meets."""
+    page = b"<!DOCTYPE html><html><body><h1>404: This page could not be found.</h1></body></html>"
+    return Response(page, status_code=404, media_type="text/html")
+
+
 def bearer_token(request: Request) -> str:
     """The token of an ``Authorization: Bearer`` header, or "" (which no team is keyed with)."""
     header = request.headers.get("authorization", "")

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from exporter.simulator.catalog import SimCatalog, catalogue
 from exporter.simulator.faults import Fault
+from exporter.simulator.modes import Modes
 from exporter.simulator.world import SimGeneration, TeamWorld, world_name_for
 
 GenerationListener = Callable[[str, SimGeneration], None]
@@ -31,15 +33,20 @@ class Simulator:
         top_up_amount: Decimal = Decimal("100"),
         latency: float = 0.0,
         plan: str = "pro",
+        modes: Modes | None = None,
+        models: int | None = None,
     ) -> None:
         self.seed = seed
         self.latency = latency  # seconds every documented API answer takes, before faults
         self.plan = plan  # "hobby" answers /v1/report with 403, as Hobby and Pro trial do
+        self.modes = modes or Modes()  # how undocumented or account-specific cases answer
         self.rate = rate
         self.ready_delay = ready_delay
         self.initial_balance = balance
         self.top_up_below = top_up_below
         self.top_up_amount = top_up_amount
+        # Prices every team pays; ``models`` adds synthetic models up to that many (stress).
+        self.catalog = SimCatalog(catalogue(models), seed=seed)
         self.open = not api_keys  # without a key list, any bearer token is a team
         self.worlds: dict[str, TeamWorld] = {}
         self._names = dict(api_keys or {})  # key -> team name
@@ -55,7 +62,9 @@ class Simulator:
         world = self.worlds.get(name)
         if world is None:
             rng = random.Random(f"{self.seed}:{name}")  # noqa: S311 - simulation
-            world = self.worlds[name] = TeamWorld(name=name, rng=rng, balance=self.initial_balance)
+            world = self.worlds[name] = TeamWorld(
+                name=name, rng=rng, balance=self.initial_balance, catalog=self.catalog
+            )
         return world
 
     def is_gateway_key(self, token: str) -> bool:

@@ -13,74 +13,19 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from exporter.simulator.catalog import SimCatalog
+
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CENT_MICRO = Decimal("0.00000001")
+# What the gateway adds to the provider's price, in the simulator's model of it: surcharges for
+# zero data retention and for each Custom Reporting write (the user ID and every tag, $0.075 per
+# 1,000), and a gateway fee per billable web search. A live record shows a 0.0001 USD surcharge
+# on a 0.000038 USD request, so surcharges are routine, BYOK requests included.
+ZDR_SURCHARGE = Decimal("0.0001")
+REPORTING_WRITE = Decimal("0.000075")
+WEB_SEARCH_FEE = Decimal("0.01")
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    id: str
-    name: str
-    providers: tuple[str, ...]
-    input_price: Decimal  # USD per token
-    output_price: Decimal
-    reasoning: bool = False
-
-
-CATALOGUE: tuple[ModelSpec, ...] = (
-    ModelSpec(
-        "anthropic/claude-sonnet-4.6",
-        "Claude Sonnet 4.6",
-        ("anthropic", "bedrock", "vertex"),
-        Decimal("0.000003"),
-        Decimal("0.000015"),
-    ),
-    ModelSpec(
-        "anthropic/claude-haiku-4.5",
-        "Claude Haiku 4.5",
-        ("anthropic", "bedrock"),
-        Decimal("0.000001"),
-        Decimal("0.000005"),
-    ),
-    ModelSpec(
-        "openai/gpt-5.4",
-        "GPT-5.4",
-        ("openai", "azure"),
-        Decimal("0.00000125"),
-        Decimal("0.00001"),
-        reasoning=True,
-    ),
-    ModelSpec(
-        "openai/gpt-5.4-mini",
-        "GPT-5.4 mini",
-        ("openai",),
-        Decimal("0.00000025"),
-        Decimal("0.000002"),
-        reasoning=True,
-    ),
-    ModelSpec(
-        "google/gemini-2.5-flash",
-        "Gemini 2.5 Flash",
-        ("vertex",),
-        Decimal("0.0000003"),
-        Decimal("0.0000025"),
-        reasoning=True,
-    ),
-    ModelSpec(
-        "meta/llama-4-maverick",
-        "Llama 4 Maverick",
-        ("groq", "cerebras"),
-        Decimal("0.0000002"),
-        Decimal("0.0000006"),
-    ),
-    ModelSpec(
-        "deepseek/deepseek-v3.2",
-        "DeepSeek V3.2",
-        ("novita", "deepinfra"),
-        Decimal("0.00000027"),
-        Decimal("0.0000011"),
-    ),
-)
 USERS = ("user-ada", "user-grace", "user-linus", "user-margaret", "user-ken")
 TAGS = ("chat", "search", "batch", "agent", "eval")
 API_KEY_NAMES = ("prod-backend", "prod-worker", "staging")
@@ -131,10 +76,29 @@ class SimGeneration:
     tags: tuple[str, ...]
     api_key_name: str
     zero_data_retention: bool
+    cache_savings: Decimal | None = None  # what the exporter must count (catalog.py)
+    surcharge: Decimal = Decimal(0)  # part of total_cost, BYOK or not
+    gateway_fee: Decimal = Decimal(0)  # part of total_cost: the gateway's own charges
 
     @property
     def market_cost(self) -> Decimal:
-        return self.upstream_inference_cost if self.is_byok else self.total_cost
+        """The inference at the provider's price, whoever paid it."""
+        if self.is_byok:
+            return self.upstream_inference_cost
+        return self.total_cost - self.surcharge - self.gateway_fee
+
+    def add_gateway_charges(self) -> None:
+        """Complete a record as the gateway does: its surcharges and fees join total_cost (for
+        BYOK, they are all of it), and an unstreamed answer's first token is its last, so its
+        latency is the whole generation time."""
+        writes = 1 + len(self.tags)  # the user ID and each tag
+        self.surcharge = REPORTING_WRITE * writes + (
+            ZDR_SURCHARGE if self.zero_data_retention else Decimal(0)
+        )
+        self.gateway_fee = WEB_SEARCH_FEE * self.web_search_calls
+        self.total_cost += self.surcharge + self.gateway_fee
+        if not self.streamed:
+            self.latency_ms = self.generation_time_ms
 
     def record(self) -> dict[str, Any]:
         """The ``data`` object of ``GET /v1/generation`` (costs as exact JSON numbers)."""
@@ -175,6 +139,9 @@ class SimGeneration:
             "api_key_name": self.api_key_name,
             "credential_type": "byok" if self.is_byok else "system",
             "zero_data_retention": self.zero_data_retention,
+            "surcharge": str(self.surcharge),
+            "gateway_fee": str(self.gateway_fee),
+            "cache_savings": None if self.cache_savings is None else str(self.cache_savings),
         }
 
 
@@ -193,32 +160,40 @@ class TeamWorld:
     total_used: Decimal = Decimal(0)
     generations: dict[str, SimGeneration] = field(default_factory=dict)
     topups: list[tuple[float, Decimal]] = field(default_factory=list)
+    catalog: SimCatalog = field(default_factory=SimCatalog)  # shared by a simulator's teams
 
     def generate(self, now: float, ready_delay: float, model: str | None = None) -> SimGeneration:
         """Make one generation now, charge it, and return it."""
         rng = self.rng
-        spec = next((m for m in CATALOGUE if m.id == model), None) or rng.choice(CATALOGUE)
+        catalog = self.catalog
+        spec = catalog.spec(model) or rng.choice(catalog.specs)
         prompt = max(1, int(rng.lognormvariate(7.0, 1.0)))
         completion = max(1, int(rng.lognormvariate(5.5, 1.0)))
         thinks = spec.reasoning and rng.random() < 0.5
         reasoning = int(completion * rng.uniform(0.5, 3.0)) if thinks else 0
         cached = int(prompt * rng.uniform(0.2, 0.9)) if rng.random() < 0.4 else 0
         cache_write = int(prompt * rng.uniform(0.1, 0.5)) if rng.random() < 0.1 else 0
-        cost = (
-            (prompt - cached) * spec.input_price
-            + cached * spec.input_price / 10
-            + cache_write * spec.input_price * Decimal("1.25")
-            + (completion + reasoning) * spec.output_price
-        ).quantize(CENT_MICRO, rounding=ROUND_HALF_UP)
         byok = rng.random() < 0.1
         latency = int(rng.uniform(150, 1800))
         throughput = rng.uniform(40, 180)
+        gen_id = "gen_" + new_ulid(rng, int(now * 1000))
+        provider = rng.choice(spec.providers)
+
+        def price(token_type: str) -> Decimal:
+            return catalog.price(spec, provider, token_type, prompt)
+
+        cost = (
+            (prompt - cached) * price("input")
+            + cached * price("cache_read")
+            + cache_write * price("cache_write")
+            + (completion + reasoning) * price("output")
+        ).quantize(CENT_MICRO, rounding=ROUND_HALF_UP)
         gen = SimGeneration(
-            id="gen_" + new_ulid(rng, int(now * 1000)),
+            id=gen_id,
             created_at=now,
             ready_at=now + ready_delay,
             model=spec.id,
-            provider_name=rng.choice(spec.providers),
+            provider_name=provider,
             total_cost=Decimal(0) if byok else cost,
             upstream_inference_cost=cost if byok else Decimal(0),
             is_byok=byok,
@@ -238,7 +213,9 @@ class TeamWorld:
             tags=tuple(sorted(rng.sample(TAGS, rng.randint(0, 2)))),
             api_key_name=rng.choice(API_KEY_NAMES),
             zero_data_retention=rng.random() < 0.2,
+            cache_savings=catalog.cache_savings(spec, provider, prompt, cached),
         )
+        gen.add_gateway_charges()
         self.generations[gen.id] = gen
         self.balance -= gen.total_cost
         self.total_used += gen.total_cost

@@ -13,6 +13,7 @@ from typing import Protocol
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from exporter.gateway.errors import GatewayError, MisdirectedError
 from exporter.metrics import SOURCE_LAST_SUCCESS, SOURCE_UP
 
 
@@ -24,19 +25,30 @@ class Health:
         self.attempted = asyncio.Event()  # set after the first refresh, good or bad
         self.last_success: float | None = None  # wall clock, for dashboards and the page
         self.last_error: str | None = None
-        self.auth_failing = False
+        # The kind of a lasting refusal (a rejected key, a budget, a wrong URL) while it lasts.
+        self.persistent: type[GatewayError] | None = None
+
+    @property
+    def key_accepted(self) -> bool:
+        """A refresh succeeded with the key, and no refresh was refused since."""
+        return self.last_success is not None and self.persistent is None
+
+    @property
+    def misdirected(self) -> bool:
+        """The last refresh found no API at the configured URL."""
+        return self.persistent is MisdirectedError
 
     def succeeded(self, at: float) -> None:
         self.up = True
         self.last_success = at
         self.last_error = None
-        self.auth_failing = False
+        self.persistent = None
         self.attempted.set()
 
-    def failed(self, message: str, auth: bool = False) -> None:
+    def failed(self, message: str, error: GatewayError | None = None) -> None:
         self.up = False
         self.last_error = message
-        self.auth_failing = auth
+        self.persistent = type(error) if error is not None and error.persistent else None
         self.attempted.set()
 
 

@@ -16,6 +16,7 @@ from exporter.metrics import (
     ALERT_CREDITS_CRITICAL,
     ALERT_CREDITS_LOW,
     ALERT_CREDITS_RUNWAY,
+    ALERT_MODEL_DEPRECATION,
     ALERT_SPEND_SPIKE_FLOOR,
     Family,
 )
@@ -27,6 +28,7 @@ _THRESHOLDS: tuple[tuple[str, Family], ...] = (
     ("credits_runway", ALERT_CREDITS_RUNWAY),
     ("spend_spike_floor_usd", ALERT_SPEND_SPIKE_FLOOR),
     ("budget_used_ratio", ALERT_BUDGET_USED),
+    ("model_deprecation", ALERT_MODEL_DEPRECATION),
 )
 
 

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from exporter.clock import Clock
+from exporter.generations.activity import Arrivals
 from exporter.redaction import SECRETS
 from exporter.web import paths
 from exporter.web.auth import BasicAuth, PasswordCheck
@@ -55,6 +56,7 @@ def create_app(
     statuses: Callable[[], Sequence[TeamStatus]],
     extra_routes: Sequence[Route] = (),
     notes: Callable[[], Sequence[str]] | None = None,
+    arrivals: Callable[[], Arrivals] | None = None,
 ) -> Starlette:
     async def metrics(request: Request) -> Response:
         gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
@@ -63,17 +65,31 @@ def create_app(
         )
 
     async def landing(request: Request) -> Response:
-        page = landing_page(telemetry_path, statuses(), notes() if notes else ())
+        page = landing_page(
+            telemetry_path,
+            statuses(),
+            notes() if notes else (),
+            arrivals() if arrivals else None,
+        )
         return HTMLResponse(SECRETS.mask(page))
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
     async def readyz(request: Request) -> Response:
-        pending = [SECRETS.mask(s.team) for s in statuses() if not s.ready]
-        if pending:
-            return JSONResponse({"ready": False, "waiting_for": pending}, status_code=503)
-        return JSONResponse({"ready": True})
+        rows = statuses()
+        pending = [SECRETS.mask(s.team) for s in rows if not s.ready]
+        body: dict[str, object] = (
+            {"ready": False, "waiting_for": pending} if pending else {"ready": True}
+        )
+        # Why a team cannot work (a URL that leads to no API). Like a rejected key, it leaves
+        # readiness alone: intake still stores IDs durably, to be looked up once it is fixed.
+        wrong = {
+            SECRETS.mask(s.team): SECRETS.mask(s.misconfigured) for s in rows if s.misconfigured
+        }
+        if wrong:
+            body["misconfigured"] = wrong
+        return JSONResponse(body, status_code=503 if pending else 200)
 
     return Starlette(
         routes=[

@@ -98,6 +98,7 @@ def openapi_document(
     if token_required:
         intake["security"] = [{"bearer": []}]
         intake["responses"]["401"] = _error("Missing or wrong bearer token")
+    traces = _traces(team, token_required)
     text = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
     document = {
         "openapi": "3.1.0",
@@ -153,6 +154,7 @@ def openapi_document(
                 }
             },
             paths.GENERATIONS: {"post": intake},
+            paths.TRACES: {"post": traces},
             paths.OPENAPI: {
                 "get": {
                     "summary": "This document",
@@ -195,6 +197,10 @@ def openapi_document(
                     "properties": {
                         "ready": {"type": "boolean"},
                         "waiting_for": {"type": "array", "items": {"type": "string"}},
+                        "misconfigured": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
                     },
                 },
             },
@@ -206,6 +212,43 @@ def openapi_document(
     }
     _add_access_answers(document, basic_auth)
     return document
+
+
+def _traces(team: dict[str, Any], token_required: bool) -> dict[str, Any]:
+    """OTLP/HTTP: the body and the answers are OpenTelemetry's own messages, in the encoding of
+    the request (protobuf or JSON); errors are a google.rpc.Status."""
+    otlp = {
+        "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"schema": {"type": "object"}},
+    }
+    operation: dict[str, Any] = {
+        "summary": "Take generation IDs from OTLP trace spans (ExportTraceServiceRequest)",
+        "description": "OTLP/HTTP as the OpenTelemetry specification defines it, gzip or not. "
+        "Every generation ID in every span goes through the same exactly-once intake as "
+        "/generations. Spans whose team attribute names no team are reported in "
+        "partial_success.",
+        "parameters": [
+            {
+                "name": "team",
+                "in": "query",
+                "required": False,
+                "schema": team,
+                "description": "Team of spans without a team attribute (default: the first).",
+            }
+        ],
+        "requestBody": {"required": True, "content": otlp},
+        "responses": {
+            "200": {"description": "ExportTraceServiceResponse", "content": otlp},
+            "400": {"description": "Not an ExportTraceServiceRequest (Status)", "content": otlp},
+            "413": {"description": "Body or span count over the limit (Status)", "content": otlp},
+            "415": {"description": "Neither protobuf nor JSON (Status)", "content": otlp},
+            "503": {"description": "Queue full or state disk unavailable (Status)"},
+        },
+    }
+    if token_required:
+        operation["security"] = [{"bearer": []}]
+        operation["responses"]["401"] = {"description": "Missing or wrong bearer token"}
+    return operation
 
 
 def _add_access_answers(document: dict[str, Any], basic_auth: bool) -> None:

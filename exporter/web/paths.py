@@ -10,11 +10,12 @@ LANDING = "/"
 HEALTHZ = "/healthz"
 READYZ = "/readyz"
 GENERATIONS = "/generations"
+TRACES = "/v1/traces"  # OTLP/HTTP's own path, so a Collector or SDK needs no path setting
 OPENAPI = "/openapi.json"
 DEFAULT_METRICS = "/metrics"
 
-FIXED = frozenset({LANDING, HEALTHZ, READYZ, GENERATIONS, OPENAPI})
+FIXED = frozenset({LANDING, HEALTHZ, READYZ, GENERATIONS, TRACES, OPENAPI})
 # Open without credentials, so kubelet liveness probes keep working with basic auth on.
 OPEN = frozenset({HEALTHZ})
 # Application intake: the ingest bearer token applies, and the concurrency cap.
-INTAKE = frozenset({GENERATIONS})
+INTAKE = frozenset({GENERATIONS, TRACES})

@@ -71,7 +71,22 @@ def variables() -> list[Json]:
             "Vercel teams (API keys) the selected exporters watch.",
             f'{metrics.SOURCE_UP.name}{{job=~"$job", instance=~"$instance"}}',
         ),
+        attribution_variable(),
     ]
+
+
+def attribution_variable() -> Json:
+    """The configured attribution labels: label names, so no regex All value (All repeats the
+    Attribution row's panels for every label)."""
+    variable = query_variable(
+        "label",
+        "Attribution",
+        "Attribution labels the selected exporters are configured with (attribution.labels); "
+        "the Attribution row repeats its panels for each.",
+        f'{metrics.ATTRIBUTION_INFO.name}{{job=~"$job", instance=~"$instance"}}',
+    )
+    del variable["allValue"]
+    return {**variable, "name": "attribution"}
 
 
 def layout(rows: tuple[Row, ...]) -> list[Json]:

@@ -210,13 +210,19 @@ class Stat(Panel):
     graph: bool = True
     no_value: str | None = None
     decimals: int | None = None
+    # Values shown as words: (value, text, colour), e.g. a state gauge's 1 as what it means.
+    mappings: tuple[tuple[int, str, str], ...] = ()
     width: int = 4
     height: int = 5
 
     def defaults(self) -> Json:
+        options = {
+            str(value): {"color": color, "index": index, "text": text}
+            for index, (value, text, color) in enumerate(self.mappings)
+        }
         defaults: Json = {
             "color": {"mode": "thresholds"},
-            "mappings": [],
+            "mappings": [{"type": "value", "options": options}] if options else [],
             "thresholds": self.thresholds.json(),
             "unit": self.unit,
         }

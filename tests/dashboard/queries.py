@@ -11,6 +11,9 @@ from tests.support.processes import REPO_ROOT
 
 DASHBOARD_PATH = REPO_ROOT / "grafana" / "dashboards" / "vercel-ai-gateway.json"
 VARIABLES = ("job", "instance", "vercel_team")
+# Variables that hold a label name (the Attribution row groups by them), and the name each
+# stands for when a test does not say: the one the demo configures.
+LABEL_NAME_VARIABLES = {"attribution": "feature"}
 
 _LABEL_VALUES = re.compile(r"label_values\((?P<selector>.+),\s*(?P<label>[A-Za-z_]\w*)\)")
 
@@ -35,6 +38,8 @@ class Query:
             text = text.replace(name, value)
         for name in VARIABLES:
             text = text.replace(f"${name}", variables.pop(name, ".+"))
+        for name, default in LABEL_NAME_VARIABLES.items():
+            text = text.replace(f"${name}", variables.pop(name, default))
         if variables:
             raise TypeError(f"the dashboard has no variable(s) {sorted(variables)}")
         return text

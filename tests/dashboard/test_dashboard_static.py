@@ -88,7 +88,7 @@ def test_identity_tags_and_time() -> None:
 
 def test_variables() -> None:
     variables = {v["name"]: v for v in DASHBOARD["templating"]["list"]}
-    assert list(variables) == ["datasource", *VARIABLES]
+    assert list(variables) == ["datasource", *VARIABLES, "attribution"]
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
     for name in VARIABLES:
@@ -101,13 +101,26 @@ def test_variables() -> None:
     # Each variable lists only what the ones before it selected.
     assert '{job=~"$job"}' in variables["instance"]["query"]["query"]
     assert '{job=~"$job", instance=~"$instance"}' in variables["vercel_team"]["query"]["query"]
+    # The attribution variable holds label names (from the info family), not values.
+    attribution = variables["attribution"]
+    assert attribution["multi"] is True and "allValue" not in attribution
+    assert attribution["query"]["query"] == (
+        f'label_values({metrics.ATTRIBUTION_INFO.name}{{job=~"$job", instance=~"$instance"}}, '
+        "label)"
+    )
+    repeated = [p for p in PANELS if p.get("repeat")]
+    assert repeated and all(p["repeat"] == "attribution" for p in repeated)
+    assert all("by ($attribution)" in t["expr"] for p in repeated for t in p["targets"])
 
 
 def test_rows_in_order() -> None:
     assert [r["title"] for r in ROWS] == [
         "Credits",
         "Spend breakdown",
+        "Attribution",
+        "Prices and savings",
         "Latency",
+        "Providers",
         "Tokens",
         "Generations",
         "Exporter health",

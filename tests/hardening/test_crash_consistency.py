@@ -1,4 +1,5 @@
-"""kill -9 at twenty random moments under steady intake: the final totals are still exact."""
+"""kill -9 at twenty random moments under steady intake: the final totals, cache savings
+included, are still exact."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from pathlib import Path
 import httpx
 
 from exporter import metrics
-from tests.support.generations import assert_totals_match, expected_totals, observed_totals
+from tests.support.generations import (
+    assert_totals_match,
+    expected_savings,
+    expected_totals,
+    observed_savings,
+    observed_totals,
+    priced_catalog_args,
+)
 from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
@@ -56,6 +64,7 @@ def test_twenty_kills_lose_nothing_and_count_nothing_twice(
         "--lookup.rate=300",
         "--lookup.concurrency=16",
         f"--state.path={tmp_path / 'state.db'}",
+        *priced_catalog_args(sim),
     ]
     env = {"AI_GATEWAY_API_KEY": KEY}
     current = [exporter_factory(sim.url, *args, env=env)]
@@ -78,9 +87,9 @@ def test_twenty_kills_lose_nothing_and_count_nothing_twice(
         interval=0.5,
         what="every ID looked up once",
     )
-    assert_totals_match(
-        expected_totals(sim.team_truth(KEY)["generations"]), observed_totals(exp, "default")
-    )
+    truth = sim.team_truth(KEY)["generations"]
+    assert_totals_match(expected_savings(truth), observed_savings(exp, "default"))
+    assert_totals_match(expected_totals(truth), observed_totals(exp, "default"))
     accepted = exp.value(
         metrics.GENERATION_IDS_RECEIVED, vercel_team="default", intake="http", result="accepted"
     )

@@ -71,9 +71,9 @@ def test_every_fault_mode_under_steady_intake(
     )
     fds_before, rss_before, _ = self_metrics(exp)
 
-    # unauthorized pauses the team's lookups for a minute, so it goes last: the body faults
-    # before it must meet real lookups.
-    for mode in sorted(FAULT_MODES, key=lambda m: m == "unauthorized"):
+    # unauthorized and quota_exceeded (a budget blocking the key) pause the team's lookups for
+    # a minute, so they go last: the body faults before them must meet real lookups.
+    for mode in sorted(FAULT_MODES, key=lambda m: m in ("quota_exceeded", "unauthorized")):
         sim.fault(mode, retry_after=1, delay=1.5 if mode == "hang" else 0.3)
         until = time.monotonic() + SECONDS_PER_MODE
         while time.monotonic() < until:

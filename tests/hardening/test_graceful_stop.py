@@ -64,7 +64,7 @@ def test_sigterm_with_slow_clients_stops_cleanly_and_says_what_it_waited_for(
         conn = socket.create_connection(("127.0.0.1", exp.port))
         conn.sendall(
             b"POST /generations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 1000\r\n\r\n{\"ids\": ["
+            b'Content-Length: 1000\r\n\r\n{"ids": ['
         )
         slow.append(conn)
     time.sleep(0.5)

@@ -26,7 +26,7 @@ def scrape_both(exp: ExporterProcess) -> list[dict[str, str]]:
     assert text.status_code == 200
     om = httpx.get(f"{exp.url}/metrics", headers={"Accept": OPENMETRICS}, timeout=10)
     assert om.status_code == 200
-    list(parse_om(om.text))
+    list(parse_om(om.text))  # type: ignore[no-untyped-call]
     return [
         sample.labels
         for family in text_string_to_metric_families(text.text)

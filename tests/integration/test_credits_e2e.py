@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from exporter import metrics
@@ -71,7 +72,7 @@ def test_metrics_show_the_simulator_balance_and_spend_exactly(
 
 
 # Fault modes after which the credits answer is still usable.
-HARMLESS = {"slow", "numbers"}
+HARMLESS = {"slow", "numbers", "hostile_strings"}  # no label-bound strings in credits
 
 
 @pytest.mark.parametrize("mode", FAULT_MODES)
@@ -187,3 +188,34 @@ def test_a_scrape_never_calls_upstream(
         exp.get("/metrics")
         exp.get("/")
     assert len(simulator.requests()) == before
+
+
+def test_the_documented_base_url_works_and_one_that_leads_nowhere_is_said_once(
+    simulator_factory: Callable[..., SimulatorProcess], exporter_factory: StartExporter
+) -> None:
+    """Vercel documents https://ai-gateway.vercel.sh/v1; a URL answering a web page instead of
+    the API is named in /readyz and said once, and lookups wait rather than spend retries."""
+    sim = simulator_factory("--fault=not_found_html")
+    exp = exporter_factory(
+        f"{sim.url}/v1", "--lookup.initial-delay=0s", wait_ready=False,
+        env={"AI_GATEWAY_API_KEY": KEY},
+    )  # fmt: skip
+    exp.process.wait_http(f"{exp.url}/healthz")
+    wait_until(lambda: "misconfigured" in exp.get("/readyz").json(), 15, what="the reason")
+    (reason,) = exp.get("/readyz").json()["misconfigured"].values()
+    assert reason.startswith(f"gateway.url {sim.url} does not lead to the API")
+    gen_id = sim.control("generations", {"count": 1, "ready_after": 0}, key=KEY)["ids"][0]
+    sent = httpx.post(f"{exp.url}/generations", json={"ids": [gen_id.lower()]}, timeout=10)
+    assert sent.status_code == 202 and sent.json()["accepted"] == 1
+    time.sleep(3)  # a few credits polls, and no lookup against a URL that leads nowhere
+    assert [r for r in sim.requests() if r["endpoint"] == "generation"] == []
+    said = [line for line in exp.process.output().splitlines() if "does not lead" in line]
+    assert len(said) == 1, said
+    sim.fault(None)
+    wait_until(lambda: "misconfigured" not in exp.get("/readyz").json(), 20, what="fixed")
+    assert {r["path"] for r in sim.requests() if r["status"] == 200} >= {"/v1/credits"}
+    wait_up(exp, 1)
+    found = {"vercel_team": "default", "outcome": "found"}
+    wait_until(lambda: exp.value(metrics.GENERATION_LOOKUPS, **found) == 1, 30, what="found")
+    asked = [r["query"] for r in sim.requests() if r["endpoint"] == "generation"]
+    assert asked == [f"id={gen_id}"], "one lookup, of the ID in its canonical upper case"

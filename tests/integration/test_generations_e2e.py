@@ -1,4 +1,5 @@
-"""Generation IDs end to end over real sockets: intake paths, exact totals, kill -9, 429 storm."""
+"""Generation IDs end to end over real sockets: intake paths, exact totals and cache savings,
+kill -9, 429 storm."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ import httpx
 
 from exporter import metrics
 from exporter.metrics import Area
-from tests.support.generations import assert_totals_match, expected_totals, observed_totals
+from tests.support.generations import (
+    assert_totals_match,
+    expected_savings,
+    expected_totals,
+    observed_savings,
+    observed_totals,
+    priced_catalog_args,
+)
 from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
@@ -73,6 +81,7 @@ def test_a_thousand_ids_through_every_path_with_a_kill_are_counted_exactly(
         "--lookup.concurrency=16",
         f"--state.path={tmp_path / 'state.db'}",
         f"--ingest.follow={log}",
+        *priced_catalog_args(sim),
     ]
     env = {"AI_GATEWAY_API_KEY": KEY}
     exp = exporter_factory(sim.url, *args, env=env)
@@ -118,6 +127,11 @@ def test_a_thousand_ids_through_every_path_with_a_kill_are_counted_exactly(
     )
 
     truth = sim.team_truth(KEY)["generations"]
+    # Cache savings at the simulator's own prices (provider prices and tiers included), and
+    # the generations of the model the catalog does not list as unknown: exact, kill or not.
+    savings = expected_savings(truth)
+    assert {kind for kind, *_ in savings} == {"savings", "unknown"}
+    assert_totals_match(savings, observed_savings(exp, "default"))
     assert_totals_match(expected_totals(truth), observed_totals(exp, "default"))
     assert (
         exp.value(RECEIVED, vercel_team="default", intake="follow", result="accepted") is not None

@@ -16,10 +16,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.metrics import (
+    ATTRIBUTION_INFO,
     BUDGET_LIMIT,
     BY_NAME,
     CREDITS_BALANCE,
     GENERATION_REQUESTS,
+    MODEL_TOKEN_PRICE,
     NAMESPACE,
     REPORT_COST,
     REPORT_TOKENS,
@@ -53,6 +55,13 @@ def exposition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_the_declared_families_are_the_table(exposition: str) -> None:
     declared = {}
+    attribution = {
+        sample.labels["label"]
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == ATTRIBUTION_INFO.name
+    }
+    assert attribution == {"feature"}, "the demo attributes generations to a feature"
     for family in text_string_to_metric_families(exposition):
         name = family.name + ("_total" if family.type == "counter" else "")
         if name.startswith(f"{NAMESPACE}_"):
@@ -62,11 +71,12 @@ def test_the_declared_families_are_the_table(exposition: str) -> None:
         entry = BY_NAME[name]
         assert family.type == entry.type.value, name
         assert family.documentation.startswith(entry.full_help), name
-        allowed = set(entry.labels) | entry.optional_labels
+        required = set(entry.labels) | (attribution if entry.attributed else set())
+        allowed = required | entry.optional_labels
         if entry.type is Type.HISTOGRAM:
             allowed.add("le")
         for sample in family.samples:
-            assert set(entry.labels) <= set(sample.labels) <= allowed, (name, sample.labels)
+            assert required <= set(sample.labels) <= allowed, (name, sample.labels)
 
 
 def test_every_source_publishes_its_health_and_values(exposition: str) -> None:
@@ -74,9 +84,15 @@ def test_every_source_publishes_its_health_and_values(exposition: str) -> None:
         sample for family in text_string_to_metric_families(exposition) for sample in family.samples
     ]
     sources = {s.labels["source"]: s.value for s in samples if s.name == SOURCE_UP.name}
-    assert sources == {"credits": 1.0, "reports": 1.0, "budgets": 1.0}
+    assert sources == {
+        "credits": 1.0,
+        "reports": 1.0,
+        "budgets": 1.0,
+        "catalog": 1.0,
+        "providers": 1.0,
+    }
     present = {s.name for s in samples}
-    for family in (CREDITS_BALANCE, REPORT_COST, REPORT_TOKENS, BUDGET_LIMIT):
+    for family in (CREDITS_BALANCE, REPORT_COST, REPORT_TOKENS, BUDGET_LIMIT, MODEL_TOKEN_PRICE):
         assert family.name in present, family.name
     token_types = {s.labels["token_type"] for s in samples if s.name == REPORT_TOKENS.name}
     assert token_types <= {"input", "output", "reasoning", "cache_read", "cache_write"}

@@ -64,6 +64,7 @@ def test_promtool_finds_nothing_in_the_exposition(
                     "credits_runway": "12h",
                     "spend_spike_floor_usd": 5,
                     "budget_used_ratio": 0.8,
+                    "model_deprecation": "90d",
                 },
             }
         ]

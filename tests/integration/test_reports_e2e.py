@@ -27,7 +27,13 @@ from exporter.gateway.client import GatewayClient
 from exporter.gateway.keys import StaticKey
 from exporter.metrics import ApiMetrics
 from exporter.simulator.app import Simulator, create_app
-from exporter.sources.reports import MIDNIGHT_SETTLE, RETRY_DELAY, ReportsCollector, ReportsPoller
+from exporter.sources.reports import (
+    MIDNIGHT_SETTLE,
+    PLAN_PROBE_INTERVAL,
+    RETRY_DELAY,
+    ReportsCollector,
+    ReportsPoller,
+)
 from exporter.sources.reports import TeamReports as TeamReportsState
 from exporter.web.server import AsgiServer, bind, bound_port
 from tests.integration.test_prometheus import promtool_check_metrics
@@ -81,8 +87,8 @@ def expected_totals(
             totals = out[group]
             totals[("cost", "total")] += Decimal(gen["total_cost"])
             totals[("cost", "market")] += Decimal(gen["market_cost"])
-            totals[("cost", "surcharge")] += 0
-            totals[("cost", "gateway")] += 0
+            totals[("cost", "surcharge")] += Decimal(gen["surcharge"])
+            totals[("cost", "gateway")] += Decimal(gen["gateway_fee"])
             for token_type, field in TOKEN_FIELDS.items():
                 totals[("tokens", token_type)] += gen[field]
             totals[("requests",)] += 1
@@ -135,6 +141,13 @@ REPORTS: list[dict[str, Any]] = [
         "window": "last_30_days",
         "filters": {"credential_type": "byok"},
     },
+    {
+        "name": "zdr-by-model",
+        "group_by": "model",
+        "window": "last_30_days",
+        "filters": {"zero_data_retention": True},
+    },
+    {"name": "last-hour", "group_by": "day", "window": "last_hour"},
 ]
 
 
@@ -219,9 +232,33 @@ def test_filters_reach_the_api(stack: Stack) -> None:
     assert byok, "the simulator makes some BYOK traffic"
     observed = observed_totals(stack.samples, "byok-by-model", "model")
     assert observed == as_floats(expected_totals(byok, "model", *window))
-    assert all(v[("cost", "total")] == 0 for v in observed.values()), "BYOK is charged 0"
+    charged = [v[("cost", "total")] for v in observed.values()]
+    extras = [v[("cost", "surcharge")] + v[("cost", "gateway")] for v in observed.values()]
+    assert charged == pytest.approx(extras), "BYOK is charged its surcharges and fees alone"
+    zdr = [g for g in stack.truth if g["zero_data_retention"]]
+    assert observed_totals(stack.samples, "zdr-by-model", "model") == as_floats(
+        expected_totals(zdr, "model", *window)
+    )
     queries = [r["query"] for r in stack.sim.requests() if r["endpoint"] == "report"]
     assert any("tags=chat%2Ceval" in q and "tags_match=any" in q for q in queries)
+    assert any("zero_data_retention=true" in q for q in queries)
+
+
+def test_the_last_hour_is_an_hourly_query_of_the_last_complete_hour(stack: Stack) -> None:
+    (request,) = [
+        r for r in stack.sim.requests() if r["endpoint"] == "report" and "date_part" in r["query"]
+    ]
+    query = dict(httpx.QueryParams(request["query"]))
+    assert query["date_part"] == "hour" and query["group_by"] == "day"
+    asked = datetime.fromtimestamp(request["started"], tz=timezone.utc)
+    hour_end = asked.replace(minute=0, second=0, microsecond=0)
+    hour_start = hour_end - timedelta(hours=1)
+    assert query["start_date"] == query["end_date"] == hour_start.date().isoformat()
+    in_hour = [g for g in stack.truth if hour_start <= created(g) < hour_end]
+    (total,) = observed_totals(stack.samples, "last-hour", "day").values()
+    assert total[("requests",)] == len(in_hour)
+    spent = sum((Decimal(g["total_cost"]) for g in in_hour), Decimal(0))
+    assert total[("cost", "total")] == pytest.approx(float(spent))
 
 
 def test_budgets_appear_and_archived_or_inactive_ones_do_not(stack: Stack) -> None:
@@ -246,17 +283,27 @@ def test_budgets_appear_and_archived_or_inactive_ones_do_not(stack: Stack) -> No
             "daily", lambda g: g["api_key_name"] == "staging"
         ),
         ("user", "user-ada", "", "monthly"): spent("monthly", lambda g: g["user"] == "user-ada"),
+        **{
+            ("api-key", key, "", "daily"): spent("daily", lambda g, k=key: g["api_key_name"] == k)
+            for key in ("prod-backend", "prod-worker")  # inherited from the team's defaults
+        },
     }
     observed = {}
     limits = set()
+    sources: dict[tuple[str | None, ...], str | None] = {}
     for sample_name, labels, value in stack.samples:
         key = tuple(labels.get(n) for n in ("scope_type", "scope", "name", "refresh_period"))
+        sources[key] = labels.get("budget_source", sources.get(key))
         if sample_name == metrics.BUDGET_SPEND.name:
             observed[key] = value
         if sample_name == metrics.BUDGET_LIMIT.name:
             limits.add(key)
     assert observed == pytest.approx(expected, abs=1e-9)
     assert limits == set(expected), "archived and inactive budgets are left out"
+    assert {k for k in expected if sources[k] == "default"} == {
+        ("api-key", "prod-backend", "", "daily"),
+        ("api-key", "prod-worker", "", "daily"),
+    }
     budget_calls = [r for r in stack.sim.requests() if r["endpoint"] == "budgets"]
     assert budget_calls and all(r["status"] == 200 for r in budget_calls)
     assert stack.exp.value(
@@ -296,7 +343,7 @@ def test_what_the_exporter_spends_is_logged_shown_and_counted(stack: Stack) -> N
     ) == len(REPORTS)
 
 
-def test_a_hobby_plan_disables_reports_once_and_the_exporter_stays_healthy(
+def test_a_hobby_plan_pauses_reports_with_one_line_and_the_exporter_stays_healthy(
     simulator_factory: Any, exporter_factory: Any
 ) -> None:
     sim = simulator_factory("--hobby", f"--api-key=prod={KEY}")
@@ -315,11 +362,13 @@ def test_a_hobby_plan_disables_reports_once_and_the_exporter_stays_healthy(
     for name in names:
         assert exp.value(metrics.REPORT_UP, vercel_team="prod", report=name) == 0
     assert exp.value(metrics.SOURCE_UP, vercel_team="prod", source="reports") == 0
-    assert exp.process.output().count("custom reporting disabled for team prod") == 1
+    assert exp.value(metrics.REPORT_PLAN_REQUIRED, vercel_team="prod") == 1
+    assert exp.value(metrics.REPORT_QUERY_COST, vercel_team="prod") == 0.005, "a 403 may be billed"
+    assert exp.process.output().count("custom reporting refused for team prod") == 1
     assert exp.get("/healthz").status_code == 200
     assert exp.get("/readyz").status_code == 200
     assert exp.value(metrics.SOURCE_UP, vercel_team="prod", source="credits") == 1
-    assert "disabled (" in exp.get("/").text
+    assert "needs a paid plan (" in exp.get("/").text
     assert exp.process.alive()
 
 
@@ -430,6 +479,30 @@ def check_windows(live: Live, registry: CollectorRegistry, today: date) -> None:
     for report, (group_by, start) in windows.items():
         expected = as_floats(expected_totals(truth, group_by, start, today))
         assert registry_totals(registry, report, group_by) == expected, report
+
+
+async def test_a_plan_upgrade_resumes_the_reports_at_the_next_hourly_probe(live: Live) -> None:
+    clock = FakeClock(at("2027-01-15T08:00:00"))
+    live.world.generate(clock.time(), 0.0)
+    live.sim.plan = "hobby"
+    reports = [{"name": n, "group_by": "model", "window": "today"} for n in ("a", "b")]
+    poller, registry, client = live.start(clock, *reports)
+    try:
+        assert await poller.run_due() == PLAN_PROBE_INTERVAL
+        clock.advance(PLAN_PROBE_INTERVAL)
+        assert await poller.run_due() == PLAN_PROBE_INTERVAL, "still Hobby: the next probe"
+        live.sim.plan = "pro"  # the team upgrades
+        clock.advance(PLAN_PROBE_INTERVAL)
+        await poller.run_due()
+        statuses = [r["status"] for r in live.sim.requests if r["endpoint"] == "report"]
+        assert statuses == [403, 403, 200, 200], "a probe an hour, then every report at once"
+        plan = registry.get_sample_value(metrics.REPORT_PLAN_REQUIRED.name, {"vercel_team": "prod"})
+        assert plan == 0
+        for name in ("a", "b"):
+            labels = {"vercel_team": "prod", "report": name}
+            assert registry.get_sample_value(metrics.REPORT_UP.name, labels) == 1
+    finally:
+        await client.aclose()
 
 
 async def test_a_server_error_is_retried_at_most_once_per_interval(live: Live) -> None:

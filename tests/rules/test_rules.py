@@ -36,13 +36,17 @@ EXPECTED = {
     "VercelAIGatewayCreditsRunningOut": {"warning"},
     "VercelAIGatewaySpendSpike": {"warning"},
     "VercelAIGatewayBudgetNearlyExhausted": {"warning"},
+    "VercelAIGatewayBudgetRunningOut": {"warning"},
     "VercelAIGatewayExporterDown": {"warning", "critical"},
     "VercelAIGatewayUpstreamFailing": {"warning"},
     "VercelAIGatewayDataStale": {"warning"},
     "VercelAIGatewayGenerationLookupsFailing": {"warning"},
+    "VercelAIGatewayModelPriceChanged": {"info"},
+    "VercelAIGatewayModelDeprecationSoon": {"warning"},
 }
-# Rules whose alerts carry no vercel_team label: they are about the exporter process itself.
-NO_TEAM = {"VercelAIGatewayExporterDown"}
+# Rules whose alerts carry no vercel_team label: they are about the exporter process itself,
+# or about the public model catalog, which is the same for every team.
+NO_TEAM = {"VercelAIGatewayExporterDown", "VercelAIGatewayModelPriceChanged"}
 # Rules whose value is a constant (0 for "down"), so the description has nothing to show.
 NO_VALUE = {"VercelAIGatewayExporterDown", "VercelAIGatewayUpstreamFailing"}
 
@@ -122,7 +126,7 @@ def test_rule_style(rule: dict[str, Any]) -> None:
     name = rule["alert"]
     assert re.fullmatch(r"VercelAIGateway(?:[A-Z][a-z]+)+", name), "CamelCase with the prefix"
     assert set(rule["labels"]) == {"severity"}
-    assert rule["labels"]["severity"] in ("warning", "critical")
+    assert rule["labels"]["severity"] in ("info", "warning", "critical")
     assert _duration(rule["for"]) >= 300, "a for: of at least 5 minutes, so that it never flaps"
     annotations = rule["annotations"]
     assert set(annotations) == {"summary", "description", "runbook_url"}
@@ -176,7 +180,7 @@ def test_runbook_documents_the_defaults_the_rules_use() -> None:
         m[0]: float(m[1])
         for m in re.findall(r"^\| (VercelAIGateway\w+) \|.*\| ([\d.]+)[^|]*\|$", text, re.M)
     }
-    assert len(table) == 5 and len(defaults) == 5
+    assert len(table) == 6 and len(defaults) == 6
     for rule in RULES:
         if rule["alert"] not in table:
             continue
@@ -279,7 +283,12 @@ LOW_PREFIX = LOW.removesuffix("_threshold_usd")
 BALANCE = metrics.CREDITS_BALANCE.name
 USED = metrics.CREDITS_USED.name
 ABANDONED = metrics.GENERATION_IDS_ABANDONED.name
+PRICE = metrics.MODEL_TOKEN_PRICE.name
+REQUESTS = metrics.GENERATION_REQUESTS.name
 BUILD_INFO = metrics.BUILD_INFO.name
+BUDGET = ", ".join(["job", *metrics.BUDGET_LIMIT.labels])
+BUDGET_THRESHOLD = metrics.BUDGET_ALERT_THRESHOLD.name
+BYOK_INCLUDED = metrics.BUDGET_BYOK_INCLUDED.name
 
 # (what the bug is, unit-test file that must catch it, text in the rule file, replacement)
 MUTATIONS = [
@@ -330,6 +339,31 @@ MUTATIONS = [
     ),
     ("budget ratio default 0.8", "budgets.yaml", "* 0 + 0.9", "* 0 + 0.8"),
     (
+        "the thresholds set on a budget in Vercel ignored",
+        "budgets.yaml",
+        f"max by ({BUDGET}) ({BUDGET_THRESHOLD}) or",
+        "",
+    ),
+    (
+        "BYOK spend counted whether the budget includes it or not",
+        "budgets.yaml",
+        f"* on ({BUDGET}) max by ({BUDGET}) ({BYOK_INCLUDED})",
+        "",
+    ),
+    (
+        "weeks begin on Thursday (Unix time 0)",
+        "budget-runway.yaml",
+        "(time() + 259200) % 604800",
+        "time() % 604800",
+    ),
+    ("a period's first minutes taken as its rate", "budget-runway.yaml", ">= 3600", ">= 0"),
+    (
+        "a day's reset put off by a day",
+        "budget-runway.yaml",
+        "vector(time() - time() % 86400 + 86400)",
+        "vector(time() - time() % 86400 + 172800)",
+    ),
+    (
         "abandoned share undefined without found lookups",
         "exporter.yaml",
         f"""        or
@@ -348,6 +382,25 @@ MUTATIONS = [
         "exporter.yaml",
         "max by (job, instance, vercel_team, source) (max_over_time(",
         "max by (job, instance, vercel_team) (max_over_time(",
+    ),
+    ("deprecation horizon default 90 days", "catalog.yaml", "* 0 + 2592000", "* 0 + 7776000"),
+    (
+        "deprecation of a model no longer used",
+        "catalog.yaml",
+        f"increase({REQUESTS}[1d])) > 0)",
+        f"increase({REQUESTS}[1d])) >= 0)",
+    ),
+    (
+        "price compared with a minute ago",
+        "catalog.yaml",
+        f"({PRICE} offset 1h)",
+        f"({PRICE} offset 1m)",
+    ),
+    (
+        "price replicas summed",
+        "catalog.yaml",
+        f"max by (job, model, token_type) ({PRICE})",
+        f"sum by (job, model, token_type) ({PRICE})",
     ),
     (
         "exporter down for any job",

@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from exporter import metrics
-from tests.support.stack import ExporterProcess
+from tests.support.stack import ExporterProcess, SimulatorProcess
 
 # token_type label value: the upstream record field it counts (written out here, not imported
 # from the exporter, so a wrong mapping there fails the comparison).
@@ -48,7 +50,8 @@ def expected_totals(generations: Iterable[dict[str, Any]]) -> Totals:
         mp = (g["model"], g["provider_name"])
         out[_key("cost_count", *mp)] += 1
         out[_key("cost_sum", *mp)] += Decimal(g["total_cost"])
-        out[_key("ttft_sum", *mp)] += Decimal(g["latency"]) / 1000
+        if g["streamed"]:  # unstreamed, latency is the whole generation time: not observed
+            out[_key("ttft_sum", *mp)] += Decimal(g["latency"]) / 1000
         out[_key("duration_sum", *mp)] += Decimal(g["generation_time"]) / 1000
         for token_type, field in TOKEN_TYPES.items():
             out[_key("tokens_sum", *mp, token_type)] += Decimal(g[field])
@@ -86,3 +89,40 @@ def assert_totals_match(expected: Totals, observed: Totals, tolerance: str = "1e
     )
     for key, value in expected.items():
         assert abs(observed[key] - value) <= Decimal(tolerance), (key, observed[key], value)
+
+
+def priced_catalog_args(sim: SimulatorProcess) -> list[str]:
+    """Flags that have the exporter read every listed model's provider prices before its
+    first lookup (it reads those of models in use otherwise), so that cache savings on a
+    provider with its own prices are exact from the first generation on."""
+    resp = httpx.get(f"{sim.url}/_sim/prices", timeout=10)
+    resp.raise_for_status()
+    models = resp.json()["models"]
+    return [f"--catalog.models={name}" for name, model in models.items() if model["listed"]]
+
+
+def expected_savings(generations: Iterable[dict[str, Any]]) -> Totals:
+    """Cache savings per model and provider from the truth's own prices, and the generations
+    whose savings the exporter must count as unknown (cached tokens, model not listed)."""
+    out: Totals = defaultdict(Decimal)
+    for g in generations:
+        if g["cache_savings"] is not None:
+            out[_key("savings", g["model"], g["provider_name"])] += Decimal(g["cache_savings"])
+        elif g["native_tokens_cached"]:
+            out[_key("unknown", g["model"], "unknown_model")] += 1
+    return dict(out)
+
+
+def observed_savings(exp: ExporterProcess, team: str) -> Totals:
+    """The same, read from the exporter's /metrics."""
+    kinds = {
+        metrics.GENERATION_CACHE_SAVINGS.name: ("savings", "provider"),
+        metrics.GENERATION_CACHE_SAVINGS_UNKNOWN.name: ("unknown", "reason"),
+    }
+    out: Totals = {}
+    for (sample, labels), value in exp.samples().items():
+        label = dict(labels)
+        if sample in kinds and label["vercel_team"] == team:
+            kind, last = kinds[sample]
+            out[_key(kind, label["model"], label[last])] = Decimal(repr(value))
+    return out

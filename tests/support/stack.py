@@ -104,7 +104,11 @@ class ExporterProcess:
             exporter_command(*argv), workdir / f"exporter-{self.port}.log", env=dict(env or {})
         )
         if wait_ready:
-            self.process.wait_http(f"{self.url}/readyz")
+            try:
+                self.process.wait_http(f"{self.url}/readyz")
+            except BaseException:
+                self.process.stop()  # the factory never saw it, so nobody else would
+                raise
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", timeout=10, **kwargs)

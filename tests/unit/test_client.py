@@ -16,7 +16,9 @@ from exporter.gateway.errors import (
     AuthError,
     BadRequestError,
     InvalidResponseError,
+    MisdirectedError,
     NotFoundError,
+    QuotaExceededError,
     RateLimitedError,
     ServerError,
     TransportError,
@@ -248,7 +250,6 @@ async def test_server_error_then_success(client: GatewayClient) -> None:
     [
         b'{"balance": "12.5", total_used',  # malformed
         b'{"balance": "12.5", "total_u',  # truncated
-        b"<html><body>Bad gateway</body></html>",
         b'{"balance": NaN, "total_used": "1"}',
         b'{"balance": null, "total_used": "1"}',
         b'{"balance": true, "total_used": "1"}',
@@ -343,3 +344,67 @@ async def test_key_file_rotation_is_picked_up(tmp_path, registry: CollectorRegis
     await client.credits()
     seen = [c.request.headers["authorization"] for c in route.calls]
     assert seen == ["Bearer first-key-0123456789", "Bearer second-key-0123456789-longer"]
+
+
+# --- a URL that leads somewhere else, a budget that blocks the key ------------------------------
+
+HTML_404 = b"<!DOCTYPE html><html><body><h1>404: This page could not be found</h1></body></html>"
+NOT_FOUND_NESTED = {"error": {"message": "Not found", "type": "not_found_error"}}
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    ("response", "code"),
+    [
+        (httpx.Response(200, content=b"<html><body>Bad gateway</body></html>"), "invalid_response"),
+        (httpx.Response(404, content=HTML_404, headers={"content-type": "text/html"}), "404"),
+        (httpx.Response(404, json=NOT_FOUND_NESTED), "404"),  # /v1/v1/credits: no such path
+        (httpx.Response(301, headers={"location": "https://vercel.com/"}), "301"),
+    ],
+    ids=["html page", "html 404", "json 404", "redirect"],
+)
+async def test_credits_that_lead_nowhere_name_the_url_option(
+    client: GatewayClient,
+    registry: CollectorRegistry,
+    sleeps: Sleeps,
+    response: httpx.Response,
+    code: str,
+) -> None:
+    route = respx.get(f"{BASE}/v1/credits").mock(return_value=response)
+    with pytest.raises(MisdirectedError) as caught:
+        await client.credits()
+    message = caught.value.message
+    assert message.startswith(f"gateway.url {BASE} does not lead to the API: GET /v1/credits")
+    assert "https://ai-gateway.vercel.sh" in message
+    assert caught.value.code == code and caught.value.persistent
+    assert route.call_count == 1 and sleeps.waits == [], "a wrong URL is not retried inline"
+    assert requests_counted(registry, "credits", code) == 1
+
+
+@respx.mock
+async def test_a_generation_404_is_pending_only_in_json(client: GatewayClient) -> None:
+    respx.get(f"{BASE}/v1/generation").respond(
+        404, content=HTML_404, headers={"content-type": "text/html; charset=utf-8"}
+    )
+    with pytest.raises(MisdirectedError):
+        await client.generation(GEN_ID)
+
+
+@respx.mock
+async def test_402_quota_exceeded_is_a_lasting_refusal(
+    client: GatewayClient, sleeps: Sleeps
+) -> None:
+    body = {
+        "error": {
+            "message": 'Quota limit exceeded for "api_key_id_k9Xf2". Current spend: $10.00, '
+            "limit: $10.00. Please contact your administrator to increase the quota.",
+            "type": "quota_for_entity_exceeded",
+        }
+    }
+    route = respx.get(f"{BASE}/v1/credits").respond(402, json=body)
+    with pytest.raises(QuotaExceededError) as caught:
+        await client.credits()
+    assert caught.value.error_type == "quota_for_entity_exceeded"
+    assert caught.value.message.startswith("Quota limit exceeded")
+    assert caught.value.code == "402" and caught.value.persistent
+    assert route.call_count == 1 and sleeps.waits == []

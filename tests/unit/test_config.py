@@ -72,6 +72,22 @@ def test_unknown_team_key(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("https://ai-gateway.vercel.sh/v1", "https://ai-gateway.vercel.sh"),  # as Vercel documents
+        ("https://ai-gateway.vercel.sh/v1/", "https://ai-gateway.vercel.sh"),
+        ("http://127.0.0.1:9854/some/prefix?x=1", "http://127.0.0.1:9854"),
+        ("https://ai-gateway.vercel.sh", "https://ai-gateway.vercel.sh"),
+    ],
+)
+def test_the_gateway_url_is_used_by_its_origin_as_the_official_sdk_does(
+    given: str, used: str
+) -> None:
+    """The endpoints add /v1 themselves: a copied /v1 must not become /v1/v1/credits."""
+    assert load_config(None, {}, {"gateway.url": given}).gateway.url == used
+
+
 def test_bad_url(tmp_path: Path) -> None:
     assert error_for(tmp_path, {"gateway": {"url": "ai-gateway.vercel.sh"}}) == (
         "invalid configuration: gateway.url: 'ai-gateway.vercel.sh' is not an http(s) URL "

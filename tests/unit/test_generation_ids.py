@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.gateway.models import is_generation_id
+from exporter.gateway.models import canonical_generation_id, is_generation_id
 from exporter.generations.follower import ids_in
 from exporter.generations.intake import ID_HINT, IntakeError, parse_body, split_ids
 from exporter.simulator.world import CROCKFORD, new_ulid
@@ -53,13 +53,21 @@ def test_json_forms() -> None:
     assert parse_body("application/json", json.dumps({"ids": [gen]}).encode(), None) == (
         None,
         [gen],
+        {},
     )
     assert parse_body(
         "application/json; charset=utf-8", json.dumps({"id": gen, "team": "prod"}).encode(), None
-    ) == ("prod", [gen])
+    ) == ("prod", [gen], {})
     assert parse_body("text/plain", f"{gen}\n\n  {gen}  \n".encode(), "prod") == (
         "prod",
         [gen, gen],
+        {},
+    )
+    with_attributes = {"id": gen, "attributes": {"feature": "chat"}}
+    assert parse_body("application/json", json.dumps(with_attributes).encode(), None) == (
+        None,
+        [gen],
+        {"feature": "chat"},
     )
 
 
@@ -90,3 +98,24 @@ def test_split_ids_explains_each_reject() -> None:
     valid, rejected = split_ids(["gen_01ARZ3NDEKTSV4RRFFQ69G5FAV", "gen_nope", " "])
     assert valid == ["gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"]
     assert rejected == [{"id": "gen_nope", "reason": ID_HINT}, {"id": " ", "reason": ID_HINT}]
+
+
+@given(crockford, st.lists(st.booleans(), min_size=26, max_size=26))
+def test_a_ulid_in_any_case_is_taken_in_the_canonical_upper_case(
+    body: str, lower: list[bool]
+) -> None:
+    """Never seen from the gateway, which issues upper case, but Crockford base32 ignores
+    case: a log pipeline that folds case must not lose the generation."""
+    mixed = "".join(c.lower() if low else c for c, low in zip(body, lower, strict=True))
+    assert canonical_generation_id("gen_" + mixed) == "gen_" + body
+
+
+def test_lower_case_ids_are_accepted_canonically_and_gen_is_not_folded() -> None:
+    valid, rejected = split_ids(
+        ["gen_01arz3ndektsv4rrffq69g5fav", "GEN_01ARZ3NDEKTSV4RRFFQ69G5FAV"]
+    )
+    assert valid == ["gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"]
+    assert rejected == [{"id": "GEN_01ARZ3NDEKTSV4RRFFQ69G5FAV", "reason": ID_HINT}]
+    assert canonical_generation_id("gen_01arz3ndektsv4rrffq69g5fai") is None, "no I, L, O, U"
+    line = b'{"id":"gen_01arz3ndektsv4rrffq69g5fav"} gen_01ARZ3NDEKTSV4RRFFQ69G5FAV\n'
+    assert ids_in(line) == ["gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"] * 2, "one ID, counted once"

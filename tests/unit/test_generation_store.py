@@ -124,7 +124,9 @@ async def test_prune_forgets_old_and_excess_resolved_ids(tmp_path: Path) -> None
 
 def test_observer_counts_skipped_fields_and_bounds_labels() -> None:
     obs = observer()
-    gen = Generation(id=IDS[0], model="a", provider_name="p", invalid_fields=("latency",))
+    gen = Generation(
+        id=IDS[0], model="a", provider_name="p", streamed=True, invalid_fields=("latency",)
+    )
     deltas = obs.deltas("prod", gen)
     skipped = {
         (dict(d.labels)["field"], dict(d.labels)["reason"])

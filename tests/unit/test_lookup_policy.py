@@ -11,7 +11,9 @@ from exporter.gateway.errors import (
     AuthError,
     BadRequestError,
     InvalidResponseError,
+    MisdirectedError,
     NotFoundError,
+    QuotaExceededError,
     RateLimitedError,
     ServerError,
     TransportError,
@@ -117,3 +119,31 @@ async def test_limiter_holds_every_lookup_during_a_pause_and_keeps_the_rate() ->
     paused_at = clock.monotonic()
     await limiter.acquire()
     assert clock.monotonic() - paused_at > 30 - 1e-6
+
+
+def test_a_403_while_the_key_works_abandons_only_that_id_as_forbidden() -> None:
+    """Credits still succeed with the same key: the gateway refuses this record (another
+    team's), so pausing the team or retrying would only stall the others."""
+    forbidden = AuthError("API key rejected for team prod (403: forbidden)", status=403)
+    op, pause = after_failure(row(), forbidden, SETTINGS, NOW, random.Random(1), True)
+    assert isinstance(op, Resolve) and op.abandoned == "forbidden" and pause is None
+    op, pause = after_failure(row(), forbidden, SETTINGS, NOW, random.Random(1), False)
+    assert isinstance(op, Reschedule) and pause == 60, "with the key in doubt, the team waits"
+    unauthorized = AuthError("API key rejected for team prod (401: no)", status=401)
+    op, pause = after_failure(row(), unauthorized, SETTINGS, NOW, random.Random(1), True)
+    assert isinstance(op, Reschedule) and pause == 60, "a 401 is about the key, always"
+
+
+def test_a_budget_blocking_the_key_pauses_the_team() -> None:
+    exc = QuotaExceededError("Quota limit exceeded", status=402)
+    op, pause = after_failure(row(), exc, SETTINGS, NOW, random.Random(1), True)
+    assert isinstance(op, Reschedule) and op.outcome == "rejected" and pause == 60
+
+
+def test_an_answer_from_no_api_backs_off_without_pausing_the_team() -> None:
+    """A proxy's page may be fleeting; a wrong URL is the credits poll's to find, which then
+    holds every lookup of the team (test_lookup_scheduler)."""
+    exc = MisdirectedError("gateway.url leads nowhere", status=200)
+    op, pause = after_failure(row(attempts=1), exc, SETTINGS, NOW, random.Random(1), True)
+    assert isinstance(op, Reschedule) and op.outcome == "error" and pause is None
+    assert 9 <= op.due_at - NOW <= 11

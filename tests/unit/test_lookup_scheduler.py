@@ -7,17 +7,19 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from exporter.clock import FakeClock
-from exporter.gateway.errors import NotFoundError
+from exporter.gateway.errors import AuthError, NotFoundError
 from exporter.gateway.models import Generation
 from exporter.generations.lookups import BUDGET_BURST_SECONDS, LookupScheduler, LookupSettings
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.store import AddIds, SeriesMirror, StateWriter, Store
-from exporter.metrics import GENERATION_LOOKUP_RETRIES_DEFERRED
+from exporter.metrics import GENERATION_IDS_ABANDONED, GENERATION_LOOKUP_RETRIES_DEFERRED
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -30,11 +32,13 @@ REAL = "gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
 
 class Gateway:
-    """Knows only the real IDs; records when each lookup was asked for (steady time)."""
+    """Knows only the real IDs; records when each lookup was asked for (steady time). IDs in
+    ``foreign`` belong to another team: they are refused with a 403."""
 
-    def __init__(self, clock: FakeClock, real: set[str]) -> None:
+    def __init__(self, clock: FakeClock, real: set[str], foreign: frozenset[str] = frozenset()):
         self.clock = clock
         self.real = real
+        self.foreign = foreign
         self.asked: list[tuple[str, float]] = []
 
     async def generation(self, generation_id: str) -> Generation:
@@ -42,15 +46,32 @@ class Gateway:
         await asyncio.sleep(0)
         if generation_id in self.real:
             return Generation(id=generation_id, model="m", provider_name="p")
+        if generation_id in self.foreign:
+            raise AuthError("API key rejected for team prod (403: forbidden)", status=403)
         raise NotFoundError("not found", status=404)
 
 
+class Credits:
+    """What the team's credits polls say (the scheduler's CreditsView)."""
+
+    def __init__(self, misdirected: bool = False, key_accepted: bool = True) -> None:
+        self.misdirected = misdirected
+        self.key_accepted = key_accepted
+
+
 class Harness:
-    def __init__(self, tmp_path: Path, settings: LookupSettings, real: set[str]) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        settings: LookupSettings,
+        real: set[str],
+        credits: Credits | None = None,
+        foreign: frozenset[str] = frozenset(),
+    ) -> None:
         self.clock = FakeClock()
         self.store, self.mirror = Store(tmp_path / "state.db"), SeriesMirror()
         self.writer = StateWriter(self.store, self.mirror, self.clock)
-        self.gateway = Gateway(self.clock, real)
+        self.gateway = Gateway(self.clock, real, foreign)
         self.scheduler = LookupScheduler(
             "prod",
             self.gateway,
@@ -61,6 +82,7 @@ class Harness:
             self.clock,
             asyncio.Event(),
             random.Random(1),
+            credits=credits,
         )
 
     async def add(self, ids: list[str]) -> None:
@@ -88,8 +110,8 @@ async def writer_running(tmp_path: Path) -> AsyncIterator[Callable[..., Harness]
     made: list[Harness] = []
     tasks: list[asyncio.Task[None]] = []
 
-    def make(settings: LookupSettings, real: set[str]) -> Harness:
-        harness = Harness(tmp_path, settings, real)
+    def make(settings: LookupSettings, real: set[str], **extra: Any) -> Harness:
+        harness = Harness(tmp_path, settings, real, **extra)
         made.append(harness)
         tasks.append(asyncio.create_task(harness.writer.run()))
         return harness
@@ -155,3 +177,44 @@ async def test_a_wall_clock_set_forward_abandons_nothing_early(
     await h.run_until(lambda: h.mirror.pending.get("prod", 0) == 0)
     found = [key for key in h.mirror.values if dict(key.labels).get("outcome") == "found"]
     assert found and h.mirror.values[found[0]].total == 1
+
+
+def abandoned(h: Harness, reason: str) -> Decimal:
+    keys = [k for k in h.mirror.values if k.metric == GENERATION_IDS_ABANDONED.name]
+    return sum(
+        (h.mirror.values[k].total for k in keys if dict(k.labels)["reason"] == reason), Decimal(0)
+    )
+
+
+async def test_a_wrong_url_holds_lookups_instead_of_spending_their_retries(
+    writer_running: Callable[..., Harness],
+) -> None:
+    """While credits find no API at the URL, nothing is looked up; once they do, every ID is
+    looked up once and found."""
+    credits = Credits(misdirected=True)
+    h = writer_running(LookupSettings(concurrency=8, rate=20, max_age=900), {REAL}, credits=credits)
+    await h.add([REAL, *made_up(50)])
+    await h.run_until(lambda: h.clock.monotonic() > 1000 + 600)
+    assert h.gateway.asked == [], "held: not one lookup against a URL that leads nowhere"
+    assert h.mirror.pending.get("prod") == 51
+    credits.misdirected = False
+    await h.run_until(lambda: any(gen_id == REAL for gen_id, _ in h.gateway.asked))
+    assert abandoned(h, "not_found") == 0
+
+
+async def test_a_403_for_another_teams_generation_stalls_nothing(
+    writer_running: Callable[..., Harness],
+) -> None:
+    foreign = frozenset(made_up(3, prefix="X"))
+    h = writer_running(
+        LookupSettings(concurrency=1, rate=20), {REAL}, credits=Credits(), foreign=foreign
+    )
+    await h.add(sorted(foreign))
+    h.clock.advance(0.5)
+    await h.add([REAL])
+    await h.run_until(lambda: h.mirror.pending.get("prod", 0) == 0, step=0.01)
+    times = [at for _, at in h.gateway.asked]
+    # Paused a minute per refusal, the four lookups would spread over more than two minutes.
+    assert max(times) - min(times) < 60, "no 60 s pause of the whole team per refusal"
+    assert abandoned(h, "forbidden") == 3
+    assert [gen_id for gen_id, _ in h.gateway.asked].count(REAL) == 1

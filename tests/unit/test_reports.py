@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -28,13 +27,14 @@ from exporter.gateway.models import ReportRow, load_json, parse_report
 from exporter.metrics import Family
 from exporter.sources.reports import (
     MIDNIGHT_SETTLE,
+    PLAN_PROBE_INTERVAL,
     RETRY_DELAY,
     ReportsCollector,
     ReportsPoller,
     TeamReports,
     aggregate,
     query_params,
-    seconds_to_midnight,
+    seconds_to_move,
     window_dates,
 )
 
@@ -63,15 +63,19 @@ def report(**fields: Any) -> ReportConfig:
         ("last_7_days", "2027-03-03T12:00:00", "2027-02-25", "2027-03-03"),
         ("last_30_days", "2028-03-01T00:00:00", "2028-02-01", "2028-03-01"),  # leap year
         ("last_30_days", "2027-01-05T06:00:00", "2026-12-07", "2027-01-05"),
+        ("last_hour", "2027-04-01T00:10:00", "2027-03-31", "2027-03-31"),  # 23:00 yesterday
+        ("last_hour", "2027-04-01T01:00:00", "2027-04-01", "2027-04-01"),
     ],
 )
 def test_windows_are_inclusive_utc_days(window: str, now: str, start: str, end: str) -> None:
     assert window_dates(window, at(now)) == (date.fromisoformat(start), date.fromisoformat(end))
 
 
-def test_seconds_to_midnight_is_utc() -> None:
-    assert seconds_to_midnight(at("2027-03-31T23:50:00")) == 600
-    assert seconds_to_midnight(at("2027-04-01T00:00:00")) == 86400
+def test_windows_move_at_utc_midnight_or_on_the_hour() -> None:
+    assert seconds_to_move("today", at("2027-03-31T23:50:00")) == 600
+    assert seconds_to_move("today", at("2027-04-01T00:00:00")) == 86400
+    assert seconds_to_move("last_hour", at("2027-03-31T22:50:00")) == 600
+    assert seconds_to_move("last_hour", at("2027-03-31T23:00:00")) == 3600
 
 
 def test_query_params_carry_dates_grouping_and_filters() -> None:
@@ -308,23 +312,37 @@ async def test_errors_a_retry_cannot_fix_wait_for_the_next_interval(error: Gatew
     assert len(client.queries) == 1
 
 
-async def test_a_403_disables_every_report_of_the_team_with_one_log_line(
+async def test_a_403_pauses_the_team_probes_hourly_and_resumes_after_an_upgrade(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     forbidden = AuthError("API key rejected for team prod (403: paid plan)", status=403)
-    client = ScriptedClient(GOOD, GOOD, forbidden)
+    client = ScriptedClient(GOOD, GOOD, forbidden, forbidden, forbidden, GOOD)
     clock, state, poller, registry = setup(client, report(name="a"), report(name="b"))
     await poller.run_due()
+    assert sample(registry, metrics.REPORT_PLAN_REQUIRED) == 0
     clock.advance(900)
     caplog.set_level(logging.INFO, logger="exporter.sources.reports")
-    await asyncio.wait_for(poller.run(), 5)  # returns: the team's reports are off
-    assert len(client.queries) == 3, "a, b, then a's 403 stops b's query"
-    assert state.disabled is not None
+    assert await poller.run_due() == PLAN_PROBE_INTERVAL, "a's 403 stops b's query"
+    assert len(client.queries) == 3
+    assert state.forbidden is not None
+    for name in ("a", "b"):
+        assert sample(registry, metrics.REPORT_UP, report=name) == 0
+    assert sample(registry, metrics.REPORT_PLAN_REQUIRED) == 1
+    await run_for(clock, poller, 2 * PLAN_PROBE_INTERVAL + 1)
+    assert len(client.queries) == 5, "one probe an hour, not a query per report and interval"
+    assert sample(registry, metrics.REPORT_QUERIES, report="a", code="403") == 3
+    assert sample(registry, metrics.REPORT_QUERY_COST) == pytest.approx(5 * 0.005), (
+        "every answered query counts, probes included"
+    )
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "custom reporting disabled for team prod" in errors[0].message
-    assert sample(registry, metrics.REPORT_UP, report="a") == 0
-    assert sample(registry, metrics.REPORT_UP, report="b") == 0
-    assert sample(registry, metrics.REPORT_QUERIES, report="a", code="403") == 1
+    assert len(errors) == 1 and "custom reporting refused for team prod" in errors[0].message
+    clock.advance(PLAN_PROBE_INTERVAL - 1)
+    await poller.run_due()  # the plan was upgraded: the probe answers, then b runs at once
+    assert len(client.queries) == 7 and state.forbidden is None
+    assert sample(registry, metrics.REPORT_PLAN_REQUIRED) == 0
+    for name in ("a", "b"):
+        assert sample(registry, metrics.REPORT_UP, report=name) == 1
+    assert "answers again" in caplog.records[-1].message
 
 
 async def test_every_report_is_queried_again_just_after_utc_midnight() -> None:
@@ -382,3 +400,62 @@ async def test_values_are_served_as_labels_named_after_the_dimension() -> None:
         assert sample(registry, metrics.REPORT_TOKENS, **base, token_type=token_type) == expected
     assert sample(registry, metrics.REPORT_REQUESTS, **base) == 6
     assert sample(registry, metrics.REPORT_LAST_SUCCESS, report="tags") == at("2027-01-15T08:00:00")
+
+
+# --- filters and the hourly window ------------------------------------------------------------
+
+
+def test_the_zero_data_retention_filter_and_the_hourly_window_reach_the_query() -> None:
+    config = report(window="last_hour", filters={"zero_data_retention": True})
+    params = query_params(config, date(2027, 3, 31), date(2027, 3, 31))
+    assert params["zero_data_retention"] == "true" and params["date_part"] == "hour"
+    off = report(filters={"zero_data_retention": False})
+    assert query_params(off, date(2027, 3, 31), date(2027, 3, 31))["zero_data_retention"] == "false"
+    assert "date_part" not in query_params(off, date(2027, 3, 31), date(2027, 3, 31))
+
+
+def hourly(hour: str, group: str | None, cost: str) -> ReportRow:
+    return ReportRow(group, {"total_cost": Decimal(cost), "request_count": Decimal(1)}, hour)
+
+
+@pytest.mark.parametrize("group_by", ["day", "model"])
+async def test_an_hourly_report_publishes_the_last_complete_hour(group_by: str) -> None:
+    """Both answers the docs allow: group_by=day rows carry only ``hour``; other groupings
+    (the docs' own example) carry ``hour`` next to the group."""
+    model = None if group_by == "day" else "a/x"
+    rows = [
+        hourly("2027-03-31T22", model, "1.25"),
+        hourly("2027-03-31T23", model, "2"),
+        hourly("2027-04-01T00", model, "8"),  # the hour in progress: not complete yet
+    ]
+    client = ScriptedClient(rows)
+    config = report(group_by=group_by, window="last_hour", interval="1h")
+    clock, _, poller, registry = setup(client, config, start="2027-04-01T00:10:00")
+    assert await poller.run_due() == 50 * 60 + MIDNIGHT_SETTLE, "again just after the hour"
+    assert client.queries[-1]["start_date"] == client.queries[-1]["end_date"] == "2027-03-31"
+    labels = {"report": "r", "window": "last_hour", "cost_type": "total"}
+    if model is not None:
+        labels["model"] = model
+    assert sample(registry, metrics.REPORT_COST, **labels) == 2
+    clock.advance(50 * 60)  # 01:00: 23:00 is no longer the last hour; its value is withheld
+    assert sample(registry, metrics.REPORT_COST, **labels) is None
+
+
+async def test_an_hourly_answer_without_hours_fails_the_report_instead_of_guessing() -> None:
+    """The API may ignore date_part for a group_by other than day (its docs say it applies
+    to day only): the rows then carry no hour, and no hour's spend can be told apart."""
+    client = ScriptedClient([ReportRow("a/x", {"total_cost": Decimal(3)})])
+    _, state, poller, registry = setup(client, report(window="last_hour"))
+    await poller.run_due()
+    assert sample(registry, metrics.REPORT_UP, report="r") == 0
+    assert "no hour field" in (state.health.last_error or "")
+    assert sample(registry, metrics.REPORT_QUERIES, report="r", code="invalid_response") == 1
+    assert sample(registry, metrics.REPORT_QUERY_COST) == 0.005, "the answer was billed"
+    assert sample(registry, metrics.REPORT_COST, report="r", window="last_hour",
+                  model="a/x", cost_type="total") is None  # fmt: skip
+
+
+def test_hourly_reports_cost_the_queries_of_every_hour() -> None:
+    team = TeamReports("prod", [report(window="last_hour", interval="20m")])
+    assert team.daily_queries() == 24 * 3
+    assert TeamReports("p", [report(window="last_hour", interval="2h")]).daily_queries() == 24

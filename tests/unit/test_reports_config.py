@@ -76,7 +76,7 @@ def test_a_full_example_loads_with_its_defaults(tmp_path: Path) -> None:
         (
             {**MODEL_TODAY, "window": "yesterday"},
             "teams[0].reports[0].window: Input should be 'today', 'month_to_date', "
-            "'last_7_days' or 'last_30_days'",
+            "'last_7_days', 'last_30_days' or 'last_hour'",
         ),
         (
             {**MODEL_TODAY, "top_n": 0},

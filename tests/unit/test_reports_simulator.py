@@ -210,7 +210,7 @@ async def test_control_switches_and_the_budgets_token_check() -> None:
             await client.get(listing, params={"teamId": "nope"}, headers=vercel)
         ).status_code == 403
         resp = await client.get(listing, params={"teamId": "prod"}, headers=vercel)
-        assert resp.status_code == 200 and len(resp.json()["budgets"]) == 6
+        assert resp.status_code == 200 and len(resp.json()["budgets"]) == 8
         await client.post("/_sim/faults", json={"mode": "rate_limit", "endpoints": ["budgets"]})
         resp = await client.get(listing, params={"teamId": "prod"}, headers=vercel)
         assert resp.status_code == 429 and resp.headers["retry-after"] == "5"

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from grafana.dashboards.panels import Row
-from grafana.dashboards.rows import credits, generations, health, latency, spend, tokens
+from grafana.dashboards.rows import (
+    attribution,
+    credits,
+    generations,
+    health,
+    latency,
+    prices,
+    providers,
+    spend,
+    tokens,
+)
 
 ROWS: tuple[Row, ...] = (
     credits.ROW,
     spend.ROW,
+    attribution.ROW,
+    prices.ROW,
     latency.ROW,
+    providers.ROW,
     tokens.ROW,
     generations.ROW,
     health.ROW,

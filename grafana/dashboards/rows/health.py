@@ -96,7 +96,9 @@ ROW = Row(
             title="Upstream API calls by code",
             description="Requests from the exporters to the AI Gateway and Vercel APIs per "
             "second, by API endpoint and result: an HTTP status, or timeout / network_error. "
-            "401/403: bad key; 429: rate limited; 5xx: gateway trouble.",
+            "401/403: bad key; 402: a Vercel budget blocks the key; 429: rate limited; 5xx: "
+            "gateway trouble; 404, 3xx or invalid_response on credits: the URL leads to no AI "
+            "Gateway (/readyz says so).",
             targets=(
                 Target(
                     per_second(metrics.API_REQUESTS, "api_endpoint, code"),
@@ -136,8 +138,8 @@ ROW = Row(
         TimeSeries(
             title="Generation IDs received",
             description="Generation IDs reaching the exporter per second, by intake (http: "
-            "POST /generations; follow: the log follower) and result (accepted, duplicate, "
-            "rejected).",
+            "POST /generations; follow: the log follower; otlp: POST /v1/traces) and result "
+            "(accepted, duplicate, rejected).",
             targets=(
                 Target(
                     per_second(metrics.GENERATION_IDS_RECEIVED, "intake, result"),
@@ -146,6 +148,24 @@ ROW = Row(
             ),
             unit=SHORT,
             axis_label="IDs/s",
+            stack=True,
+            width=8,
+        ),
+        TimeSeries(
+            title="Trace spans",
+            description="Spans reaching POST /v1/traces (OTLP) per second: with_id (they named "
+            "a generation ID, which then counts as received above), without_id (other spans; "
+            "a Collector filter can keep them away), and refused (their team attribute named "
+            "no configured team; reported back to the sender in partial_success).",
+            targets=(
+                Target(per_second(metrics.GENERATION_TRACE_SPANS, "result"), "{{result}}"),
+                Target(
+                    f"sum({rate(sel(metrics.GENERATION_TRACE_SPANS_REJECTED))})",
+                    "refused",
+                ),
+            ),
+            unit=SHORT,
+            axis_label="spans/s",
             stack=True,
             width=8,
         ),
@@ -166,13 +186,14 @@ ROW = Row(
         TimeSeries(
             title="Abandoned lookups",
             description="Generation IDs given up per second, by reason: not_found (never known "
-            "upstream), max_age (too old), rejected (refused by the gateway), invalid "
+            "upstream), max_age (too old), rejected (refused by the gateway), forbidden (one "
+            "record refused while the key works: another team's), invalid "
             "(malformed). More than 10 % of IDs fires VercelAIGatewayGenerationLookupsFailing.",
             targets=(Target(per_second(metrics.GENERATION_IDS_ABANDONED, "reason"), "{{reason}}"),),
             unit=SHORT,
             axis_label="IDs/s",
             stack=True,
-            width=8,
+            width=12,
         ),
         TimeSeries(
             title="Lookup delay",
@@ -181,7 +202,7 @@ ROW = Row(
             targets=(Target(lookup_delay("0.5"), "p50"), Target(lookup_delay("0.95"), "p95")),
             unit=SECONDS,
             thresholds=Thresholds(GREEN, ((ORANGE, 60), (RED, 300))),
-            width=6,
+            width=12,
         ),
         TimeSeries(
             title="Skipped and folded observations",
@@ -200,7 +221,7 @@ ROW = Row(
             unit=SHORT,
             axis_label="observations/s",
             stack=True,
-            width=6,
+            width=8,
         ),
         TimeSeries(
             title="Report queries by code",
@@ -210,7 +231,7 @@ ROW = Row(
             ),
             unit=REQUESTS_PER_SECOND,
             stack=True,
-            width=6,
+            width=8,
         ),
         Stat(
             title="Report query spend in the last 24 h",
@@ -225,7 +246,7 @@ ROW = Row(
             unit=USD,
             thresholds=Thresholds(GREEN, ((ORANGE, 1), (RED, 10))),
             decimals=2,
-            width=6,
+            width=8,
             height=8,
         ),
     ),

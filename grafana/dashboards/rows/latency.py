@@ -29,7 +29,9 @@ ROW = Row(
         TimeSeries(
             title="Time to first token by model",
             description="p50, p95 and p99 time to the first token per model (the gateway's "
-            "latency field), from the time-to-first-token histogram." + EXEMPLARS,
+            "latency field), from the time-to-first-token histogram. Streamed generations only: "
+            "unstreamed, the first token comes with the whole answer (latency equals the "
+            "generation time), so those calls show under total duration instead." + EXEMPLARS,
             targets=quantiles(metrics.GENERATION_TIME_TO_FIRST_TOKEN, "model", "{{model}}"),
             unit=SECONDS,
             thresholds=Thresholds(GREEN, ((ORANGE, 2), (RED, 5))),

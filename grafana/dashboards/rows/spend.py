@@ -1,5 +1,5 @@
 """Spend breakdown: looked-up generations by model and provider, Custom Reporting month to
-date, and budgets."""
+date and by the hour, and budgets."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from grafana.dashboards.panels import (
     USD,
     BarGauge,
     Row,
+    Stat,
     Table,
     Target,
     Thresholds,
@@ -25,7 +26,11 @@ from grafana.dashboards.queries import rate, sel
 COST = sel(metrics.GENERATION_COST, suffix="_sum")
 MONTH = 'window="month_to_date"'
 BUDGET = ", ".join(metrics.BUDGET_LIMIT.labels)
-BUDGET_LEGEND = "{{vercel_team}} · {{name}} ({{scope_type}} {{scope}}, {{refresh_period}})"
+BUDGET_LEGEND = (
+    "{{vercel_team}} · {{name}} ({{scope_type}} {{scope}}, {{refresh_period}}, {{budget_source}})"
+)
+# Every label a report series may carry for its group: kept before a sum over the groups.
+GROUPS = ", ".join(sorted(metrics.REPORT_DIMENSIONS))
 
 
 def per_report(family: metrics.Family, label: str, *matchers: str) -> str:
@@ -52,6 +57,13 @@ def month_by(label: str, title: str, what: str, width: int = 8) -> BarGauge:
 
 def budgets(family: metrics.Family, *matchers: str) -> str:
     return f"max by ({BUDGET}) ({sel(family, *matchers)})"
+
+
+def last_hour() -> str:
+    """Each hourly report's spend in the last complete UTC hour: deduplicated over replicas
+    (max), then summed over the report's groups, never over reports."""
+    selector = sel(metrics.REPORT_COST, 'window="last_hour"', 'cost_type="total"')
+    return f"sum by (vercel_team, report) (max by (vercel_team, report, {GROUPS}) ({selector}))"
 
 
 ROW = Row(
@@ -138,13 +150,18 @@ ROW = Row(
         ),
         Table(
             title="Budget limits and spend",
-            description="Limit, spend and BYOK spend of each budget in its current period.",
+            description="Limit, spend and BYOK spend of each budget in its current period; "
+            "whether BYOK spend counts against it (Vercel's includeByokInQuota), the lowest "
+            "alert threshold set on it in Vercel, and its source: set on its scope, or default "
+            "(inherited from the team's budget defaults, often one per API key).",
             targets=tuple(
                 Target(budgets(family), instant=True, format="table")
                 for family in (
                     metrics.BUDGET_LIMIT,
                     metrics.BUDGET_SPEND,
                     metrics.BUDGET_BYOK_SPEND,
+                    metrics.BUDGET_BYOK_INCLUDED,
+                    metrics.BUDGET_ALERT_THRESHOLD,
                 )
             ),
             unit=USD,
@@ -152,13 +169,65 @@ ROW = Row(
                 ("Value #A", "Limit"),
                 ("Value #B", "Spend"),
                 ("Value #C", "BYOK spend"),
+                ("Value #D", "BYOK counted"),
+                ("Value #E", "Alert at"),
                 ("vercel_team", "Team"),
                 ("scope_type", "Scope type"),
                 ("scope", "Scope"),
                 ("name", "Budget"),
                 ("refresh_period", "Period"),
+                ("budget_source", "Source"),
             ),
+            units=(("BYOK counted", "bool_yes_no"), ("Alert at", PERCENT)),
             sort="Spend",
+        ),
+        TimeSeries(
+            title="Spend per hour (Custom Reporting)",
+            description="Spend in the last complete UTC hour, from reports with window "
+            "last_hour (a query with date_part=hour): an hourly spend curve for teams whose "
+            "applications send no generation IDs, including surcharges. Summed over a report's "
+            "groups (a tag report counts a request once per tag). Reports lag a few minutes, so "
+            "the latest hour can still grow at the report's next query.",
+            targets=(Target(last_hour(), "{{vercel_team}} {{report}}"),),
+            unit=USD,
+        ),
+        Stat(
+            title="Custom Reporting plan",
+            description="Whether Custom Reporting answers for the team. On a Hobby or Pro "
+            "trial plan it answers 403: the reports wait, and the exporter asks again once an "
+            "hour (one billed query) and resumes them by itself after an upgrade.",
+            targets=(
+                Target(
+                    f"max by (vercel_team) ({sel(metrics.REPORT_PLAN_REQUIRED)})",
+                    "{{vercel_team}}",
+                ),
+            ),
+            unit=SHORT,
+            thresholds=Thresholds(GREEN, ((ORANGE, 1),)),
+            mappings=((0, "available", GREEN), (1, "Custom Reporting needs a paid plan", ORANGE)),
+            graph=False,
+            no_value="no reports configured",
+            width=6,
+            height=8,
+        ),
+        Stat(
+            title="Budget entries left out",
+            description="Entries of the last budgets list the exporter could not read (a "
+            "missing or invalid limit, spend, scope or flag), per team: 0 while every entry "
+            "reads. The other budgets are published; the exporter's log names the field once "
+            "per reason.",
+            targets=(
+                Target(
+                    "sum by (vercel_team) (max by (vercel_team, reason) "
+                    f"({sel(metrics.BUDGET_ENTRIES_SKIPPED)}))",
+                    "{{vercel_team}}",
+                ),
+            ),
+            unit=SHORT,
+            thresholds=Thresholds(GREEN, ((ORANGE, 1),)),
+            graph=False,
+            width=6,
+            height=8,
         ),
     ),
 )

@@ -4,6 +4,7 @@ and the OpenAPI document, with a fake clock and no upstream."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,10 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.clock import FakeClock
 from exporter.config import load_config
+from exporter.gateway.errors import MisdirectedError
 from exporter.gateway.models import Credits
 from exporter.metrics import CREDITS_BALANCE, SOURCE_UP
 from exporter.service import Exporter
-from exporter.sources.credits import Snapshot
+from exporter.sources.credits import Snapshot, credits_poller
 from exporter.teams import resolve_teams
 from exporter.web import paths
 
@@ -151,3 +153,35 @@ async def test_a_key_quoted_back_by_upstream_never_reaches_the_page(
     page = (await client.get(paths.LANDING)).text
     assert KEY not in page
     assert "invalid API key [REDACTED] for this team" in page
+
+
+class Answers:
+    """A credits client answering from a script."""
+
+    def __init__(self, *answers: Exception) -> None:
+        self.answers = list(answers)
+
+    async def credits(self) -> Credits:
+        raise self.answers.pop(0)
+
+
+async def test_a_url_that_leads_to_no_api_is_said_once_and_named_by_readyz(
+    exporter: Exporter, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = (
+        "gateway.url https://vercel.com does not lead to the API: GET /v1/credits answered 404 "
+        "(an HTML page); expected a URL such as https://ai-gateway.vercel.sh"
+    )
+    wrong = MisdirectedError(message, status=404)
+    state = exporter.credits.teams["default"]
+    poller = credits_poller(Answers(wrong, wrong), state, 60, exporter.clock)
+    caplog.set_level(logging.DEBUG, logger="exporter.polling")
+    await poller.refresh()
+    await poller.refresh()
+    assert [r.message for r in caplog.records if r.levelno >= logging.ERROR] == [message]
+    ready = await client.get(paths.READYZ)
+    assert ready.status_code == 200, "intake keeps storing IDs, as with a rejected key"
+    assert ready.json() == {"ready": True, "misconfigured": {"default": message}}
+    assert "<td>default</td><td>misconfigured</td>" in (await client.get(paths.LANDING)).text
+    refreshed(exporter, "12.5")
+    assert (await client.get(paths.READYZ)).json() == {"ready": True}
