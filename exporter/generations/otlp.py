@@ -16,6 +16,7 @@ Collector retries.
 
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from collections import Counter
@@ -69,8 +70,11 @@ def decode(body: bytes, content_type: str, encoding: str, limit: int) -> ExportT
         if content_type == PROTOBUF:
             message.ParseFromString(body)
         else:
-            json_format.Parse(body.decode("utf-8"), message, ignore_unknown_fields=True)
-    except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as exc:
+            data = json.loads(body.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise OtlpError(400, "not an OTLP JSON ExportTraceServiceRequest: not an object")
+            json_format.ParseDict(data, message, ignore_unknown_fields=True)
+    except (DecodeError, json_format.ParseError, ValueError, RecursionError) as exc:
         kind = "protobuf" if content_type == PROTOBUF else "JSON"
         raise OtlpError(400, f"not an OTLP {kind} ExportTraceServiceRequest: {exc}") from None
     return message

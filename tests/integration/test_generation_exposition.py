@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -119,7 +121,7 @@ def test_lookup_command_prints_one_record(
     result = lookup(gen_id)
     assert result.returncode == 0, result.stderr
     truth = sim.team_truth(KEY)["generations"][0]
-    assert f'"total_cost": "{truth["total_cost"]}"' in result.stdout
+    assert Decimal(json.loads(result.stdout)["total_cost"]) == Decimal(truth["total_cost"])
     missing = "gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"
     result = lookup(missing)
     assert result.returncode == 1

@@ -74,12 +74,21 @@ def test_protobuf_json_and_gzip_decode_to_the_same_request() -> None:
     [
         (request([do_generate(A)]).SerializeToString()[:-7], PROTOBUF, "", 400, "protobuf"),
         (b'{"resourceSpans": "many"}', JSON, "", 400, "JSON"),
+        (b'"AAA"', JSON, "", 400, "not an object"),
         (b'{"resourceSpans": [' * 5000, JSON, "", 400, "JSON"),
         (b"\x1f\x8b not gzip", PROTOBUF, "gzip", 400, "not valid gzip"),
         (gzip.compress(b"\0" * (LIMIT + 1)), PROTOBUF, "gzip", 413, "once decompressed"),
         (b"", PROTOBUF, "br", 415, "Content-Encoding"),
     ],
-    ids=["truncated protobuf", "wrong types", "deep", "bad gzip", "gzip bomb", "brotli"],
+    ids=[
+        "truncated protobuf",
+        "wrong types",
+        "not an object",
+        "deep",
+        "bad gzip",
+        "gzip bomb",
+        "brotli",
+    ],
 )
 def test_bad_bodies_get_the_answer_the_specification_prescribes(
     body: bytes, media: str, encoding: str, status: int, text: str
