@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigError
+from exporter.exposition import Exposition
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.keys import KeySource
 from exporter.gateway.retry import RetryPolicy
@@ -128,8 +129,9 @@ class Exporter:
             *(c for source in self.sources for c in source.collectors()),
         ):
             self.registry.register(collector)
+        self.exposition = Exposition(self.registry, [self.generations.collector])
         self.app = create_app(
-            self.registry,
+            self.exposition,
             config.web.telemetry_path,
             self.statuses,
             [*self.generations.routes(), openapi_route(self._openapi())],

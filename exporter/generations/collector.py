@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import partial
 
 from prometheus_client.core import (
     Metric,
@@ -11,6 +12,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar as ClientExemplar
 from prometheus_client.utils import floatToGoString
 
+from exporter.exposition import Chunk, RenderCache
 from exporter.generations.observations import SKIPPABLE_FIELDS
 from exporter.generations.series import (
     ABANDON_REASONS,
@@ -30,6 +32,8 @@ from exporter.metrics import (
     Family,
     Type,
 )
+
+ZERO = SeriesValue()  # one object, so a zero series is rendered once, not on every scrape
 
 
 def zero_series(team: str) -> list[SeriesKey]:
@@ -51,12 +55,9 @@ def zero_series(team: str) -> list[SeriesKey]:
 
 
 class GenerationsCollector(Collector):
-    """The committed mirror as metric families.
-
-    The generation families carry the configured attribution labels after the table's; a
-    series stored under other attribution labels (the configuration changed since) is kept
-    on disk but not published, since a family's series must all have the same labels.
-    """
+    """The committed mirror as metric families, also rendered incrementally for scrapes
+    (exporter/web/exposition.py). The generation families carry the configured attribution
+    labels after the table's."""
 
     def __init__(
         self,
@@ -69,30 +70,56 @@ class GenerationsCollector(Collector):
         self._teams = teams
         self._attribution = tuple(attribution)
         self._attribution_help = attribution_help
+        self._label_names = {m.name: (*m.labels, *self._extra(m)[0]) for m in PERSISTED}
 
     def collect(self) -> Iterable[Metric]:
+        for metric, series in self._published():
+            yield self._family(metric, series)
+        yield self._queue()
+
+    def render(self, cache: RenderCache) -> list[Chunk]:
+        """What ``collect`` yields, through ``cache``: only changed series are rendered."""
+        chunks = [
+            cache.family(metric.name, series, partial(self._family, metric))
+            for metric, series in self._published()
+        ]
+        chunks.append(Chunk(cache.encode(self._queue())))
+        return chunks
+
+    def _published(self) -> list[tuple[Family, list[tuple[SeriesKey, SeriesValue]]]]:
+        """Each persisted family with its series in exposition order: the mirror's, then the
+        zero series not in it yet. A series under other attribution labels than configured
+        (the configuration changed since it was stored) is kept on disk but not published,
+        since a family's series must all have the same labels."""
         values = dict(self._mirror.values)
         for team in self._teams:
             for key in zero_series(team):
-                values.setdefault(key, SeriesValue())
+                values.setdefault(key, ZERO)
         by_metric: dict[str, list[tuple[SeriesKey, SeriesValue]]] = {m.name: [] for m in PERSISTED}
         for key, value in values.items():
             by_metric.setdefault(key.metric, []).append((key, value))
+        published = []
         for metric in PERSISTED:
-            yield self._family(metric, by_metric[metric.name])
+            names = self._label_names[metric.name]
+            series = [(k, v) for k, v in by_metric[metric.name] if k.label_names == names]
+            published.append((metric, series))
+        return published
+
+    def _queue(self) -> Metric:
         queue = GENERATION_QUEUE_LENGTH.gauge()
         pending = dict(self._mirror.pending)
         for team in self._teams:
             queue.add_metric([team], float(pending.get(team, 0)))
-        yield queue
+        return queue
 
-    def _family(self, metric: Family, series: list[tuple[SeriesKey, SeriesValue]]) -> Metric:
-        extra: tuple[str, ...] = ()
-        detail = ""
+    def _extra(self, metric: Family) -> tuple[tuple[str, ...], str]:
+        """The attribution labels a family carries, and the help text that says so."""
         if metric.attributed and self._attribution:
-            extra, detail = self._attribution, self._attribution_help
-        names = (*metric.labels, *extra)
-        series = [(key, value) for key, value in series if key.label_names == names]
+            return self._attribution, self._attribution_help
+        return (), ""
+
+    def _family(self, metric: Family, series: Sequence[tuple[SeriesKey, SeriesValue]]) -> Metric:
+        extra, detail = self._extra(metric)
         if metric.type is Type.COUNTER:
             counter = metric.counter(detail, extra)
             for key, value in series:

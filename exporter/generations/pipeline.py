@@ -123,8 +123,9 @@ class GenerationPipeline:
         )
 
     def collectors(self) -> list[Collector]:
+        """The pipeline's collectors besides ``collector``, which renders incrementally."""
         extra = [self.attribution] if self.attribution else []
-        return [self.collector, self.otlp, *extra]
+        return [self.otlp, *extra]
 
     def models_in_use(self) -> dict[str, int]:
         """Requests counted per model label (all teams, as committed): the models whose

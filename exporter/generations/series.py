@@ -13,6 +13,7 @@ import json
 from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 from exporter.labels import safe_label
 from exporter.metrics import (
@@ -68,7 +69,7 @@ class SeriesKey:
     metric: str
     labels: LabelPairs
 
-    @property
+    @cached_property  # asked for every series on every scrape
     def label_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.labels)
 

@@ -7,12 +7,9 @@ no API request however many Prometheus replicas and dashboards ask.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,6 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from exporter.clock import Clock
+from exporter.exposition import Exposition
 from exporter.generations.activity import Arrivals
 from exporter.redaction import SECRETS
 from exporter.web import paths
@@ -39,19 +37,15 @@ class Access:
     max_header_bytes: int
 
 
-def render_metrics(registry: CollectorRegistry, accept: str | None, gzip_ok: bool) -> Response:
+def render_metrics(exposition: Exposition, accept: str | None, gzip_ok: bool) -> Response:
     """Text or OpenMetrics (with exemplars) by the scraper's Accept header, gzipped if asked."""
-    encoder, content_type = choose_encoder(accept or "")
-    body = encoder(registry)
-    headers = {}
-    if gzip_ok:
-        body = gzip.compress(body, compresslevel=1)
-        headers["Content-Encoding"] = "gzip"
+    body, content_type = exposition.render(accept, gzip_ok)
+    headers = {"Content-Encoding": "gzip"} if gzip_ok else {}
     return Response(body, media_type=content_type, headers=headers)
 
 
 def create_app(
-    registry: CollectorRegistry,
+    exposition: Exposition,
     telemetry_path: str,
     statuses: Callable[[], Sequence[TeamStatus]],
     extra_routes: Sequence[Route] = (),
@@ -61,7 +55,7 @@ def create_app(
     async def metrics(request: Request) -> Response:
         gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
         return await run_in_threadpool(
-            render_metrics, registry, request.headers.get("accept"), gzip_ok
+            render_metrics, exposition, request.headers.get("accept"), gzip_ok
         )
 
     async def landing(request: Request) -> Response:
