@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,6 +45,7 @@ class Row:
     goal: str = ""
     met: bool | None = None  # None: no goal for this line
     note: str = ""
+    load_cpu: str = ""  # what the load generator itself used of the shared cores
 
     @property
     def ratio(self) -> float | None:
@@ -129,6 +131,11 @@ class Process(ManagedProcess):
     ) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(args, log_path, {"PYTHONPATH": _pythonpath(), **(env or {})})
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time so far, from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def status(self) -> dict[str, int]:
         """VmRSS and VmHWM (peak RSS) in kB, from /proc."""
@@ -222,10 +229,16 @@ class Load:
     p50_ms: float
     p99_ms: float
     bytes: int
+    cpu_seconds: float = 0.0  # wrk's own user + system time
 
     @property
     def rate(self) -> float:
         return (self.requests - self.errors) / self.seconds
+
+    @property
+    def cores(self) -> str:
+        """wrk's CPU as a share of the run: what it took from the cores it shares."""
+        return f"wrk {self.cpu_seconds / self.seconds:.2f} cores"
 
 
 def wrk(
@@ -244,7 +257,9 @@ def wrk(
     for key, value in (headers or {}).items():
         cmd += ["-H", f"{key}: {value}"]
     cmd += ["-s", str(path), url]
+    before = children_cpu_seconds()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    cpu = children_cpu_seconds() - before
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}\n{out.stderr}")
@@ -257,7 +272,14 @@ def wrk(
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
         bytes=data["bytes"],
+        cpu_seconds=cpu,
     )
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process' finished children (the load generators it waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def median_time(func: Callable[[], object], runs: int, max_seconds: float) -> float:

@@ -2,7 +2,7 @@
 teams and the benchmark's generation series committed through its own state writer, so
 ``/metrics`` renders them with the exporter's collectors, exemplars included.
 
-    python -m bench.servers.exporter_filled PORT GATEWAY_URL STATE_PATH
+    python -m bench.servers.exporter_filled PORT GATEWAY_URL STATE_PATH PAIRS_PER_TEAM
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from exporter.teams import Team
 from exporter.web.server import bind, stop_on_signals
 
 
-async def main(port: int, gateway: str, state: str) -> None:
+async def main(port: int, gateway: str, state: str, pairs: int) -> None:
     config = load_config(
         None,
         {},
@@ -39,10 +39,10 @@ async def main(port: int, gateway: str, state: str) -> None:
     stop_on_signals(stop)
     exporter = Exporter(config, teams)
     running = asyncio.create_task(exporter.run(bind(config.web.listen_address), stop))
-    await exporter.generations.writer.submit(dataset.Observe(dataset.deltas()))
+    await exporter.generations.writer.submit(dataset.Observe(dataset.deltas(pairs)))
     print("READY", flush=True)
     await running
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])))
