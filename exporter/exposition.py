@@ -34,6 +34,7 @@ V = TypeVar("V")
 GZIP_LEVEL = 1  # the scrape is on the hot path; level 1 gives most of the size win
 _EOF = b"# EOF\n"  # OpenMetrics' terminator, which the body carries once, at its end
 _MAX_ENCODINGS = 4  # Accept variants kept; the version in Accept is client-chosen text
+_RENDER_BATCH = 500  # series rendered at once: bounds the memory a first render takes
 
 
 class _One:
@@ -47,17 +48,29 @@ class _One:
 
 
 @dataclass
-class Chunk:
-    """Part of a body, and its deflate block made on first need."""
+class _Deflated:
+    block: bytes | None = None
 
-    body: bytes
-    _deflated: bytes | None = None
+
+class Chunk:
+    """Part of a body, as the pieces it is joined from (joined once, into the whole body),
+    and its deflate block: made on first need, and kept with the family it came from until
+    that family changes."""
+
+    def __init__(self, parts: Sequence[bytes], kept: _Deflated | None = None) -> None:
+        self.parts = parts
+        self._kept = kept or _Deflated()
 
     def deflated(self) -> bytes:
-        if self._deflated is None:
+        if self._kept.block is None:
             compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-            self._deflated = compressor.compress(self.body) + compressor.flush(zlib.Z_FULL_FLUSH)
-        return self._deflated
+            blocks = [compressor.compress(part) for part in self.parts]
+            self._kept.block = b"".join([*blocks, compressor.flush(zlib.Z_FULL_FLUSH)])
+        return self._kept.block
+
+
+def body(chunks: Sequence[Chunk]) -> bytes:
+    return b"".join([part for chunk in chunks for part in chunk.parts])
 
 
 def gzip_member(chunks: Sequence[Chunk]) -> bytes:
@@ -65,8 +78,9 @@ def gzip_member(chunks: Sequence[Chunk]) -> bytes:
     crc = 0
     size = 0
     for chunk in chunks:
-        crc = zlib.crc32(chunk.body, crc)
-        size += len(chunk.body)
+        for part in chunk.parts:
+            crc = zlib.crc32(part, crc)
+            size += len(part)
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, OS unknown
     final = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS).flush(zlib.Z_FINISH)
     trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
@@ -75,10 +89,13 @@ def gzip_member(chunks: Sequence[Chunk]) -> bytes:
 
 @dataclass
 class _FamilyLines:
+    """A family's header and each series' lines. The joined body is not kept: it would
+    double the memory, and joining a few thousand series' lines costs a scrape little."""
+
     header: bytes = b""
     series: dict[Hashable, tuple[object, bytes]] = field(default_factory=dict)
     order: Sequence[Hashable] = ()
-    chunk: Chunk | None = None
+    deflated: _Deflated | None = None  # None: not rendered yet, or changed since
 
 
 class RenderCache:
@@ -110,15 +127,15 @@ class RenderCache:
             if (seen := lines.series.get(key)) is None or seen[0] is not value
         ]
         order = [key for key, _ in series]
-        if lines.chunk is not None and not changed and order == lines.order:
-            return lines.chunk
-        if changed or lines.chunk is None:
-            self._render(lines, changed, build)
-        if len(lines.series) > len(order):  # series no longer published: forget them
-            lines.series = {key: lines.series[key] for key in order}
-        lines.order = order
-        lines.chunk = Chunk(lines.header + b"".join([lines.series[key][1] for key in order]))
-        return lines.chunk
+        if changed or lines.deflated is None:
+            for start in range(0, max(len(changed), 1), _RENDER_BATCH):
+                self._render(lines, changed[start : start + _RENDER_BATCH], build)
+        if changed or lines.deflated is None or order != lines.order:
+            if len(lines.series) > len(order):  # series no longer published: forget them
+                lines.series = {key: lines.series[key] for key in order}
+            lines.order = order
+            lines.deflated = _Deflated()
+        return Chunk([lines.header, *(lines.series[key][1] for key in order)], lines.deflated)
 
     def _render(
         self,
@@ -169,16 +186,16 @@ class Exposition:
         encoder, content_type = choose_encoder(accept or "")
         openmetrics = content_type.startswith("application/openmetrics-text")
         fresh = encoder(self._registry)
-        chunks = [Chunk(fresh[: -len(_EOF)] if openmetrics else fresh)]
+        chunks = [Chunk([fresh[: -len(_EOF)] if openmetrics else fresh])]
         with self._lock:
             caches = self._caches_for(content_type, encoder, openmetrics)
             for collector, cache in zip(self._incremental, caches, strict=True):
                 chunks += collector.render(cache)
         if openmetrics:
-            chunks.append(Chunk(_EOF))
+            chunks.append(Chunk([_EOF]))
         if gzip_ok:
             return gzip_member(chunks), content_type
-        return b"".join(c.body for c in chunks), content_type
+        return body(chunks), content_type
 
     def _caches_for(
         self, content_type: str, encoder: Encoder, openmetrics: bool

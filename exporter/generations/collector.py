@@ -83,7 +83,7 @@ class GenerationsCollector(Collector):
             cache.family(metric.name, series, partial(self._family, metric))
             for metric, series in self._published()
         ]
-        chunks.append(Chunk(cache.encode(self._queue())))
+        chunks.append(Chunk([cache.encode(self._queue())]))
         return chunks
 
     def _published(self) -> list[tuple[Family, list[tuple[SeriesKey, SeriesValue]]]]:
