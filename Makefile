@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DASHBOARD_CHECK := tests/dashboard
 
-.PHONY: demo check test bench docs dashboard chart-docs lint typecheck system-deps clean
+.PHONY: demo check test bench bench-readme docs dashboard chart-docs lint typecheck system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +48,14 @@ test: $(VENV)/.installed system-deps $(DASHBOARD_CHECK)/node_modules/.installed
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-## Benchmarks, each next to a baseline measured in the same run (about 3 minutes; needs wrk).
+## Benchmarks, each next to a baseline measured in the same run (about 7 minutes; needs wrk).
 bench: $(VENV)/.installed system-deps
 	$(BIN)/python -m bench
+
+## The README's Performance table: the whole set three times, medians and spreads (a quiet
+## machine, about 20 minutes); exits 1 when a goal is missed in most runs.
+bench-readme: $(VENV)/.installed system-deps
+	$(BIN)/python -m bench --runs 3 --strict --update README.md
 
 ## Regenerate the generated parts of docs/ (metrics, options) and the chart's values table.
 docs: $(VENV)/.installed
