@@ -4,7 +4,9 @@ The state holds 1,000,000 resolved and 100,000 pending IDs and the series of one
 each start gets a fresh copy of it (a start changes the file). The baseline is the same
 command on an empty state path. ``/readyz`` turns 200 once the first credits poll of every
 team has been attempted, so the time includes imports, opening and loading the state, binding
-and one round trip to the (local) simulator. Median of three starts each.
+and one round trip to the (local) simulator. Median of three starts each. The goal is a
+ratio: a start on a big state does what an empty start does, plus what is proportional to
+reading what it must read.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from bench.common import Row, log
 from bench.context import Context
 
-GOAL = 2.0
+GOAL = 1.25  # at most this many times an empty start
 STARTS = 3
 
 
@@ -51,8 +53,8 @@ def run(ctx: Context) -> list[Row]:
             "s",
             "same start on an empty state",
             theirs_s,
-            goal=f"≤ {GOAL:.0f} s",
-            met=ours_s <= GOAL,
+            goal=f"≤ {GOAL}x",
+            met=ours_s <= GOAL * theirs_s,
             note=f"median of {STARTS}",
         )
     ]

@@ -1,7 +1,8 @@
-"""A large state file, written straight into the exporter's own schema through its Store.
+"""A large state file, written through the exporter's own Store and its write paths.
 
-Rows go in with ``executemany`` inside Store transactions (an Operation of our own), which
-takes seconds where resolving a million IDs through lookups would take hours.
+Resolved IDs go in as a lookup's end records them (``remember``), pending ones through intake
+(``AddIds``), in Store transactions of 100,000, which takes seconds where resolving a million
+IDs through lookups would take hours.
 """
 
 from __future__ import annotations
@@ -9,31 +10,29 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
 from bench import dataset
-from exporter.generations.store import SeriesMirror, Store, Transaction
+from exporter.generations.store import AddIds, SeriesMirror, Store, Transaction, remember
 
 CHUNK = 100_000
 TEAM = "default"
 
 
-class BulkInsert:
-    """Insert ``rows`` into ``table`` in the transaction Store.commit opens."""
+@dataclass
+class Remember:
+    """Resolved IDs, each with its own resolution time and outcome."""
 
-    def __init__(self, table: str, rows: list[tuple[object, ...]]) -> None:
-        self.table = table
-        self.rows = rows
+    rows: Sequence[tuple[str, str, float, str]]
 
     def apply(self, tx: Transaction) -> None:
-        marks = ", ".join("?" * len(self.rows[0]))
-        tx.conn.executemany(f"INSERT INTO {self.table} VALUES ({marks})", self.rows)
+        remember(tx, self.rows)
 
 
-def _chunks(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, ...]]]:
+def _chunks(rows: Iterator[str]) -> Iterator[list[str]]:
     while chunk := list(islice(rows, CHUNK)):
         yield chunk
 
@@ -71,16 +70,15 @@ def build(workdir: Path, resolved: int = 1_000_000, pending: int = 100_000) -> B
     store = Store(path)
     mirror = SeriesMirror()
     resolved_ids = list(dataset.fresh_ids("R0", resolved))
-    rows = ((gid, TEAM, now - rng.uniform(0, 6 * 86400), "found") for gid in resolved_ids)
-    for chunk in _chunks(rows):
-        store.commit([BulkInsert("resolved", chunk)], mirror, now)
+    for chunk in _chunks(iter(resolved_ids)):
+        rows = [(gid, TEAM, now - rng.uniform(0, 6 * 86400), "found") for gid in chunk]
+        store.commit([Remember(rows)], mirror, now)
     store.close()
     resolved_only = checkpoint(path)
 
     store = Store(path)
-    pending_rows = ((gid, TEAM, "http", now, now, 0) for gid in dataset.fresh_ids("P0", pending))
-    for chunk in _chunks(pending_rows):
-        store.commit([BulkInsert("pending", chunk)], mirror, now)
+    for chunk in _chunks(dataset.fresh_ids("P0", pending)):
+        store.commit([AddIds(TEAM, "http", chunk, due_at=now)], mirror, now)
     # ~20,000 exposed series for the one team, committed as the lookups would.
     items = dataset.deltas(pairs_per_team=124, teams=(TEAM,))
     store.commit([dataset.Observe(items)], mirror, now)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -22,6 +23,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exporter.clock import Clock
+from exporter.generations import idcodec
+from exporter.generations.migration import migrate
+from exporter.generations.schema import (
+    APPLICATION_ID,
+    FOUND,
+    SCHEMA_VERSION,
+    add_team,
+    create,
+    outcome_code,
+    read_series,
+    team_code,
+    write_series,
+)
 from exporter.generations.series import BY_NAME, Delta, SeriesKey, SeriesValue, delta
 from exporter.metrics import (
     GENERATION_IDS_ABANDONED,
@@ -34,33 +48,10 @@ from exporter.metrics import (
 
 log = logging.getLogger(__name__)
 
-APPLICATION_ID = 0x56414745  # "VAGE": marks the file as ours
-SCHEMA_VERSION = 1
 MAX_BATCH = 512
+PRUNE_CHUNK = 50_000  # resolved rows scanned per step of a prune, with the lock released between
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pending (
-    id TEXT PRIMARY KEY, team TEXT NOT NULL, source TEXT NOT NULL,
-    received_at REAL NOT NULL, due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-    attributes TEXT NOT NULL DEFAULT ''
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS pending_due ON pending (team, due_at);
-CREATE INDEX IF NOT EXISTS pending_fresh ON pending (team, attempts, due_at);
-CREATE TABLE IF NOT EXISTS resolved (
-    id TEXT PRIMARY KEY, team TEXT NOT NULL, resolved_at REAL NOT NULL, outcome TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS resolved_at ON resolved (resolved_at);
-CREATE TABLE IF NOT EXISTS series (
-    metric TEXT NOT NULL, labels TEXT NOT NULL, count INTEGER NOT NULL, total TEXT NOT NULL,
-    buckets TEXT NOT NULL, PRIMARY KEY (metric, labels)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS follower_offsets (
-    path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL
-) WITHOUT ROWID;
-"""
-
-
-_PENDING_COLUMNS = "id, team, source, received_at, due_at, attempts, attributes"
+_PENDING_COLUMNS = "id, source, received_at, due_at, attempts, attributes"
 
 
 class StateError(Exception):
@@ -130,40 +121,42 @@ class Transaction:
         self.pending_delta[team] = self.pending_delta.get(team, 0) + change
 
     def write_series(self) -> None:
-        _upsert_series(self.conn, self.changes.items())
-
-
-def _upsert_series(
-    conn: sqlite3.Connection, items: Iterable[tuple[SeriesKey, SeriesValue]]
-) -> None:
-    conn.executemany(
-        "INSERT OR REPLACE INTO series (metric, labels, count, total, buckets) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [
-            (k.metric, k.labels_json(), v.count, str(v.total), ",".join(map(str, v.buckets)))
-            for k, v in items
-        ],
-    )
+        write_series(self.conn, self.changes.items())
 
 
 class Operation(Protocol):
     def apply(self, tx: Transaction) -> Any: ...
 
 
-def _reopened(conn: sqlite3.Connection, gen_id: str, team: str) -> bool:
-    """Whether ``gen_id`` may be queued for ``team``, given how it was resolved before.
+_FOUND_CODE = outcome_code(FOUND)
+
+
+def _reopened(conn: sqlite3.Connection, key: bytes, team: int) -> bool:
+    """Whether the ID of ``key`` may be queued for ``team``, given how it was resolved before.
 
     An ID is counted at most once, so one that was found (under any team) stays a duplicate,
     and so does one that ``team`` itself gave up on. One that another team gave up on was most
     likely sent under the wrong team first: that resolution is forgotten and the ID queued.
     """
-    row = conn.execute("SELECT team, outcome FROM resolved WHERE id = ?", (gen_id,)).fetchone()
+    row = conn.execute("SELECT team, outcome FROM resolved WHERE id = ?", (key,)).fetchone()
     if row is None:
         return True
-    if row[1] == "found" or row[0] == team:
+    if row[1] == _FOUND_CODE or row[0] == team:
         return False
-    conn.execute("DELETE FROM resolved WHERE id = ?", (gen_id,))
+    conn.execute("DELETE FROM resolved WHERE id = ?", (key,))
     return True
+
+
+def remember(tx: Transaction, rows: Iterable[tuple[str, str, float, str]]) -> None:
+    """Record resolved IDs as (ID, team, resolution time, outcome): ``found`` or the abandon
+    reason. The time rounds up to a whole second, so an ID is never forgotten early."""
+    teams: dict[str, int] = {}
+    records = []
+    for gen_id, team, at, outcome in rows:
+        if team not in teams:
+            teams[team] = add_team(tx.conn, team)
+        records.append((idcodec.encode(gen_id), teams[team], math.ceil(at), outcome_code(outcome)))
+    tx.conn.executemany("INSERT OR REPLACE INTO resolved VALUES (?, ?, ?, ?)", records)
 
 
 @dataclass
@@ -180,13 +173,15 @@ class AddIds:
 
     def apply(self, tx: Transaction) -> tuple[int, int]:
         accepted = 0
+        team = add_team(tx.conn, self.team)
         for gen_id in self.ids:
-            if not _reopened(tx.conn, gen_id, self.team):
+            key = idcodec.encode(gen_id)
+            if not _reopened(tx.conn, key, team):
                 continue
             cursor = tx.conn.execute(
                 "INSERT OR IGNORE INTO pending (id, team, source, received_at, due_at, attributes) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (gen_id, self.team, self.source, tx.now, self.due_at, self.attributes),
+                (key, team, self.source, tx.now, self.due_at, self.attributes),
             )
             accepted += cursor.rowcount
         duplicates = len(self.ids) - accepted
@@ -223,12 +218,10 @@ class Resolve:
     abandoned: str | None = None  # the abandon reason, or None when found
 
     def apply(self, tx: Transaction) -> None:
-        if tx.conn.execute("DELETE FROM pending WHERE id = ?", (self.row.id,)).rowcount != 1:
+        key = idcodec.encode(self.row.id)
+        if tx.conn.execute("DELETE FROM pending WHERE id = ?", (key,)).rowcount != 1:
             return  # resolved already: never count twice
-        tx.conn.execute(
-            "INSERT OR REPLACE INTO resolved VALUES (?, ?, ?, ?)",
-            (self.row.id, self.row.team, tx.now, self.abandoned or "found"),
-        )
+        remember(tx, [(self.row.id, self.row.team, tx.now, self.abandoned or FOUND)])
         team = self.row.team
         if self.outcome is not None:
             tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=team, outcome=self.outcome)])
@@ -261,7 +254,7 @@ class Reschedule:
     def apply(self, tx: Transaction) -> None:
         tx.conn.execute(
             "UPDATE pending SET due_at = ?, attempts = attempts + 1 WHERE id = ?",
-            (self.due_at, self.row.id),
+            (self.due_at, idcodec.encode(self.row.id)),
         )
         tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=self.row.team, outcome=self.outcome)])
 
@@ -303,6 +296,40 @@ def _damaged(path: Path, detail: str) -> StateError:
     )
 
 
+# Every page of the ID tables, which grow with traffic, and of their indexes.
+_WALKS = (
+    "SELECT COUNT(*) FROM resolved NOT INDEXED",
+    "SELECT COUNT(*) FROM pending NOT INDEXED",
+    "SELECT COUNT(*) FROM pending INDEXED BY pending_due",
+    "SELECT COUNT(attempts) FROM pending INDEXED BY pending_fresh",
+)
+
+
+def _check(conn: sqlite3.Connection, whole: bool) -> str:
+    """Find damage at start, not at the first scrape or lookup that touches it: "ok" or what
+    is wrong (a damaged page of the ID tables raises sqlite3.DatabaseError).
+
+    quick_check reads and checks every page and cell. The ID tables are most of the file, and
+    checking them so would add a third to a start (0.25 s for a million resolved IDs), so they
+    are walked instead: every page is read and must parse, which finds a page overwritten or
+    cut short, at a tenth of the cost. The other tables are checked in full, and so is the
+    whole file before a migration, which reads it all anyway.
+    """
+    if whole:
+        return str(conn.execute("PRAGMA quick_check(1)").fetchone()[0])
+    tables = conn.execute(
+        "SELECT name FROM sqlite_master "
+        "WHERE type = 'table' AND name NOT IN ('pending', 'resolved')"
+    ).fetchall()
+    for (table,) in tables:
+        verdict = str(conn.execute(f"PRAGMA quick_check({table})").fetchone()[0])
+        if verdict != "ok":
+            return verdict
+    for walk in _WALKS:
+        conn.execute(walk).fetchone()
+    return "ok"
+
+
 @dataclass
 class Defer:
     """A retry put off without a lookup (the team's retry budget is spent)."""
@@ -311,7 +338,9 @@ class Defer:
     due_at: float
 
     def apply(self, tx: Transaction) -> None:
-        tx.conn.execute("UPDATE pending SET due_at = ? WHERE id = ?", (self.due_at, self.row.id))
+        tx.conn.execute(
+            "UPDATE pending SET due_at = ? WHERE id = ?", (self.due_at, idcodec.encode(self.row.id))
+        )
         tx.apply([delta(GENERATION_LOOKUP_RETRIES_DEFERRED, 1, vercel_team=self.row.team)])
 
 
@@ -362,20 +391,27 @@ class Store:
                 f"this one knows {SCHEMA_VERSION}); upgrade the exporter"
             )
         if existed:
-            # quick_check reads every page, so damage in any table is found now, not by the
-            # first scrape or lookup that happens to touch it.
-            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            verdict = _check(conn, whole=version < SCHEMA_VERSION)
             if verdict != "ok":
                 raise _damaged(self.path, verdict)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA busy_timeout = 5000")
-        conn.executescript(_SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(pending)")}
-        if "attributes" not in columns:  # a state written before attribution labels existed
-            conn.execute("ALTER TABLE pending ADD COLUMN attributes TEXT NOT NULL DEFAULT ''")
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if existed and version < SCHEMA_VERSION:
+            try:
+                migrate(conn, self.path)
+            except ValueError as exc:
+                raise StateError(
+                    f"state file {self.path} cannot be migrated to this exporter's schema "
+                    f"({exc}); nothing in it was changed: keep running the previous exporter on "
+                    "it, or move it aside to start afresh"
+                ) from None
+        elif not existed:
+            conn.execute("BEGIN IMMEDIATE")
+            create(conn)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
@@ -397,22 +433,19 @@ class Store:
     def _load(self, mirror: SeriesMirror) -> None:
         with self._locked() as conn:
             unsafe: list[tuple[str, str]] = []  # rows stored with a label value now refused
-            for metric, labels, count, total, buckets in conn.execute("SELECT * FROM series"):
+            for metric, labels, value in read_series(conn):
                 if metric not in BY_NAME:
                     continue
                 stored = SeriesKey.parse(metric, labels)
                 key = stored.made_safe()
                 if key != stored:
                     unsafe.append((metric, labels))
-                value = SeriesValue(
-                    count,
-                    Decimal(total),
-                    tuple(int(b) for b in buckets.split(",")) if buckets else (),
-                )
                 known = mirror.values.get(key)
                 mirror.values[key] = value if known is None else known.merged(value)
             mirror.pending = dict(
-                conn.execute("SELECT team, COUNT(*) FROM pending GROUP BY team").fetchall()
+                conn.execute(
+                    "SELECT name, COUNT(*) FROM pending JOIN teams ON code = team GROUP BY team"
+                ).fetchall()
             )
             if unsafe:
                 self._repair(conn, mirror, unsafe)
@@ -425,7 +458,7 @@ class Store:
         repaired = {SeriesKey.parse(metric, labels).made_safe() for metric, labels in unsafe}
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("DELETE FROM series WHERE metric = ? AND labels = ?", unsafe)
-        _upsert_series(conn, ((key, mirror.values[key]) for key in repaired))
+        write_series(conn, ((key, mirror.values[key]) for key in repaired))
         conn.execute("COMMIT")
         log.warning(
             "repaired stored label values that could not be published",
@@ -450,16 +483,19 @@ class Store:
             "WHERE team = ? AND attempts > 0 AND due_at <= ? ORDER BY due_at LIMIT ?"
         )
         with self._locked() as conn:
-            retries = conn.execute(retry_sql, (team, now, limit)).fetchall()
+            code = team_code(conn, team)
+            retries = conn.execute(retry_sql, (code, now, limit)).fetchall()
             fresh = conn.execute(
-                fresh_sql, (team, now, limit - min(len(retries), max(limit // 4, 1)))
+                fresh_sql, (code, now, limit - min(len(retries), max(limit // 4, 1)))
             ).fetchall()
         rows = fresh + retries[: limit - len(fresh)]
-        return [PendingRow(*row) for row in rows]
+        return [PendingRow(idcodec.decode(key), team, *rest) for key, *rest in rows]
 
     def next_due(self, team: str) -> float | None:
         with self._locked() as conn:
-            row = conn.execute("SELECT MIN(due_at) FROM pending WHERE team = ?", (team,)).fetchone()
+            row = conn.execute(
+                "SELECT MIN(due_at) FROM pending WHERE team = ?", (team_code(conn, team),)
+            ).fetchone()
         return None if row[0] is None else float(row[0])
 
     def offsets(self) -> dict[str, tuple[int, int]]:
@@ -468,17 +504,41 @@ class Store:
         return {path: (inode, offset) for path, inode, offset in rows}
 
     def prune(self, before: float, max_rows: int) -> int:
-        """Forget resolved IDs older than ``before``, and the oldest beyond ``max_rows``."""
-        with self._locked() as conn:
-            removed = conn.execute("DELETE FROM resolved WHERE resolved_at < ?", (before,)).rowcount
-            excess = conn.execute("SELECT COUNT(*) FROM resolved").fetchone()[0] - max_rows
-            if excess > 0:
-                removed += conn.execute(
-                    "DELETE FROM resolved WHERE id IN (SELECT id FROM resolved "
-                    "ORDER BY resolved_at LIMIT ?)",
-                    (excess,),
+        """Forget resolved IDs older than ``before``, and the oldest beyond ``max_rows``.
+
+        Pending IDs are never forgotten, and a resolved one not before its time: a resend is
+        a duplicate for as long as the retention says. The table has no index on the time
+        (it would double its size), so this scans it, a chunk at a time, once an hour.
+        """
+        removed, kept = self._forget(before)
+        if kept > max_rows:
+            with self._locked() as conn:
+                newest = conn.execute(
+                    "SELECT resolved_at FROM resolved ORDER BY resolved_at LIMIT 1 OFFSET ?",
+                    (kept - max_rows - 1,),
+                ).fetchone()[0]
+            removed += self._forget(newest + 1)[0]
+        return removed
+
+    def _forget(self, before: float) -> tuple[int, int]:
+        """Delete resolved IDs resolved before ``before``: (how many, how many are left)."""
+        removed = kept = 0
+        start = b""  # every key sorts after it
+        while True:
+            with self._locked() as conn:
+                end = conn.execute(
+                    "SELECT id FROM resolved WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?",
+                    (start, PRUNE_CHUNK - 1),
+                ).fetchone()
+                chunk = "id > ?" if end is None else "id > ? AND id <= ?"
+                bounds = (start,) if end is None else (start, end[0])
+                gone = conn.execute(
+                    f"DELETE FROM resolved WHERE {chunk} AND resolved_at < ?", (*bounds, before)
                 ).rowcount
-        return int(removed)
+                if end is None:
+                    left = conn.execute(f"SELECT COUNT(*) FROM resolved WHERE {chunk}", bounds)
+                    return removed + gone, kept + int(left.fetchone()[0])
+            removed, kept, start = removed + gone, kept + PRUNE_CHUNK - gone, end[0]
 
     def commit(
         self, ops: Sequence[Operation], mirror: SeriesMirror, now: float, wall: float | None = None
@@ -571,8 +631,10 @@ class StateWriter:
     def _publish(self, tx: Transaction) -> None:
         """Move the in-memory mirror to what was just committed."""
         mirror = self._mirror
-        mirror.values.update(tx.changes)
+        # Exemplars first: a scrape that sees a new value sees its exemplar, and the rendering
+        # kept for that value (exporter/exposition.py) is complete.
         mirror.exemplars.update(tx.exemplars)
+        mirror.values.update(tx.changes)
         for team, change in tx.pending_delta.items():
             mirror.pending[team] = mirror.pending.get(team, 0) + change
             if change > 0 and team in self._wake:
