@@ -204,6 +204,13 @@ def test_probes_use_the_health_endpoints_by_name() -> None:
         "periodSeconds": 5,
         **DEFAULT_TIMING,
     }
+    # A first start that migrates a large state file has minutes before liveness counts.
+    assert container["startupProbe"] == {
+        "httpGet": {"path": "/healthz", "port": "http"},
+        "periodSeconds": 5,
+        "timeoutSeconds": 5,
+        "failureThreshold": 60,
+    }
     assert container["ports"] == [{"name": "http", "containerPort": 9853, "protocol": "TCP"}]
     assert "resources" not in container  # none by default: the user sizes them
 
@@ -218,6 +225,13 @@ def test_a_probe_handler_is_replaced_and_timings_are_kept() -> None:
         **values["livenessProbe"],
         "periodSeconds": 10,
         **DEFAULT_TIMING,
+    }
+    # Under TLS the startup probe asks over HTTPS, as the liveness probe it takes its handler from.
+    assert container["startupProbe"] == {
+        "httpGet": values["livenessProbe"]["httpGet"],
+        "periodSeconds": 5,
+        "timeoutSeconds": 5,
+        "failureThreshold": 60,
     }
     slower = render(EXISTING | {"livenessProbe": {"periodSeconds": 30}}).container
     assert slower["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}

@@ -186,13 +186,14 @@ resources:
 {{- end }}
 
 {{/*
-A probe: the user's, completed from the default (httpGet on `path`, every `period` seconds).
-A handler the user gives replaces the default handler instead of joining it (a probe has one).
-Args: (list userProbe path period).
+A probe: the user's, completed from the default (httpGet on `path`, every `period` seconds,
+`failures` in a row fail it). A handler the user gives replaces the default handler instead of
+joining it (a probe has one).
+Args: (list userProbe path period failures).
 */}}
 {{- define "vercel-ai-gateway-exporter.probe" -}}
 {{- $user := index . 0 }}
-{{- $default := dict "periodSeconds" (index . 2) "timeoutSeconds" 5 "failureThreshold" 3 }}
+{{- $default := dict "periodSeconds" (index . 2) "timeoutSeconds" 5 "failureThreshold" (index . 3) }}
 {{- if not (or $user.httpGet $user.tcpSocket $user.exec $user.grpc) }}
 {{- $_ := set $default "httpGet" (dict "path" (index . 1) "port" "http") }}
 {{- end }}
@@ -245,10 +246,17 @@ spec:
         - name: http
           containerPort: 9853
           protocol: TCP
+      {{- /* Without a handler of its own, the startup probe asks what liveness asks (HTTPS under TLS). */}}
+      {{- $startup := deepCopy .Values.startupProbe }}
+      {{- if not (or $startup.httpGet $startup.tcpSocket $startup.exec $startup.grpc) }}
+      {{- $startup = merge $startup (pick (deepCopy .Values.livenessProbe) "httpGet" "tcpSocket" "exec" "grpc") }}
+      {{- end }}
+      startupProbe:
+        {{- include "vercel-ai-gateway-exporter.probe" (list $startup "/healthz" 5 60) | nindent 8 }}
       livenessProbe:
-        {{- include "vercel-ai-gateway-exporter.probe" (list .Values.livenessProbe "/healthz" 10) | nindent 8 }}
+        {{- include "vercel-ai-gateway-exporter.probe" (list .Values.livenessProbe "/healthz" 10 3) | nindent 8 }}
       readinessProbe:
-        {{- include "vercel-ai-gateway-exporter.probe" (list .Values.readinessProbe "/readyz" 5) | nindent 8 }}
+        {{- include "vercel-ai-gateway-exporter.probe" (list .Values.readinessProbe "/readyz" 5 3) | nindent 8 }}
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
       {{- with .Values.resources }}
