@@ -24,6 +24,7 @@ from bench.common import (
 )
 from bench.context import Context
 from exporter.metrics import GENERATION_IDS_RECEIVED
+from exporter.web.server import STACK
 from tests.support.processes import free_port
 
 BATCH_GOAL = 50_000.0  # IDs per second in batches of 1,000
@@ -107,7 +108,7 @@ def run(ctx: Context) -> list[Row]:
                         f"{connections} connections",
                         mine.rate * batch,
                         "IDs/s",
-                        "bare Starlette app answering 202 (same uvicorn)",
+                        f"bare Starlette app answering 202 (same {STACK})",
                         base.rate * batch,
                         goal=f"≥ {BATCH_GOAL:,.0f} IDs/s",
                         met=mine.rate * batch >= BATCH_GOAL,
@@ -122,7 +123,7 @@ def run(ctx: Context) -> list[Row]:
                         f"single-ID requests per second, {connections} connections",
                         mine.rate,
                         "req/s",
-                        "bare Starlette app answering 202 (same uvicorn)",
+                        f"bare Starlette app answering 202 (same {STACK})",
                         base.rate,
                         goal=f"≥ {SINGLE_GOAL:,.0f} req/s",
                         met=mine.rate >= SINGLE_GOAL,

@@ -24,6 +24,7 @@ from bench.context import Context
 from exporter.gateway.models import is_generation_id
 from exporter.metrics import GENERATION_IDS_RECEIVED, GENERATION_TRACE_SPANS
 from exporter.web import paths
+from exporter.web.server import STACK
 from tests.support.otlp import do_generate, request
 from tests.support.processes import free_port
 
@@ -168,7 +169,7 @@ def run(ctx: Context) -> list[Row]:
             rate,
             "spans/s",
             "bare Starlette app decoding with `ExportTraceServiceRequest.ParseFromString` "
-            "(same uvicorn)",
+            f"(same {STACK})",
             base_rate,
             goal=f"≥ {GOAL:,.0f} spans/s and ≥ {RATIO_GOAL}x",
             met=rate >= GOAL and rate >= RATIO_GOAL * base_rate,

@@ -31,7 +31,7 @@ from exporter.config import (
 from exporter.generations.store import StateError
 from exporter.logs import setup_logging
 from exporter.simulator.modes import Modes
-from exporter.web.server import AsgiServer, bind, reload_on_hangup, stop_on_signals
+from exporter.web.server import AsgiServer, bind, reload_on_hangup, run, stop_on_signals
 
 PROG = "vercel-ai-gateway-exporter"
 log = logging.getLogger("exporter")
@@ -311,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_run_simulator(simulate_parser().parse_args(argv[1:])))
         if argv and argv[0] == "lookup":
             return asyncio.run(_run_lookup(lookup_parser().parse_args(argv[1:])))
-        return asyncio.run(_run_exporter(run_parser().parse_args(argv)))
+        return run(_run_exporter(run_parser().parse_args(argv)))
     except (ConfigError, StateError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1

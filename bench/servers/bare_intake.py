@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from exporter.web.server import AsgiServer, bind, stop_on_signals
+from exporter.web.server import AsgiServer, bind, run, stop_on_signals
 
 
 async def accept(request: Request) -> Response:
@@ -38,4 +38,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    run(main(int(sys.argv[1])))

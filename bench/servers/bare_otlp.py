@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from exporter.web import paths
-from exporter.web.server import AsgiServer, bind, stop_on_signals
+from exporter.web.server import AsgiServer, bind, run, stop_on_signals
 
 PROTOBUF = "application/x-protobuf"
 ANSWER = ExportTraceServiceResponse().SerializeToString()
@@ -48,4 +48,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    run(main(int(sys.argv[1])))

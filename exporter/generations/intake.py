@@ -147,6 +147,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def query_param(request: Request, name: str) -> str | None:
+    """A query parameter, without parsing an empty query string (most intake requests)."""
+    return request.query_params.get(name) if request.scope["query_string"] else None
+
+
 class Intake:
     """The intake endpoint and the one place IDs enter the store (HTTP and demo alike)."""
 
@@ -249,7 +254,7 @@ class Intake:
         try:
             self.check_token(request)
             body = await read_body(request, self._limits.max_body_bytes)
-            query_team = request.query_params.get("team")
+            query_team = query_param(request, "team")
             if query_team is not None:
                 self.resolve_team(query_team)
             team, values, fields = parse_body(

@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import ClassVar, cast
 
 import h11
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.server import ServerState
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from exporter.web import paths
 
@@ -32,6 +31,8 @@ log = logging.getLogger(__name__)
 _RECEIVING = (h11.IDLE, h11.SEND_BODY)
 # States in which no response has been started yet, so a 408 can still be written.
 _NOT_ANSWERED = (h11.IDLE, h11.SEND_RESPONSE)
+# Where httptools' parser is in the current request.
+_IDLE, _HEAD, _BODY = "idle", "head", "body"
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,8 @@ class RequestLimits:
     write_timeout: float = 30.0
 
 
-class DeadlineProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a header deadline, a whole-request deadline, and a write
-    deadline.
+class _Deadlines:
+    """The deadlines of ``DeadlineProtocol``, whichever HTTP parser feeds them.
 
     A response is complete for the app once it is handed to the transport; a client that
     does not read keeps it in memory (a whole exposition) and its connection open for as long
@@ -53,19 +53,81 @@ class DeadlineProtocol(H11Protocol):
     """
 
     limits: ClassVar[RequestLimits]
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    client: tuple[str, int] | None
+    _timer: asyncio.TimerHandle | None = None
+    _unread: asyncio.TimerHandle | None = None
+    _started = 0.0
+    _body_phase = False
 
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self._timer: asyncio.TimerHandle | None = None
-        self._unread: asyncio.TimerHandle | None = None
-        self._started = 0.0
+    def _answerable(self) -> bool:
+        """Whether no response has been started, so a 408 can still be written."""
+        raise NotImplementedError
+
+    def _response_done(self) -> None:
+        if self._unread is not None:
+            self._unread.cancel()  # each response gets the whole timeout, as in Go
+            self._unread = None
+        # A client pipelining requests without reading cannot postpone this: once the buffer
+        # passes the high-water mark the next response is not written, so never completes.
+        # A response the kernel took whole leaves nothing to check (the common case, which
+        # then costs no timer).
+        if self.transport.get_write_buffer_size():
+            self._unread = self.loop.call_later(self.limits.write_timeout, self._check_unread)
+
+    def _check_unread(self) -> None:
+        self._unread = None
+        if self.transport.is_closing() or not self.transport.get_write_buffer_size():
+            return
+        log.debug(
+            "aborting a connection whose client does not read its response",
+            extra={"client": self.client, "unread_bytes": self.transport.get_write_buffer_size()},
+        )
+        self.transport.abort()
+
+    def _lost(self) -> None:
+        if self._unread is not None:
+            self._unread.cancel()
+            self._unread = None
+        self._cancel()
+
+    def _start(self) -> None:
+        self._started = self.loop.time()
         self._body_phase = False
+        self._arm(self.limits.header_timeout)
+
+    def _in_body(self) -> None:
+        self._body_phase = True
+        self._arm(self.limits.read_timeout)
+
+    def _arm(self, after_start: float) -> None:
+        self._cancel()
+        self._timer = self.loop.call_at(self._started + after_start, self._expired, after_start)
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self, after: float) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        what = "request body" if self._body_phase else "request headers"
+        log.debug("closing a slow connection", extra={"client": self.client, "waited_for": what})
+        if self._answerable():
+            body = f"{what} not received within {after:g}s\n".encode()
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+        self.transport.close()
+
+
+class DeadlineProtocol(_Deadlines, H11Protocol):
+    """uvicorn's h11 protocol with a header deadline, a whole-request deadline, and a write
+    deadline (``_Deadlines``); h11's connection states say which phase a request is in."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -79,11 +141,7 @@ class DeadlineProtocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._unread is not None:
-            self._unread.cancel()  # each response gets the whole timeout, as in Go
-        # A client pipelining requests without reading cannot postpone this: once the buffer
-        # passes the high-water mark the next response is not written, so never completes.
-        self._unread = self.loop.call_later(self.limits.write_timeout, self._check_unread)
+        self._response_done()
         self._progress()  # a pipelined request may have been read meanwhile
 
     @property
@@ -93,36 +151,12 @@ class DeadlineProtocol(H11Protocol):
         state = self.conn.their_state
         return state is h11.SEND_BODY or (state is h11.IDLE and self._timer is not None)
 
-    def _check_unread(self) -> None:
-        self._unread = None
-        if self.transport.is_closing() or not self.transport.get_write_buffer_size():
-            return
-        log.debug(
-            "aborting a connection whose client does not read its response",
-            extra={"client": self.client, "unread_bytes": self.transport.get_write_buffer_size()},
-        )
-        self.transport.abort()
-
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._unread is not None:
-            self._unread.cancel()
-            self._unread = None
-        self._cancel()
+        self._lost()
         super().connection_lost(exc)
 
-    def _start(self) -> None:
-        self._started = self.loop.time()
-        self._body_phase = False
-        self._arm(self.limits.header_timeout)
-
-    def _arm(self, after_start: float) -> None:
-        self._cancel()
-        self._timer = self.loop.call_at(self._started + after_start, self._expired, after_start)
-
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _answerable(self) -> bool:
+        return self.conn.our_state in _NOT_ANSWERED
 
     def _progress(self) -> None:
         if self._timer is None:
@@ -131,29 +165,92 @@ class DeadlineProtocol(H11Protocol):
         if state not in _RECEIVING:
             self._cancel()  # the whole request is in (or the connection is done for)
         elif state is h11.SEND_BODY and not self._body_phase:
-            self._body_phase = True
-            self._arm(self.limits.read_timeout)
-
-    def _expired(self, after: float) -> None:
-        self._timer = None
-        if self.transport.is_closing():
-            return
-        what = "request body" if self._body_phase else "request headers"
-        log.debug("closing a slow connection", extra={"client": self.client, "waited_for": what})
-        if self.conn.our_state in _NOT_ANSWERED:
-            body = f"{what} not received within {after:g}s\n".encode()
-            self.transport.write(
-                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-            )
-        self.transport.close()
+            self._in_body()
 
 
-def protocol_for(limits: RequestLimits) -> type[asyncio.Protocol]:
-    """A protocol class for uvicorn's ``http=`` (uvicorn builds one instance per connection)."""
-    return cast(
-        "type[asyncio.Protocol]", type("DeadlineProtocol", (DeadlineProtocol,), {"limits": limits})
-    )
+class HttpToolsDeadlineProtocol(_Deadlines, HttpToolsProtocol):
+    """uvicorn's httptools protocol with the same deadlines, and h11's bound on a head still
+    being received (uvicorn gives httptools none): past ``max_header_bytes`` without the end
+    of the head, 431 and close.
+
+    The parser's callbacks only note where a request is; the timer is set once the bytes at
+    hand are parsed, so a request that arrives whole (nearly all) costs no timer at all.
+    """
+
+    _head_bytes = 0
+    _phase = _IDLE
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._phase = _HEAD
+        self._start()  # the first request's deadline counts from the accepted connection
+
+    def data_received(self, data: bytes) -> None:
+        heading = self._phase is _HEAD
+        super().data_received(data)
+        if self._phase is _IDLE:
+            self._cancel()  # the whole request is in
+        elif self._phase is _BODY:
+            if not self._body_phase:
+                self._in_body()
+        elif self._timer is None:
+            self._start()  # the first bytes of the next request on a kept-alive connection
+        if heading and self._phase is _HEAD:
+            self._head_bytes += len(data)  # still no end of the head
+            if self._head_bytes > self.limits.max_header_bytes and self._answerable():
+                self._cancel()
+                self.transport.write(
+                    b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n"
+                    b"content-length: 0\r\n\r\n"
+                )
+                self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._phase is _IDLE:
+            self._phase = _HEAD
+            self._head_bytes = 0
+            self._started = self.loop.time()
+            self._body_phase = False
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._phase = _BODY
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._phase = _IDLE
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._response_done()
+
+    @property
+    def receiving(self) -> bool:
+        """As ``DeadlineProtocol.receiving``: a request has begun and is not all in."""
+        return self._phase is not _IDLE and self._timer is not None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+        super().connection_lost(exc)
+
+    def _answerable(self) -> bool:
+        cycle = self.cycle
+        idle = cycle is None or not cycle.response_started or cycle.response_complete
+        return idle and not self.pipeline
+
+
+PROTOCOLS: dict[str, type[DeadlineProtocol | HttpToolsDeadlineProtocol]] = {
+    "h11": DeadlineProtocol,
+    "httptools": HttpToolsDeadlineProtocol,
+}
+
+
+def protocol_for(limits: RequestLimits, http: str = "h11") -> type[asyncio.Protocol]:
+    """A protocol class for uvicorn's ``http=`` (uvicorn builds one instance per connection),
+    on the ``http`` parser: ``h11`` or ``httptools``."""
+    base = PROTOCOLS[http]
+    return cast("type[asyncio.Protocol]", type(base.__name__, (base,), {"limits": limits}))
 
 
 class IntakeLimit:
@@ -191,9 +288,10 @@ class IntakeLimit:
 class HeaderLimit:
     """ASGI middleware: 431 for a request whose line and headers exceed ``limit`` bytes.
 
-    h11's own limit (``h11_max_incomplete_event_size``, the same number) only bounds a head
-    still being received; a complete oversized head that arrives in one read passes it, and is
-    refused here before any other work.
+    The protocol's own limit (the same number: ``h11_max_incomplete_event_size`` on h11,
+    ``HttpToolsDeadlineProtocol``'s count on httptools) only bounds a head still being received;
+    a complete oversized head that arrives in one read passes it, and is refused here before
+    any other work.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:

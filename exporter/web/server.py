@@ -13,14 +13,30 @@ import logging
 import signal
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
+import uvloop
 from starlette.types import ASGIApp
 
-from exporter.web.limits import DeadlineProtocol, RequestLimits, protocol_for
+from exporter.web.limits import PROTOCOLS, RequestLimits, protocol_for
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+# The server stack, chosen on the intake benchmark (bench/README.md): httptools parses HTTP in
+# C and uvloop runs the event loop in C (single-ID intake: about 1,400 requests a second on
+# h11 and asyncio's loop, 2,200 on both). Named here, never uvicorn's "auto", so every server
+# of the project, the benchmarks' baselines too, runs the same stack.
+HTTP = "httptools"
+STACK = f"uvicorn, {HTTP}, uvloop"  # how benchmark tables name it
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop's event loop: what the exporter and its baselines run on."""
+    return uvloop.run(main)
 
 
 class _Server(uvicorn.Server):
@@ -75,7 +91,7 @@ class AsgiServer:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=5,
-            http=protocol_for(limits) if limits else "auto",
+            http=protocol_for(limits, HTTP) if limits else HTTP,
             h11_max_incomplete_event_size=limits.max_header_bytes if limits else None,
             ssl_context_factory=(lambda _config, _default: tls) if tls else None,
         )
@@ -88,7 +104,7 @@ class AsgiServer:
         """Stop accepting; close connections still sending a request (a slow client would
         otherwise hold the drain until uvicorn's graceful timeout cancels it with errors),
         and let requests the app is handling finish."""
-        ours = [c for c in self._server.server_state.connections if isinstance(c, DeadlineProtocol)]
+        ours = [c for c in self._server.server_state.connections if isinstance(c, PROTOCOLS[HTTP])]
         sending = [c for c in ours if c.receiving]
         for connection in sending:
             connection.transport.close()

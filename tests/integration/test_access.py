@@ -433,9 +433,9 @@ def test_oversized_headers_are_refused(limited: ExporterProcess) -> None:
     assert whole.status_code == 431
     assert whole.json() == {"error": "request line and headers larger than 2048 bytes"}
     assert limited.get("/metrics", headers={"X-Padding": "x" * 1024}).status_code == 200
-    # A head still arriving is refused by h11 as soon as it outgrows the limit.
+    # A head still arriving is refused by the protocol as soon as it outgrows the limit.
     sock = _connect(limited)
     sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: exporter\r\nX-Padding: " + b"x" * 3000)
     _, answer = _trickle_until_closed(sock, b"x", limit=5)
     sock.close()
-    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert answer.startswith(b"HTTP/1.1 431 ")

@@ -1,5 +1,5 @@
 """Request limits in process: the intake cap, the header limit, and the read deadlines of the
-h11 protocol driven through a fake transport (no socket, no server)."""
+h11 and httptools protocols driven through a fake transport (no socket, no server)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from uvicorn.config import Config
 from uvicorn.server import ServerState
 
 from exporter.web import paths
-from exporter.web.limits import HeaderLimit, IntakeLimit, RequestLimits, protocol_for
+from exporter.web.limits import PROTOCOLS, HeaderLimit, IntakeLimit, RequestLimits, protocol_for
 
 
 def client_for(app: Any) -> httpx.AsyncClient:
@@ -110,10 +110,22 @@ LIMITS = RequestLimits(
 )
 
 
-def connect() -> tuple[asyncio.Protocol, FakeTransport]:
-    config = Config(answer_ok, lifespan="off", log_config=None, access_log=False)
+@pytest.fixture(params=sorted(PROTOCOLS))
+def http(request: pytest.FixtureRequest) -> str:
+    """Every test below runs on both HTTP parsers uvicorn offers."""
+    return str(request.param)
+
+
+def connect(http: str) -> tuple[asyncio.Protocol, FakeTransport]:
+    config = Config(
+        answer_ok,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        h11_max_incomplete_event_size=LIMITS.max_header_bytes,  # as AsgiServer sets it
+    )
     config.load()
-    protocol = protocol_for(LIMITS)(config, ServerState(), {})  # type: ignore[call-arg]
+    protocol = protocol_for(LIMITS, http)(config, ServerState(), {})  # type: ignore[call-arg]
     transport = FakeTransport()
     protocol.connection_made(transport)
     return protocol, transport
@@ -132,9 +144,9 @@ def connect() -> tuple[asyncio.Protocol, FakeTransport]:
     ids=["headers", "body"],
 )
 async def test_a_request_that_trickles_in_gets_408_and_is_closed(
-    sent: bytes, waited_for: str, after: float
+    sent: bytes, waited_for: str, after: float, http: str
 ) -> None:
-    protocol, transport = connect()
+    protocol, transport = connect(http)
     protocol.data_received(sent)
     await asyncio.sleep(after / 2)
     assert not transport.closed, "still within the deadline"
@@ -144,8 +156,8 @@ async def test_a_request_that_trickles_in_gets_408_and_is_closed(
     assert transport.written.endswith(f"{waited_for} not received within {after:g}s\n".encode())
 
 
-async def test_a_complete_request_is_answered_and_its_deadline_cancelled() -> None:
-    protocol, transport = connect()
+async def test_a_complete_request_is_answered_and_its_deadline_cancelled(http: str) -> None:
+    protocol, transport = connect(http)
     protocol.data_received(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     await asyncio.sleep(0.2)
     assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -153,9 +165,9 @@ async def test_a_complete_request_is_answered_and_its_deadline_cancelled() -> No
     protocol.connection_lost(None)
 
 
-async def test_a_client_that_does_not_read_its_response_is_cut_off() -> None:
+async def test_a_client_that_does_not_read_its_response_is_cut_off(http: str) -> None:
     """What it has not read (a whole exposition, for a scrape) is dropped with the connection."""
-    protocol, transport = connect()
+    protocol, transport = connect(http)
     transport.unread = 40_000_000
     protocol.data_received(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     await asyncio.sleep(0.1)
@@ -164,9 +176,37 @@ async def test_a_client_that_does_not_read_its_response_is_cut_off() -> None:
     assert transport.aborted, "aborted, so the unread bytes are freed at once"
 
 
-async def test_a_client_that_reads_keeps_its_connection() -> None:
-    protocol, transport = connect()
+async def test_a_client_that_reads_keeps_its_connection(http: str) -> None:
+    protocol, transport = connect(http)
     protocol.data_received(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     await asyncio.sleep(0.4)
     assert not transport.closed
     protocol.connection_lost(None)
+
+
+async def test_a_head_that_grows_past_the_limit_unfinished_gets_431_and_is_closed(
+    http: str,
+) -> None:
+    """The bound h11 puts on a head still being received holds on httptools too; a head
+    that arrives whole is HeaderLimit's (above)."""
+    protocol, transport = connect(http)
+    protocol.data_received(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    for _ in range(LIMITS.max_header_bytes // 1000 + 1):
+        assert not transport.closed, "under the limit so far"
+        protocol.data_received(b"X-Pad: " + b"x" * 1000 + b"\r\n")
+    assert transport.closed
+    status = b"HTTP/1.1 431 " if http == "httptools" else b"HTTP/1.1 400 "
+    assert transport.written.startswith(status)
+
+
+async def test_a_kept_alive_connection_gets_a_new_header_deadline_per_request(http: str) -> None:
+    protocol, transport = connect(http)
+    protocol.data_received(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.15)  # answered; the first deadline would have passed by now
+    protocol.data_received(b"GET /metrics HTTP/1.1\r\n")
+    await asyncio.sleep(0.05)
+    assert not transport.closed, "the second request's deadline counts from its first byte"
+    await asyncio.sleep(0.15)
+    assert transport.closed
+    assert transport.written.count(b"HTTP/1.1 200 OK") == 1
+    assert b"HTTP/1.1 408 Request Timeout" in transport.written
