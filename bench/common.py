@@ -23,6 +23,14 @@ from tests.support.processes import ManagedProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+# What Prometheus 3 sends with a scrape: OpenMetrics first, gzip.
+PROMETHEUS_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+    "text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+}
 
 
 def log(message: str) -> None:
@@ -100,6 +108,7 @@ def machine() -> dict[str, str]:
             for name in (
                 "uvicorn",
                 "httptools",
+                "uvloop",
                 "starlette",
                 "prometheus-client",
                 "httpx",

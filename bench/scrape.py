@@ -26,7 +26,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import dataset
-from bench.common import Process, Row, launcher_cmd, log, median_time, wrk
+from bench.common import PROMETHEUS_HEADERS, Process, Row, launcher_cmd, log, median_time, wrk
 from bench.context import Context
 from exporter.generations.series import PERSISTED
 from exporter.metrics import GENERATION_QUEUE_LENGTH
@@ -39,14 +39,6 @@ RENDER_GOAL = 10.0
 # size) and about 100,000 (reported; the baseline then takes seconds per scrape).
 SIZES = ((31, True, 12), (155, False, 24))
 SCRAPE_INTERVAL = 15.0
-# What Prometheus 3 sends: OpenMetrics first, gzip.
-PROMETHEUS_HEADERS = {
-    "Accept": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
-    "application/openmetrics-text;version=0.0.1;q=0.4,"
-    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
-    "text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
-    "Accept-Encoding": "gzip",
-}
 # The sample names both processes hold, value for value: the persisted generation families.
 GENERATION_SAMPLES = frozenset(
     name for family in (*PERSISTED, GENERATION_QUEUE_LENGTH) for name in family.series_names

@@ -79,8 +79,8 @@ def build(workdir: Path, resolved: int = 1_000_000, pending: int = 100_000) -> B
     store = Store(path)
     for chunk in _chunks(dataset.fresh_ids("P0", pending)):
         store.commit([AddIds(TEAM, "http", chunk, due_at=now)], mirror, now)
-    # ~20,000 exposed series for the one team, committed as the lookups would.
-    items = dataset.deltas(pairs_per_team=124, teams=(TEAM,))
+    # ~100,000 exposed series for the one team, committed as the lookups would.
+    items = dataset.deltas(pairs_per_team=620, teams=(TEAM,))
     store.commit([dataset.Observe(items)], mirror, now)
     series_rows = len({d.key for d in items})
     store.close()
