@@ -19,12 +19,12 @@ the key, so only that ID is abandoned.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import random
+from collections import OrderedDict
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from exporter.clock import Clock
 from exporter.gateway.errors import (
@@ -175,7 +175,11 @@ class LookupScheduler:
             settings.retry_budget, max(settings.retry_budget * BUDGET_BURST_SECONDS, 1.0), clock
         )
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._in_flight: set[str] = set()  # looked up or being committed: not due again yet
+        self._tasks: set[asyncio.Task[None]] = set()  # lookups and their commits
+        self._ready: OrderedDict[str, PendingRow] = OrderedDict()  # due, not yet started
+        self._refill: asyncio.Task[int] | None = None
+        self._settled: set[str] = set()  # committed while the running top-up reads
         self._refused = False  # a lasting refusal (key, budget, URL) was logged
 
     async def run(self) -> None:
@@ -183,37 +187,90 @@ class LookupScheduler:
             while True:
                 await self._dispatch_due()
         finally:
-            for task in list(self._in_flight.values()):
+            tasks: list[asyncio.Task[Any]] = [*self._tasks]
+            if self._refill is not None:
+                tasks.append(self._refill)
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _dispatch_due(self) -> None:
+        """Start the next due lookup once a slot is free, or wait for work.
+
+        The next rows are asked for while a round of lookups is still queued here: a ``due``
+        query waits behind any commit in progress, and slots left idle meanwhile cost lookups
+        (a due query took about 20 ms under load, with a third of the slots idle at its end).
+        """
         if self._credits is not None and self._credits.misdirected:
             await asyncio.sleep(IDLE_WAIT)  # IDs stay pending; the credits poll says why
             return
-        now = self._clock.steady()
-        limit = self._settings.concurrency * 4
-        rows = await asyncio.to_thread(
-            self._store.due, self.team, now, limit + len(self._in_flight)
-        )
-        rows = [row for row in rows if row.id not in self._in_flight][:limit]
-        if not rows:
-            self._wake.clear()
-            next_due = await asyncio.to_thread(self._store.next_due, self.team)
-            wait = IDLE_WAIT if next_due is None else min(max(next_due - now, 0.05), IDLE_WAIT)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+        if not self._ready:
+            if not await self._top_up_soon():
+                await self._idle()
             return
+        await self._slots.acquire()
+        row = self._take()
+        if row is None:  # the lookups running took the rest meanwhile
+            self._slots.release()
+            return
+        self._spawn(self._lookups(row))
+
+    def _take(self) -> PendingRow | None:
+        """The next queued row (marked in flight), or None; with a round left, asks for more."""
+        if not self._ready:
+            return None
+        _, row = self._ready.popitem(last=False)
+        self._in_flight.add(row.id)
+        if len(self._ready) == self._settings.concurrency:
+            self._top_up_soon()
+        return row
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _top_up_soon(self) -> asyncio.Task[int]:
+        """The top-up under way, or a new one. A failed one stays until the dispatcher awaits
+        it, so a store that cannot be read stops the scheduler as it did before the read
+        ahead."""
+        if self._refill is None:
+            self._refill = asyncio.create_task(self._top_up())
+        return self._refill
+
+    async def _top_up(self) -> int:
+        """Queue up to ``concurrency * 4`` due rows (IDs queued or in flight skipped), and
+        put off retries the budget cannot pay for; how many rows it queued."""
+        now = self._clock.steady()
+        room = self._settings.concurrency * 4 - len(self._ready)
+        taken = len(self._in_flight) + len(self._ready)
+        self._settled.clear()
+        rows = await asyncio.to_thread(self._store.due, self.team, now, room + taken)
+        # An ID whose commit landed during the query may have been read as still pending.
+        skip = self._in_flight | self._settled | self._ready.keys()
+        rows = [row for row in rows if row.id not in skip]
+        rows = rows[:room]
         unpaid = [row for row in rows if row.attempts and not self._retries.take()]
         if unpaid:
             await self._defer(unpaid, now)
-        for row in rows:
-            if row in unpaid:
-                continue
-            await self._slots.acquire()
-            task = asyncio.create_task(self._lookup(row), name=f"lookup:{row.id}")
-            self._in_flight[row.id] = task
-            task.add_done_callback(functools.partial(self._done, row.id))
+        paid = [row for row in rows if row not in unpaid]
+        self._ready.update((row.id, row) for row in paid)
+        self._refill = None
+        return len(paid)
+
+    async def _idle(self) -> None:
+        """Nothing due: wait for new IDs (the writer's wake-up) or the next due time."""
+        self._wake.clear()
+        now = self._clock.steady()
+        next_due = await asyncio.to_thread(self._store.next_due, self.team)
+        wait = IDLE_WAIT if next_due is None else min(max(next_due - now, 0.05), IDLE_WAIT)
+        # Not asyncio.wait_for: on Python 3.11 a cancel that lands as its timeout fires is
+        # lost (a TimeoutError instead), and a stopping scheduler went on looping.
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({woken}, timeout=wait)
+        finally:
+            woken.cancel()
 
     async def _defer(self, rows: list[PendingRow], now: float) -> None:
         """Put retries off until the budget has refilled (or give them up at their max age),
@@ -233,24 +290,37 @@ class LookupScheduler:
         if any(isinstance(result, StoreUnavailable) for result in results):
             self._limiter.pause(STORE_PAUSE)
 
-    def _done(self, gen_id: str, _task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(gen_id, None)
-        self._wake.set()
+    async def _lookups(self, row: PendingRow) -> None:
+        """Look ``row`` up, then the next queued row, and so on, in one slot.
 
-    async def _lookup(self, row: PendingRow) -> None:
+        The next request leaves as soon as the last answer is read, as in a bare client loop:
+        handing the slot back to the dispatcher cost a task and two turns of the event loop
+        per lookup, and left the HTTP pool an idle connection to check on every request.
+        A slot bounds requests to the gateway, not commits: each commit runs on its own.
+        """
         try:
-            op = await self._fetch(row)
+            next_row: PendingRow | None = row
+            while next_row is not None:
+                op = await self._fetch(next_row)
+                self._spawn(self._commit(next_row.id, op))
+                misdirected = self._credits is not None and self._credits.misdirected
+                next_row = None if misdirected else self._take()
         finally:
-            # A slot bounds requests to the gateway, not commits: holding it through the
-            # commit made every lookup wait for the disk too (about 8% fewer lookups per
-            # second at 50 ms latency). The ID stays in _in_flight until it is committed, so
-            # it is never dispatched twice.
             self._slots.release()
+
+    async def _commit(self, gen_id: str, op: Resolve | Reschedule) -> None:
+        """Commit one lookup's outcome; the ID counts as in flight until then, so it is never
+        dispatched twice."""
         try:
             await self._writer.submit(op)
         except StoreUnavailable:
             # The row stays pending and is looked up again once the disk recovers.
             self._limiter.pause(STORE_PAUSE)
+        finally:
+            self._in_flight.discard(gen_id)
+            if self._refill is not None:
+                self._settled.add(gen_id)
+            self._wake.set()
 
     async def _fetch(self, row: PendingRow) -> Resolve | Reschedule:
         """One request to the gateway, and what to commit for it."""
