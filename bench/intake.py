@@ -28,7 +28,7 @@ from exporter.web.server import STACK
 from tests.support.processes import free_port
 
 BATCH_GOAL = 50_000.0  # IDs per second in batches of 1,000
-SINGLE_GOAL = 2_000.0  # single-ID requests per second
+SINGLE_GOAL = 0.8  # single-ID requests per second, as a share of the bare app's
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 _SCRIPT = """
@@ -114,6 +114,7 @@ def run(ctx: Context) -> list[Row]:
                         met=mine.rate * batch >= BATCH_GOAL,
                         note=f"p99 {mine.p99_ms:.0f} ms vs {base.p99_ms:.0f} ms; "
                         "the baseline stores nothing",
+                        load_cpu=f"{mine.cores} (baseline: {base.cores})",
                     )
                 )
             else:
@@ -125,10 +126,11 @@ def run(ctx: Context) -> list[Row]:
                         "req/s",
                         f"bare Starlette app answering 202 (same {STACK})",
                         base.rate,
-                        goal=f"≥ {SINGLE_GOAL:,.0f} req/s",
-                        met=mine.rate >= SINGLE_GOAL,
+                        goal=f"≥ {SINGLE_GOAL}x",
+                        met=mine.rate >= SINGLE_GOAL * base.rate,
                         note=f"p99 {mine.p99_ms:.0f} ms vs {base.p99_ms:.0f} ms; "
                         "the baseline stores nothing",
+                        load_cpu=f"{mine.cores} (baseline: {base.cores})",
                     )
                 )
         text = httpx.get(f"http://127.0.0.1:{ours_port}/metrics", timeout=30).text

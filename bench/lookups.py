@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -23,6 +25,8 @@ from bench.common import Process, Row, Simulator, exporter_cmd, log, metric_valu
 from bench.context import Context
 from exporter.metrics import GENERATION_LOOKUPS
 from tests.support.processes import free_port
+
+T = TypeVar("T")
 
 GOAL = 0.95
 KEY = "bench-lookups-key"
@@ -108,6 +112,13 @@ def exporter(case: Case, work: Path, sim: Simulator, ids: list[str]) -> tuple[fl
     return rate, proc
 
 
+def _with_upstream_cpu(sim: Simulator, run: Callable[[], T]) -> tuple[T, float]:
+    """``run()``, and the simulator's CPU meanwhile in cores: the upstream shares the cores."""
+    before, started = sim.process.cpu_seconds(), time.monotonic()
+    result = run()
+    return result, (sim.process.cpu_seconds() - before) / (time.monotonic() - started)
+
+
 def measure(ctx: Context, case: Case) -> Row:
     """One case: the baseline, the exporter, the baseline again (drift check)."""
     work = ctx.workdir / "lookups" / case.tag
@@ -118,8 +129,10 @@ def measure(ctx: Context, case: Case) -> Row:
     try:
         ids = sim.control("generations", {"count": count, "ready_after": 0}, KEY)["ids"]
         asyncio.run(baseline(case, sim.url, ids[: case.concurrency * 4]))  # warm-up
-        theirs = asyncio.run(baseline(case, sim.url, ids))
-        ours, proc = exporter(case, work, sim, ids)
+        theirs, theirs_cores = _with_upstream_cpu(
+            sim, lambda: asyncio.run(baseline(case, sim.url, ids))
+        )
+        (ours, proc), ours_cores = _with_upstream_cpu(sim, lambda: exporter(case, work, sim, ids))
         theirs_again = asyncio.run(baseline(case, sim.url, ids))
         log(
             f"lookups {case.tag}: exporter {ours:.0f}/s, "
@@ -141,6 +154,7 @@ def measure(ctx: Context, case: Case) -> Row:
         goal=f"≥ {GOAL}x",
         met=ours / base >= GOAL,
         note=f"ceiling {case.ceiling:.0f}/s",
+        load_cpu=f"simulator {ours_cores:.2f} cores (baseline: {theirs_cores:.2f})",
     )
 
 

@@ -80,9 +80,10 @@ def run(ctx: Context) -> list[Row]:
     shutil.copyfile(big.path, copy)
     proc, url = start(ctx, copy, "big")
     try:
-        started = time.monotonic()
+        started, client_cpu = time.monotonic(), time.process_time()
         accepted = asyncio.run(feed(url, count, started + 300))
         seconds = time.monotonic() - started
+        client_cores = (time.process_time() - client_cpu) / seconds
         peak = proc.status()
     finally:
         proc.stop()
@@ -111,6 +112,7 @@ def run(ctx: Context) -> list[Row]:
             goal=f"≤ {GOAL_MB:.0f} MB",
             met=peak["VmHWM"] / 1024 <= GOAL_MB,
             note=f"RSS at the end {peak['VmRSS'] / 1024:.0f} MB",
+            load_cpu=f"httpx client {client_cores:.2f} cores",
         ),
         Row(
             "Storage",

@@ -174,5 +174,6 @@ def run(ctx: Context) -> list[Row]:
             goal=f"≥ {GOAL:,.0f} spans/s and ≥ {RATIO_GOAL}x",
             met=rate >= GOAL and rate >= RATIO_GOAL * base_rate,
             note=f"p99 {mine.p99_ms:.0f} ms vs {base.p99_ms:.0f} ms; the baseline stores nothing",
+            load_cpu=f"{mine.cores} (baseline: {base.cores})",
         )
     ]
