@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from bench.common import Process, Simulator, exporter_cmd, log
@@ -25,7 +26,13 @@ class Context:
             self._simulator = Simulator(self.workdir / "simulator")
         return self._simulator
 
-    def exporter_on(self, state: Path, benchmark: str, tag: str) -> tuple[Process, str]:
+    def scratch(self, name: str) -> Path:
+        """A new directory for one benchmark's run: with --runs, a second run must not find
+        the first one's state files or logs (a stale readiness line in a reused log sent a
+        scrape to a server not listening yet)."""
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir))
+
+    def exporter_on(self, state: Path, work: Path, tag: str) -> tuple[Process, str]:
         """The exporter CLI on ``state`` and a free port, polling this run's simulator; the
         caller waits for it (and stops it)."""
         port = free_port()
@@ -36,8 +43,8 @@ class Context:
                 f"--state.path={state}",
                 "--log.level=warn",
             ),
-            self.workdir / benchmark / f"exporter-{tag}.log",
-            env={"AI_GATEWAY_API_KEY": f"bench-{benchmark}-key"},
+            work / f"exporter-{tag}.log",
+            env={"AI_GATEWAY_API_KEY": f"bench-{work.name}-key"},
         )
         return proc, f"http://127.0.0.1:{port}"
 

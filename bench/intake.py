@@ -61,8 +61,7 @@ def script(batch: int, rng: random.Random) -> str:
 
 def run(ctx: Context) -> list[Row]:
     sim = ctx.simulator()
-    work = ctx.workdir / "intake"
-    work.mkdir(parents=True, exist_ok=True)
+    work = ctx.scratch("intake")
     rng = random.Random()  # noqa: S311 - unique test IDs, not secrets
     ours_port, theirs_port = free_port(), free_port()
     ours = Process(

@@ -121,8 +121,7 @@ def _with_upstream_cpu(sim: Simulator, run: Callable[[], T]) -> tuple[T, float]:
 
 def measure(ctx: Context, case: Case) -> Row:
     """One case: the baseline, the exporter, the baseline again (drift check)."""
-    work = ctx.workdir / "lookups" / case.tag
-    work.mkdir(parents=True, exist_ok=True)
+    work = ctx.scratch(f"lookups-{case.tag}")
     sim = Simulator(work, f"--latency={case.latency}", "--ready-delay=0")
     count = int(IDS * min(ctx.scale, 1.0)) or 400
     proc: Process | None = None

@@ -33,7 +33,7 @@ CONNECTIONS = 4
 
 
 def start(ctx: Context, state: Path, tag: str) -> tuple[Process, str]:
-    proc, url = ctx.exporter_on(state, "memory", tag)
+    proc, url = ctx.exporter_on(state, state.parent, tag)
     proc.wait_http(f"{url}/readyz", timeout=60)
     return proc, url
 
@@ -73,8 +73,7 @@ async def feed(url: str, count: int, deadline: float) -> int:
 
 def run(ctx: Context) -> list[Row]:
     big = ctx.big_state()
-    work = ctx.workdir / "memory"
-    work.mkdir(parents=True, exist_ok=True)
+    work = ctx.scratch("memory")
     count = max(BATCH, int(IDS * min(ctx.scale, 1.0)) // BATCH * BATCH)
     copy = work / "state.db"
     shutil.copyfile(big.path, copy)

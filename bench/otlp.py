@@ -107,8 +107,7 @@ def script(pieces: list[bytes], rng: random.Random) -> str:
 
 def run(ctx: Context) -> list[Row]:
     sim = ctx.simulator()
-    work = ctx.workdir / "otlp"
-    work.mkdir(parents=True, exist_ok=True)
+    work = ctx.scratch("otlp")
     rng = random.Random()  # noqa: S311 - unique test IDs, not secrets
     pieces = template()
     ours_port, theirs_port = free_port(), free_port()

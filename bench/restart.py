@@ -23,7 +23,7 @@ STARTS = 3
 
 
 def time_to_ready(ctx: Context, state_path: Path, tag: str) -> float:
-    proc, url = ctx.exporter_on(state_path, "restart", tag)
+    proc, url = ctx.exporter_on(state_path, state_path.parent, tag)
     try:
         return proc.wait_http(f"{url}/readyz", timeout=60, interval=0.01)
     finally:
@@ -32,8 +32,7 @@ def time_to_ready(ctx: Context, state_path: Path, tag: str) -> float:
 
 def run(ctx: Context) -> list[Row]:
     big = ctx.big_state()
-    work = ctx.workdir / "restart"
-    work.mkdir(parents=True, exist_ok=True)
+    work = ctx.scratch("restart")
     ours: list[float] = []
     theirs: list[float] = []
     for index in range(STARTS):

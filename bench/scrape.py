@@ -115,8 +115,7 @@ def render_times(runs: int = 7) -> tuple[float, float, float]:
 @contextmanager
 def _servers(ctx: Context, pairs: int) -> Iterator[tuple[Process, str, Process, str]]:
     """The filled exporter and the baseline, each with ``pairs`` models per team."""
-    work = ctx.workdir / f"scrape-{pairs}"
-    work.mkdir(parents=True, exist_ok=True)
+    work = ctx.scratch(f"scrape-{pairs}")
     ours_port, theirs_port = free_port(), free_port()
     state = str(work / "state.db")
     args = (str(ours_port), ctx.simulator().url, state, str(pairs))
