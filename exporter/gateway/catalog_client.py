@@ -93,6 +93,7 @@ class CatalogModel:
     prices: Mapping[str, Price]  # by token_type; only the usable ones
     deprecated_at: Decimal | None = None  # Unix seconds
     invalid_fields: tuple[str, ...] = ()
+    type: str | None = None  # language, embedding, image, video, reranking …
 
     @property
     def tiered(self) -> bool:
@@ -197,7 +198,14 @@ def _catalog_model(raw: object) -> CatalogModel | None:
             invalid.append("deprecated_at")
         else:
             deprecated_at = millis / MILLISECONDS
-    return CatalogModel(model_id, prices, deprecated_at, tuple(invalid))
+    kind = raw.get("type")
+    return CatalogModel(
+        model_id,
+        prices,
+        deprecated_at,
+        tuple(invalid),
+        kind if isinstance(kind, str) and 0 < len(kind) <= MAX_ID else None,
+    )
 
 
 def parse_models(body: object) -> ModelList:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -114,6 +115,12 @@ class Generation:
     billable_web_search_calls: int | None = None
     created_at: str | None = None
     invalid_fields: tuple[str, ...] = ()
+    # What kind of request it was (chat, embeddings …): only a trace drain span says; a
+    # record does not, so the observer asks the catalog for the model's type instead.
+    operation: str | None = None
+    # Record fields the source never carries (a drain span has no web search count): not
+    # observed, and not counted as missing either.
+    unavailable: tuple[str, ...] = ()
 
 
 def _money(value: object, limit: Decimal) -> Decimal | None:
@@ -164,6 +171,17 @@ def parse_generation(body: object) -> Generation:
     gen_id = data.get("id")
     if not isinstance(gen_id, str) or not is_generation_id(gen_id):
         raise InvalidResponseError("generation: data.id is missing or not a generation ID")
+    return generation_from(gen_id, data)
+
+
+def generation_from(
+    gen_id: str,
+    data: Mapping[str, object],
+    operation: str | None = None,
+    unavailable: tuple[str, ...] = (),
+) -> Generation:
+    """A Generation from fields named as the record names them, each checked the same way
+    whichever source they come from (a lookup's record or a drain span's attributes)."""
     values: dict[str, Any] = {}
     invalid: list[str] = []
     for source, (attr, convert) in _FIELDS.items():
@@ -175,7 +193,13 @@ def parse_generation(body: object) -> Generation:
             invalid.append(source)
         else:
             values[attr] = value
-    return Generation(id=gen_id, invalid_fields=tuple(invalid), **values)
+    return Generation(
+        id=gen_id,
+        invalid_fields=tuple(invalid),
+        operation=operation,
+        unavailable=unavailable,
+        **values,
+    )
 
 
 # --- GET /v1/report (Custom Reporting) --------------------------------------------------------

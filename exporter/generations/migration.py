@@ -3,8 +3,9 @@
 Schema 1 is what 0.1.0 wrote and what later builds kept writing under the same number: IDs,
 teams and outcomes as text, an index on the resolution time, and, from 0.1.0 itself, pending
 rows without attribution values and series under the metric and label names 0.1.0 published
-(renamed since, CHANGELOG "Renamed"). Everything happens in one transaction: a crash part way
-leaves the schema-1 file as it was, and the next start migrates it again from the start.
+(renamed since, CHANGELOG "Renamed"). Schema 2 lacks the trace drain's deliveries and the
+``operation`` label of the generation series. Everything happens in one transaction: a crash
+part way leaves the old file as it was, and the next start migrates it again from the start.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from exporter.generations.schema import (
     read_series,
     write_series,
 )
-from exporter.generations.series import SeriesKey, SeriesValue
+from exporter.generations.series import BY_NAME, SeriesKey, SeriesValue
 from exporter.metrics import GENERATION_IDS_ABANDONED, GENERATION_REQUESTS
 
 log = logging.getLogger(__name__)
+
+OPERATION = "operation"
+UNKNOWN_OPERATION = "unknown"
 
 # What 0.1.0 called the stored families and labels that were renamed before any release.
 V010_METRICS = {
@@ -36,14 +40,16 @@ V010_LABELS = {"team": "vercel_team", "source": "intake", "type": "token_type"}
 V010_TOKEN_TYPES = {"prompt": "input", "completion": "output", "cached_read": "cache_read"}
 
 
-def migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Schema 1 to the current one; the caller checked the version and the file's integrity.
+def migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Schema ``version`` to the current one; the caller checked the version and the file's
+    integrity.
 
     Raises ValueError, with nothing changed, when a stored ID or outcome has no compact form.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        counts = _from_v1(conn)
+        counts = _from_v1(conn) if version < 2 else {}
+        counts["series_labelled"] = _from_v2(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
@@ -51,7 +57,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
         raise
     log.info(
         "migrated the state file to the current schema",
-        extra={"path": str(path), "from": 1, "to": SCHEMA_VERSION, **counts},
+        extra={"path": str(path), "from": version, "to": SCHEMA_VERSION, **counts},
     )
 
 
@@ -121,3 +127,33 @@ def _rename_v010_series(conn: sqlite3.Connection) -> int:
     conn.executemany("DELETE FROM series WHERE metric = ? AND labels = ?", old)
     write_series(conn, renamed.items())
     return len(old)
+
+
+def _from_v2(conn: sqlite3.Connection) -> int:
+    """Schema 2 to 3: the deliveries table, and ``operation="unknown"`` on the generation
+    series stored before the label existed (a lookup's record does not say what kind of
+    request it was); returns how many series were labelled."""
+    create(conn)
+    old: list[tuple[str, str]] = []
+    labelled: dict[SeriesKey, SeriesValue] = {}
+    for metric, labels, value in read_series(conn):
+        family = BY_NAME.get(metric)
+        key = SeriesKey.parse(metric, labels)
+        if family is None or OPERATION not in family.labels or OPERATION in key.label_names:
+            continue
+        old.append((metric, labels))
+        new = _with_operation(key, family.labels)
+        known = labelled.get(new)
+        labelled[new] = value if known is None else known.merged(value)
+    conn.executemany("DELETE FROM series WHERE metric = ? AND labels = ?", old)
+    write_series(conn, labelled.items())
+    return len(old)
+
+
+def _with_operation(key: SeriesKey, order: tuple[str, ...]) -> SeriesKey:
+    """``key`` with ``operation="unknown"`` in its place: the table's labels in the table's
+    order, then the attribution labels as stored."""
+    values = {**dict(key.labels), OPERATION: UNKNOWN_OPERATION}
+    table = tuple((name, values[name]) for name in order if name in values)
+    rest = tuple((name, value) for name, value in key.labels if name not in order)
+    return SeriesKey(key.metric, table + rest)

@@ -9,6 +9,7 @@ field skips only the observations that need it, and the skip is counted.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Hashable, Iterable
 from decimal import Decimal
 from typing import Protocol
@@ -28,6 +29,7 @@ from exporter.metrics import (
     GENERATION_TIME_TO_FIRST_TOKEN,
     GENERATION_TOKENS,
     GENERATION_WEB_SEARCH_CALLS,
+    OPERATIONS,
 )
 
 OTHER = "other"
@@ -91,6 +93,11 @@ class CachePricing(Protocol):
         """USD the generation's cached tokens saved, or why that is unknown."""
         ...
 
+    def operation(self, model: str) -> str | None:
+        """The operation the model's catalog type serves (chat for a language model …), or
+        None when the catalog does not list the model."""
+        ...
+
 
 class AttributionLabels(Protocol):
     """The configured attribution labels (exporter/generations/attribution.py)."""
@@ -106,6 +113,9 @@ class Observer:
     Each label admits a bounded number of values, and the (team, model, provider) series a
     bounded number of combinations: 200 models and 200 providers could otherwise make 40,000
     of each family. A generation whose labels were folded into ``other`` is counted.
+
+    Lookups call it on the event loop and a drain delivery's commit in the writer's thread,
+    so the limiters are admitted under a lock.
     """
 
     def __init__(
@@ -123,10 +133,38 @@ class Observer:
         self.series = series or LabelLimiter(models.limit * 2)
         self.pricing = pricing  # None: cache savings are not counted at all
         self.attribution = attribution  # None: no attribution labels configured
+        self._lock = threading.Lock()
 
     def deltas(self, team: str, gen: Generation, attributes: str = "") -> list[Delta]:
         """The deltas of one record; the attribution labels of the values stored with its ID
         go on the generation families."""
+        with self._lock:
+            return self._attributed(team, gen, attributes)
+
+    def place(self, team: str, model: str | None, provider: str | None) -> tuple[str, str, bool]:
+        """The model and provider labels of a series of ``team``, bounded as the generation
+        families' are, and whether they were folded into ``other``."""
+        with self._lock:
+            return self._place(team, model, provider)
+
+    def operation(self, gen: Generation) -> str:
+        """What kind of request: as a drain span says it, else by the catalog's type of the
+        model, else unknown."""
+        if gen.operation is not None:
+            return operation_label(gen.operation)
+        if self.pricing is not None and gen.model:
+            return self.pricing.operation(gen.model) or UNKNOWN
+        return UNKNOWN
+
+    def _place(self, team: str, model: str | None, provider: str | None) -> tuple[str, str, bool]:
+        model = self.models.admit(safe_label(model)) if model else UNKNOWN
+        provider = self.providers.admit(safe_label(provider)) if provider else UNKNOWN
+        folded = OTHER in (model, provider)
+        if not self.series.admits((team, model, provider)):
+            return OTHER, OTHER, True
+        return model, provider, folded
+
+    def _attributed(self, team: str, gen: Generation, attributes: str) -> list[Delta]:
         out = self._deltas(team, gen)
         if self.attribution is None:
             return out
@@ -143,6 +181,8 @@ class Observer:
         out: list[Delta] = []
 
         def skip(attr: str) -> None:
+            if _FIELD_NAMES[attr] in gen.unavailable:
+                return
             reason = "invalid" if attr in invalid else "missing"
             out.append(
                 delta(
@@ -154,15 +194,13 @@ class Observer:
                 )
             )
 
-        model = self.models.admit(safe_label(gen.model)) if gen.model else UNKNOWN
-        provider = (
-            self.providers.admit(safe_label(gen.provider_name)) if gen.provider_name else UNKNOWN
-        )
-        folded = OTHER in (model, provider)
-        if not self.series.admits((team, model, provider)):
-            model = provider = OTHER
-            folded = True
-        base = {"vercel_team": team, "model": model, "provider": provider}
+        model, provider, folded = self._place(team, gen.model, gen.provider_name)
+        base = {
+            "vercel_team": team,
+            "model": model,
+            "provider": provider,
+            "operation": self.operation(gen),
+        }
         for attr in ("model", "provider_name"):
             if getattr(gen, attr) is None:
                 skip(attr)
@@ -237,6 +275,13 @@ class Observer:
             model=base["model"],
             reason=saved,
         )
+
+
+def operation_label(operation: str | None) -> str:
+    """A span's gen_ai.operation.name as a label: one of the gateway's four, else other."""
+    if operation is None:
+        return UNKNOWN
+    return operation if operation in OPERATIONS else OTHER
 
 
 def _flag(value: bool | None) -> str:

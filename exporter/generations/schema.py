@@ -4,6 +4,9 @@ The resolved table is what grows (one row per ID for the dedup retention), so ea
 to what the dedup needs: the ID as 16 bytes (exporter/generations/idcodec.py), the team as a
 number from ``teams``, the resolution time in whole seconds and the outcome as a number. It has
 no index besides its key: pruning scans it (Store.prune), once an hour, a chunk at a time.
+
+``deliveries`` remembers the digest of each trace drain delivery taken, for the dedup
+retention, so a delivery sent again (a lost answer, a replay) counts nothing new.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from decimal import Decimal
 from exporter.generations.series import SeriesKey, SeriesValue
 
 APPLICATION_ID = 0x56414745  # "VAGE": marks the file as ours
-SCHEMA_VERSION = 2  # 1: 0.1.0 (and text IDs, teams and outcomes); 2: compact keys and codes
+# 1: 0.1.0 (and text IDs, teams and outcomes); 2: compact keys and codes; 3: trace drain
+# deliveries, and the operation label on the generation series.
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS teams (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -34,6 +39,9 @@ CREATE TABLE IF NOT EXISTS series (
     metric TEXT NOT NULL, labels TEXT NOT NULL, count INTEGER NOT NULL, total TEXT NOT NULL,
     buckets TEXT NOT NULL, PRIMARY KEY (metric, labels)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deliveries (
+    digest BLOB PRIMARY KEY, received_at INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS follower_offsets (
     path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -41,6 +49,7 @@ CREATE TABLE IF NOT EXISTS follower_offsets (
 
 # Stored codes never change meaning: a new reason takes a new number.
 FOUND = "found"
+FAILED = "failed"
 OUTCOME_CODES = {
     FOUND: 0,
     "not_found": 1,
@@ -48,6 +57,7 @@ OUTCOME_CODES = {
     "rejected": 3,
     "forbidden": 4,
     "invalid": 5,
+    FAILED: 6,  # a request the gateway answered with an error (its drain span): no record
 }
 
 

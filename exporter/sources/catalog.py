@@ -67,6 +67,15 @@ NO_CATALOG = "no_catalog"
 UNKNOWN_MODEL = "unknown_model"
 NO_PRICE = "no_price"
 
+# A catalog model's type -> the operation it serves, as AI Gateway's trace drain names it.
+OPERATION_OF_TYPE = {
+    "language": "chat",
+    "embedding": "embeddings",
+    "image": "generate_content",
+    "video": "generate_content",
+    "reranking": "retrieval",
+}
+
 # Model label value -> requests the exporter has counted for it (persisted, all teams).
 ModelsInUse = Callable[[], Mapping[str, int]]
 
@@ -115,6 +124,15 @@ class PriceBook:
             return NO_PRICE
         full, read = prices
         return (gen.native_tokens_cached or 0) * (full - read)
+
+    def operation(self, model: str) -> str | None:
+        """The operation a model of the catalog's type serves (the trace drain's
+        gen_ai.operation.name), or None when the catalog does not list it or its type."""
+        snapshot = self.snapshot
+        entry = snapshot.models.get(model) if snapshot is not None else None
+        if entry is None or entry.type is None:
+            return None
+        return OPERATION_OF_TYPE.get(entry.type)
 
     def _cache_prices(self, model: CatalogModel, gen: Generation) -> tuple[Decimal, Decimal] | None:
         """(input, cache-read) price per token for this generation, or None if unknown."""

@@ -60,7 +60,12 @@ def gen(model: str, cached: int | None) -> Generation:
 
 def test_a_generation_with_cached_tokens_adds_its_savings_by_model_and_provider() -> None:
     (found,) = savings(observer(sonnet_book()).deltas("prod", gen(SONNET.id, 1000)))
-    labels = {"vercel_team": "prod", "model": SONNET.id, "provider": "anthropic"}
+    labels = {
+        "vercel_team": "prod",
+        "model": SONNET.id,
+        "provider": "anthropic",
+        "operation": "unknown",
+    }
     assert found == (GENERATION_CACHE_SAVINGS.name, labels, Decimal("0.0027"))
 
 

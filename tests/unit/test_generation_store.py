@@ -93,7 +93,8 @@ async def test_resolution_is_exactly_once_and_survives_a_restart(tmp_path: Path)
     await commit(writer, Reschedule(rows[1], "pending", clock.time() + 60))
     await commit(writer, AddIds("prod", "http", [rows[0].id], 0.0))
     cost = SeriesKey(
-        GENERATION_COST.name, (("vercel_team", "prod"), ("model", "m"), ("provider", "p"))
+        GENERATION_COST.name,
+        (("vercel_team", "prod"), ("model", "m"), ("provider", "p"), ("operation", "unknown")),
     )
     assert mirror.values[cost].count == 1 and mirror.values[cost].total == Decimal("0.00842")
     assert mirror.pending == {"prod": 1}

@@ -37,7 +37,8 @@ P1, P2, P3, F1, N1, Q1 = (
 )
 Z1 = "gen_ZZ" + "0" * 23 + "1"
 M1, M2 = "gen_01JD5S000000000000000000M1", "gen_01JD5S000000000000000000M2"
-CLAUDE = {"model": "anthropic/claude-sonnet-4", "provider": "bedrock"}
+# Series stored before the operation label existed get it as unknown: a record does not say.
+CLAUDE = {"model": "anthropic/claude-sonnet-4", "provider": "bedrock", "operation": "unknown"}
 REQUEST = {**CLAUDE, "finish_reason": "stop", "streamed": "true", "byok": "false"}
 MIGRATED = "migrated the state file"
 
@@ -150,7 +151,7 @@ def test_a_migration_that_fails_part_way_leaves_the_old_file_usable(
     monkeypatch.setattr(migration, "_rename_v010_series", crash)
     conn = sqlite3.connect(path, isolation_level=None)
     with contextlib.closing(conn), pytest.raises(RuntimeError, match="killed"):
-        migration.migrate(conn, path)
+        migration.migrate(conn, path, 1)
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
