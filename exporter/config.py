@@ -224,6 +224,12 @@ class OtlpConfig(StrictModel):
         4 << 20, ge=1024, description="Largest trace body accepted, after decompression."
     )
     max_spans: int = Field(10_000, ge=1, description="Most spans accepted in one trace request.")
+    trust_span_values: bool = Field(
+        False,
+        description="Take cost, tokens and timings from AI Gateway spans that arrive with the "
+        "ingest token (a Collector in front of the drain, which cannot keep Vercel's "
+        "signature), not only from signed drain deliveries; needs ingest.token_file.",
+    )
 
     @field_validator("team_map")
     @classmethod
@@ -236,6 +242,22 @@ class OtlpConfig(StrictModel):
 
     def mapping(self) -> dict[str, str]:
         return dict(entry.split("=", 1) for entry in self.team_map)
+
+
+class DrainConfig(StrictModel):
+    """AI Gateway's trace drain, delivered to POST /v1/traces (exporter/web/otlp.py)."""
+
+    secret_file: Path | None = Field(
+        None,
+        description="File holding the trace drain's signature secret (two lines while rotating "
+        "it): deliveries signed with it are the only team's, and their span values count "
+        "without a lookup. Several teams: teams[].drain_secret_file.",
+    )
+    verify_code_file: Path | None = Field(
+        None,
+        description="File holding the verification code Vercel shows when the drain's endpoint "
+        "is added; every answer on /v1/traces carries it in x-vercel-verify.",
+    )
 
 
 class LookupConfig(StrictModel):
@@ -424,6 +446,9 @@ class TeamConfig(StrictModel):
     api_key_env: EnvVarName | None = None
     api_key_file: Path | None = None
     alerts: AlertThresholds = AlertThresholds()
+    # The team's trace drain: its signature secret (one per line) and verification code.
+    drain_secret_file: Path | None = None
+    drain_verify_code_file: Path | None = None
     # Custom Reporting and budgets (optional).
     reports: list[ReportConfig] = Field(default_factory=list)
     budgets: BudgetsConfig | None = None
@@ -454,6 +479,7 @@ class Config(StrictModel):
     state: StateConfig = StateConfig()
     ingest: IngestConfig = IngestConfig()
     otlp: OtlpConfig = OtlpConfig()
+    drain: DrainConfig = DrainConfig()
     attribution: AttributionConfig = AttributionConfig()
     lookup: LookupConfig = LookupConfig()
     generations: GenerationsConfig = GenerationsConfig()
@@ -469,6 +495,16 @@ class Config(StrictModel):
             if team.name in seen:
                 raise ValueError(f"teams[{index}].name: {team.name!r} is used by another team")
             seen.add(team.name)
+        if self.otlp.trust_span_values and self.ingest.token_file is None:
+            raise ValueError(
+                "otlp.trust_span_values needs ingest.token_file: span values are trusted only "
+                "from a sender that proves who it is"
+            )
+        if len(self.teams) > 1 and self.drain.secret_file is not None:
+            raise ValueError(
+                "drain.secret_file is the only team's drain secret; with several teams, give "
+                "each its own teams[].drain_secret_file"
+            )
         return self
 
 
@@ -481,6 +517,7 @@ SECTIONS: dict[str, type[StrictModel]] = {
     "state": StateConfig,
     "ingest": IngestConfig,
     "otlp": OtlpConfig,
+    "drain": DrainConfig,
     "attribution": AttributionConfig,
     "lookup": LookupConfig,
     "generations": GenerationsConfig,

@@ -55,6 +55,7 @@ class Area(Enum):
 
     CREDITS = "Credits"
     GENERATIONS = "Generations"
+    GATEWAY = "Gateway requests (trace drain)"
     PIPELINE = "Generation pipeline"
     REPORTS = "Custom Reporting"
     BUDGETS = "Budgets"
@@ -162,7 +163,7 @@ def _buckets(*values: str) -> tuple[Decimal, ...]:
 
 C, G, H = Type.COUNTER, Type.GAUGE, Type.HISTOGRAM
 MAX, SUM, INSTANCE = Replicas.MAX, Replicas.SUM, Replicas.INSTANCE
-GEN = "vercel_team model provider"
+GEN = "vercel_team model provider operation"
 BUDGET = "vercel_team scope_type scope name refresh_period budget_source"
 REPORT = "vercel_team report window"
 
@@ -188,22 +189,28 @@ CREDITS_USED = _family(
     MAX, Area.CREDITS,
 )  # fmt: skip
 
-# --- Generations (looked up once, by the replica that received the ID) ----------------------
+# gen_ai.operation.name values of AI Gateway's trace drain; a looked-up generation takes its
+# model's catalog type (language: chat, embedding: embeddings, image and video:
+# generate_content, reranking: retrieval), else unknown.
+OPERATIONS = ("chat", "embeddings", "generate_content", "retrieval")
+
+# --- Generations (observed once: from a verified drain span, else looked up) ----------------
 COST_BUCKETS = _buckets(
     "0.00001", "0.000025", "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
     "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",
 )  # fmt: skip
 GENERATION_COST = _family(
     "generation_cost_usd", H, "usd", GEN,
-    "Cost in USD of looked-up generations (total_cost): what the gateway charged, surcharges "
-    "included; for BYOK the surcharges alone, since the provider bills the inference.",
+    "Cost in USD of generations (total_cost; vercel.ai_gateway.cost.total of a drain span): "
+    "what the gateway charged, surcharges included; for BYOK the surcharges alone, since the "
+    "provider bills the inference.",
     SUM, Area.GENERATIONS, buckets=COST_BUCKETS,
 )  # fmt: skip
 GENERATION_TIME_TO_FIRST_TOKEN = _family(
     "generation_time_to_first_token_seconds", H, "seconds", GEN,
-    "Time to first token of looked-up streamed generations (latency); non-streamed ones are "
-    "left out, since their first token arrives with the whole answer (latency equals "
-    "generation_time).",
+    "Time to first token of streamed generations (latency; "
+    "gen_ai.response.time_to_first_chunk of a drain span); non-streamed ones are left out, "
+    "since their first token arrives with the whole answer.",
     SUM, Area.GENERATIONS,
     buckets=_buckets(
         "0.1", "0.25", "0.5", "0.75", "1", "1.5", "2", "3", "5", "7.5", "10", "15", "30", "60"
@@ -211,7 +218,8 @@ GENERATION_TIME_TO_FIRST_TOKEN = _family(
 )  # fmt: skip
 GENERATION_DURATION = _family(
     "generation_duration_seconds", H, "seconds", GEN,
-    "Total generation time of looked-up generations (generation_time).",
+    "Total generation time of generations (generation_time; a drain span's own duration, "
+    "which also holds the gateway's routing).",
     SUM, Area.GENERATIONS,
     buckets=_buckets(
         "0.25", "0.5", "1", "2", "3", "5", "7.5", "10", "15", "20", "30", "45", "60", "90",
@@ -220,8 +228,8 @@ GENERATION_DURATION = _family(
 )  # fmt: skip
 GENERATION_TOKENS = _family(
     "generation_tokens", H, "tokens", GEN + " token_type",
-    "Provider-native token counts per looked-up generation, by token_type (input, output, "
-    "reasoning, cache_read, cache_write).",
+    "Provider-native token counts per generation, by token_type (input, output, reasoning, "
+    "cache_read, cache_write).",
     SUM, Area.GENERATIONS, fixed_for_sum=("token_type",),
     buckets=_buckets(
         "1", "10", "50", "100", "250", "500", "1000", "2500", "5000", "10000", "25000",
@@ -230,7 +238,9 @@ GENERATION_TOKENS = _family(
 )  # fmt: skip
 GENERATION_REQUESTS = _family(
     "generation_requests_total", C, "", GEN + " finish_reason streamed byok",
-    "Looked-up generations (one per model call) by finish reason, streaming and BYOK.",
+    "Generations (one per model call or embedding request) by finish reason, streaming and "
+    "BYOK; operation says what kind of request (chat, embeddings, generate_content, "
+    "retrieval; unknown when neither a drain span nor the catalog says).",
     SUM, Area.GENERATIONS,
 )  # fmt: skip
 GENERATION_BYOK_COST = _family(
@@ -241,19 +251,19 @@ GENERATION_BYOK_COST = _family(
 )  # fmt: skip
 GENERATION_WEB_SEARCH_CALLS = _family(
     "generation_web_search_calls_total", C, "", GEN,
-    "Billable web search calls of looked-up generations.",
+    "Billable web search calls of looked-up generations (drain spans do not carry them).",
     SUM, Area.GENERATIONS,
 )  # fmt: skip
 GENERATION_OBSERVATIONS_SKIPPED = _family(
     "generation_observations_skipped_total", C, "", "vercel_team field reason",
-    "Observations skipped because the record lacked the field (missing) or it was unusable "
-    "(invalid: wrong type or absurd value).",
+    "Observations skipped because the record or drain span lacked the field (missing) or it "
+    "was unusable (invalid: wrong type or absurd value).",
     SUM, Area.PIPELINE,
 )  # fmt: skip
 
 GENERATION_OBSERVATIONS_FOLDED = _family(
     "generation_observations_folded_total", C, "", "vercel_team",
-    "Looked-up generations observed under model, provider or finish_reason 'other' because "
+    "Generations observed under model, provider or finish_reason 'other' because "
     "a label's distinct values (generations.max_models) or the model and provider pairs "
     "(generations.max_series) reached their bound.",
     SUM, Area.PIPELINE,
@@ -261,14 +271,14 @@ GENERATION_OBSERVATIONS_FOLDED = _family(
 
 GENERATION_CACHE_SAVINGS = _family(
     "generation_cache_savings_usd_total", C, "usd", GEN,
-    "USD that looked-up generations saved by reading input from the prompt cache: cached "
+    "USD that generations saved by reading input from the prompt cache: cached "
     "tokens times (input price - cache-read price), at the serving provider's price when the "
     "catalog names it, else the model's list price (its tier for the prompt's size).",
     SUM, Area.GENERATIONS,
 )  # fmt: skip
 GENERATION_CACHE_SAVINGS_UNKNOWN = _family(
     "generation_cache_savings_unknown_total", C, "", "vercel_team model reason",
-    "Looked-up generations with cached tokens whose savings were not counted, by reason "
+    "Generations with cached tokens whose savings were not counted, by reason "
     "(no_catalog: no catalog read yet or it is off; unknown_model: not in the catalog; "
     "no_price: no usable input or cache-read price).",
     SUM, Area.GENERATIONS,
@@ -285,8 +295,9 @@ ATTRIBUTION_INFO = _family(
 # --- The lookup pipeline ----------------------------------------------------------------------
 GENERATION_IDS_RECEIVED = _family(
     "generation_ids_received_total", C, "", "vercel_team intake result",
-    "Generation IDs received, by intake path (http: POST /generations, follow: the log "
-    "follower, otlp: POST /v1/traces) and result (accepted, duplicate, rejected).",
+    "Generation IDs received, by intake path (drain: root spans of verified trace drain "
+    "deliveries, counted from the span; otlp: other spans on POST /v1/traces; http: POST "
+    "/generations; follow: the log follower) and result (accepted, duplicate, rejected).",
     SUM, Area.PIPELINE,
 )  # fmt: skip
 GENERATION_TRACE_SPANS = _family(
@@ -301,6 +312,62 @@ GENERATION_TRACE_SPANS_REJECTED = _family(
     "(unknown_team: their team attribute names no configured team).",
     SUM, Area.PIPELINE,
 )  # fmt: skip
+# --- Gateway requests: what only AI Gateway's trace drain shows (verified deliveries) -------
+REQUESTS_FAILED = _family(
+    "requests_failed_total", C, "", "vercel_team model provider operation error_type",
+    "Requests AI Gateway answered with an error, from the root spans of its trace drain, by "
+    "error_type (the span's error.type, else the HTTP status code it answered). They have no "
+    "generation record, so no other path counts them; each is counted once by its generation ID.",
+    SUM, Area.GATEWAY,
+)  # fmt: skip
+PROVIDER_ATTEMPTS = _family(
+    "provider_attempts_total", C, "", "vercel_team model provider outcome",
+    "Calls AI Gateway made to a provider on a request's behalf, from the provider-attempt spans "
+    "of its trace drain, by outcome (success; timeout: the provider timeout the gateway was "
+    "configured with passed; else the attempt's error.type, or its HTTP status code). A "
+    "request that failed over has one attempt per provider tried.",
+    SUM, Area.GATEWAY,
+)  # fmt: skip
+MODEL_FALLBACKS = _family(
+    "model_fallbacks_total", C, "", "vercel_team model",
+    "Requests that fell back to this model after the models before it in their fallback list "
+    "failed (model-attempt spans of the trace drain after the first).",
+    SUM, Area.GATEWAY,
+)  # fmt: skip
+DRAIN_DELIVERIES = _family(
+    "drain_deliveries_total", C, "", "vercel_team result",
+    "Trace drain deliveries taken on POST /v1/traces whose signature verified (or that came "
+    "through a channel trusted with --otlp.trust-span-values), by result (accepted; replayed: "
+    "the same body again, counted nothing). Refused ones are in "
+    "intake_requests_refused_total.",
+    SUM, Area.GATEWAY,
+)  # fmt: skip
+DRAIN_TRACE_EVENTS = _family(
+    "drain_trace_events_total", C, "", "vercel_team result",
+    "Root spans of AI Gateway requests in verified drain deliveries: Vercel bills a drain per "
+    "trace event delivered. By result: observed (counted from the span, no lookup), failed "
+    "(counted in requests_failed_total), looked_up (cost missing or unusable: queued for a "
+    "lookup), duplicate (counted before: a redelivery, or another path was first), no_id (no "
+    "generation ID: not counted), stale (an ID older than the dedup retention or from the "
+    "future: not counted).",
+    SUM, Area.GATEWAY,
+)  # fmt: skip
+DRAIN_RECEIVED_BYTES = _family(
+    "drain_received_bytes_total", C, "bytes", "vercel_team",
+    "Bytes of verified drain deliveries as received (compressed, when they were): what Vercel "
+    "bills a drain per GB of.",
+    SUM, Area.GATEWAY,
+)  # fmt: skip
+INTAKE_REQUESTS_REFUSED = _family(
+    "intake_requests_refused_total", C, "", "path reason",
+    "Requests refused on the intake paths (POST /generations, POST /v1/traces), by reason: "
+    "signature_malformed, signature_mismatch (a drain delivery that no configured secret "
+    "signed: 403), unauthorized (401), bad_request (400), too_large (413), unsupported (415), "
+    "busy (429, 503: queue full, too many at once, state not writable). Nothing of a refused "
+    "request is stored.",
+    SUM, Area.PIPELINE,
+)  # fmt: skip
+
 GENERATION_LOOKUPS = _family(
     "generation_lookups_total", C, "", "vercel_team outcome",
     "Generation lookups by outcome (found, pending, rate_limited, error, rejected, invalid).",

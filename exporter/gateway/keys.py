@@ -110,12 +110,15 @@ class FileKey:
         if stamp in (self._stamp, self._refused):
             return False
         try:
-            key = _checked(self._path.read_text(), f"{self._what} {self._path}")
+            key = self._parse(self._path.read_text())
         except ConfigError:
             self._refused = stamp
             raise
         changed, self._key, self._stamp = key != self._key, key, stamp
         return changed
+
+    def _parse(self, text: str) -> str:
+        return _checked(text, f"{self._what} {self._path}")
 
     def get(self) -> str:
         try:
@@ -138,3 +141,29 @@ class FileKey:
 
     def __repr__(self) -> str:
         return f"FileKey({str(self._path)!r})"
+
+
+class FileSecrets(FileKey):
+    """Up to ``MAX_SECRETS`` secrets in a file, one per line: while a secret is rotated, the
+    old and the new one are both valid, so a sender that has not switched yet is not refused.
+    Re-read like a key file."""
+
+    MAX_SECRETS = 2
+
+    def _parse(self, text: str) -> str:
+        where = f"{self._what} {self._path}"
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if not lines:
+            raise ConfigError(f"{where} is empty")
+        if len(lines) > self.MAX_SECRETS:
+            raise ConfigError(
+                f"{where} holds {len(lines)} lines; expected one secret, or two while rotating"
+            )
+        return "\n".join(_checked(line, where) for line in lines)
+
+    def values(self) -> tuple[str, ...]:
+        """The secrets now valid (the file is re-read when it changed)."""
+        return tuple(self.get().split("\n"))
+
+    def __repr__(self) -> str:
+        return f"FileSecrets({str(self._path)!r})"

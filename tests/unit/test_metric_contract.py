@@ -20,7 +20,13 @@ CODE = sorted(
 )
 TABLE = Path(metrics.__file__)
 # The Prometheus naming guide's base units, and what this exporter adds (money, tokens).
-UNITS = {"usd": "_usd", "seconds": "_seconds", "tokens": "_tokens", "ratio": "_ratio"}
+UNITS = {
+    "usd": "_usd",
+    "seconds": "_seconds",
+    "tokens": "_tokens",
+    "ratio": "_ratio",
+    "bytes": "_bytes",
+}
 LABEL = re.compile(r"[a-z_][a-z0-9_]*")
 
 
