@@ -17,6 +17,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+from starlette.routing import Route
 
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigError
@@ -35,11 +36,14 @@ from exporter.sources.health import SourceHealthCollector
 from exporter.sources.reports import ReportsSource
 from exporter.sources.thresholds import ThresholdsCollector
 from exporter.teams import Team
+from exporter.web import paths
 from exporter.web.app import Access, create_app, protect
 from exporter.web.config_file import WebAccess, load_web_config
 from exporter.web.landing import TeamStatus
 from exporter.web.limits import RequestLimits
 from exporter.web.openapi import openapi_document, openapi_route
+from exporter.web.otlp import DrainAccess, TracesEndpoint, VerifyHeader
+from exporter.web.refusals import Refusals, reason_of
 from exporter.web.server import AsgiServer
 
 log = logging.getLogger(__name__)
@@ -113,18 +117,32 @@ class Exporter:
             *catalog,
         ]
         self.task_counter = TaskCounter()
+        self.refusals = Refusals(self.clock)
         self.generations = GenerationPipeline(
             config,
             self.clients,
             self.clock,
             {team: state.health for team, state in self.credits.teams.items()},
             pricing=self.prices,
+            on_refusal=lambda status, message: self.refusals.refuse(
+                paths.GENERATIONS, reason_of(status), status, message
+            ),
+        )
+        self.drain = DrainAccess(config, list(self.clients))
+        traces = TracesEndpoint(
+            self.generations.otlp,
+            self.generations.intake,
+            self.drain,
+            self.refusals,
+            config.otlp.max_body_bytes,
+            config.otlp.trust_span_values,
         )
         for collector in (
             BuildInfoCollector(),
             ThresholdsCollector([team.config for team in teams]),
             SourceHealthCollector(self.sources),
             self.task_counter,
+            self.refusals,
             *self.generations.collectors(),
             *(c for source in self.sources for c in source.collectors()),
         ):
@@ -134,7 +152,11 @@ class Exporter:
             self.exposition,
             config.web.telemetry_path,
             self.statuses,
-            [*self.generations.routes(), openapi_route(self._openapi())],
+            [
+                Route(paths.GENERATIONS, self.generations.intake.handle, methods=["POST"]),
+                Route(paths.TRACES, traces.handle, methods=["POST", "GET", "HEAD"]),
+                openapi_route(self._openapi()),
+            ],
             notes=lambda: [note for source in self.sources for note in source.notes()],
             arrivals=self.arrivals,
         )
@@ -143,12 +165,15 @@ class Exporter:
             ingest_token=config.ingest.token_file is not None,
             max_concurrent_intake=config.ingest.max_concurrent_requests,
             max_header_bytes=config.web.max_header_bytes,
+            drain_signed=self.drain.signatures is not None,
         )
-        self._password_check = protect(self.app, access, self.clock)
+        self._password_check = protect(self.app, access, self.clock, self.refusals)
+        self.app.add_middleware(VerifyHeader, drain=self.drain)
         self._keys: list[KeySource] = [team.key for team in teams]
         self._keys += self.budgets.tokens
         if self.generations.token is not None:
             self._keys.append(self.generations.token)
+        self._keys += self.drain.keys()
 
     def reload(self) -> None:
         """SIGHUP: read the key and token files and the web config file again, as the Go

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,13 @@ from exporter.gateway.keys import KeySource
 from exporter.gateway.models import canonical_generation_id
 from exporter.generations.activity import Activity
 from exporter.generations.attribution import Attribution
-from exporter.generations.store import AddIds, SeriesMirror, StateWriter, StoreUnavailable
+from exporter.generations.store import (
+    AddIds,
+    Operation,
+    SeriesMirror,
+    StateWriter,
+    StoreUnavailable,
+)
 
 ID_HINT = "not a generation ID (expected gen_ followed by 26 Crockford base32 characters)"
 MAX_ID_ECHO = 64  # characters of a rejected value echoed back
@@ -165,6 +171,7 @@ class Intake:
         limits: IntakeLimits,
         token: KeySource | None = None,
         attribution: Attribution | None = None,
+        on_refusal: Callable[[int, str], None] | None = None,
     ) -> None:
         self._writer = writer
         self._attribution = attribution
@@ -175,6 +182,7 @@ class Intake:
         self._initial_delay = initial_delay
         self._limits = limits
         self._token = token
+        self._on_refusal = on_refusal  # (status, message) of each refused request
         self.activity = Activity(clock)  # what the landing page shows as recent arrivals
 
     def resolve_team(self, team: str | None) -> str:
@@ -203,21 +211,50 @@ class Intake:
     ) -> tuple[int, int]:
         """Store ``ids`` durably for ``team`` with their attribution values (as
         ``Attribution`` stores them); returns (accepted, duplicates)."""
-        self.check_room(team, len(ids))
+        op = self.queue_op(team, ids, source, rejected, offset, attributes)
+        accepted, duplicates = await self.commit(
+            op, {team: len(ids)}, [(team, source, len(ids) + rejected)]
+        )
+        return int(accepted), int(duplicates)
+
+    def queue_op(
+        self,
+        team: str,
+        ids: list[str],
+        source: str,
+        rejected: int = 0,
+        offset: tuple[str, int, int] | None = None,
+        attributes: str = "",
+    ) -> AddIds:
+        """The store operation that queues ``ids`` for their first lookup."""
         due = self._clock.steady() + self._initial_delay
-        op = AddIds(team, source, ids, due, rejected, offset, attributes)
+        return AddIds(team, source, ids, due, rejected, offset, attributes)
+
+    async def commit(
+        self,
+        op: Operation,
+        queued: Mapping[str, int],
+        arrivals: Iterable[tuple[str, str, int]],
+    ) -> Any:
+        """Commit ``op``, which queues up to ``queued`` IDs per team, once every team has room
+        for them; ``arrivals`` (team, intake path, IDs) are then shown as recent activity."""
+        for team, count in queued.items():
+            self.check_room(team, count)
         # Held while the commit is awaited, so concurrent requests cannot all pass the check.
-        self._reserved[team] = self._reserved.get(team, 0) + len(ids)
+        for team, count in queued.items():
+            self._reserved[team] = self._reserved.get(team, 0) + count
         try:
-            accepted, duplicates = await self._writer.submit(op)
+            result = await self._writer.submit(op)
         except StoreUnavailable as exc:
             raise IntakeError(
                 503, f"IDs not stored: {exc}; retry later", {"Retry-After": "10"}
             ) from None
         finally:
-            self._reserved[team] -= len(ids)
-        self.activity.record(team, source, len(ids) + rejected)
-        return int(accepted), int(duplicates)
+            for team, count in queued.items():
+                self._reserved[team] -= count
+        for team, source, count in arrivals:
+            self.activity.record(team, source, count)
+        return result
 
     def check_room(self, team: str, count: int) -> None:
         """503 when ``count`` more IDs would pass the team's queue bound (``max_pending``),
@@ -270,6 +307,8 @@ class Intake:
                 team, ids, "http", len(rejected), attributes=self.attributes(fields)
             )
         except IntakeError as exc:
+            if self._on_refusal is not None:
+                self._on_refusal(exc.status, str(exc))
             return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
         return JSONResponse(
             {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}, status_code=202

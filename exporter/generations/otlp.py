@@ -1,4 +1,4 @@
-"""``POST /v1/traces``: OTLP/HTTP trace intake, so traces an application already emits count.
+"""Spans to generation IDs: what ``POST /v1/traces`` takes from the traces it is sent.
 
 The AI SDK records a span per model call (``ai.generateText.doGenerate``, ``ai.streamText
 .doStream`` …) once telemetry is on; its ``ai.response.providerMetadata`` holds the gateway's
@@ -7,45 +7,43 @@ Every span of a request is read for every generation ID it carries, and the IDs 
 the same durable, exactly-once intake as ``POST /generations``: an ID seen in a trace and
 also pushed or logged is counted once.
 
-The protocol is OTLP/HTTP as the OpenTelemetry specification defines it: protobuf or JSON,
-optionally gzipped, decoded with the project's own bindings; ``ExportTraceServiceResponse``
-with ``partial_success`` for refused spans; 400 with a ``google.rpc.Status`` for what will never
-be accepted; 429/503 with Retry-After when the exporter cannot take the batch now, which a
-Collector retries.
+AI Gateway's own spans (its trace drain) are read apart: from a trusted sender (a verified
+drain signature, or the ingest token with ``otlp.trust_span_values``) their values are
+observed at once (exporter/generations/drain.py); from anyone else a root span gives at most
+its ID, looked up as any other. The HTTP side (content types, encodings, signatures, answers)
+is exporter/web/otlp.py.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError, Message
-from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
-from starlette.requests import Request
-from starlette.responses import Response
 
+from exporter.clock import Clock
 from exporter.config import OtlpConfig
 from exporter.gateway.models import ANY_CASE_ID_PATTERN, canonical_generation_id
 from exporter.generations.attribution import Attribution
-from exporter.generations.intake import Intake, IntakeError, query_param, read_body
+from exporter.generations.drain import (
+    DrainBatch,
+    DrainCounts,
+    DrainReader,
+    gateway_root_id,
+    is_gateway,
+)
+from exporter.generations.intake import Intake, IntakeError
+from exporter.generations.observations import Observer
+from exporter.generations.store import AddIds, RecordDelivery, Transaction
 from exporter.metrics import GENERATION_TRACE_SPANS, GENERATION_TRACE_SPANS_REJECTED
 
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 INTAKE_PATH = "otlp"  # the intake label of the IDs that arrive here
 # The literal "gen_" comes first so the regex engine can jump to it (a pattern that opens with
 # the lookbehind is tried at every position: three times slower on a span's JSON metadata).
@@ -54,59 +52,6 @@ ID_ANYWHERE = re.compile(
 )
 NESTED = ("array_value", "kvlist_value")
 MAX_VALUE_DEPTH = 8  # nested arrays and maps in an attribute value
-
-
-class OtlpError(Exception):
-    """A request answered as a whole: its status, message and headers."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
-
-
-def decode(body: bytes, content_type: str, encoding: str, limit: int) -> ExportTraceServiceRequest:
-    """The request message of a body as OTLP/HTTP sends it; OtlpError says what is wrong."""
-    if encoding == "gzip":
-        body = _gunzip(body, limit)
-    elif encoding not in ("", "identity"):
-        raise OtlpError(415, f"unsupported Content-Encoding {encoding!r}: send gzip or none")
-    message = ExportTraceServiceRequest()
-    try:
-        if content_type == PROTOBUF:
-            message.ParseFromString(body)
-        else:
-            data = json.loads(body.decode("utf-8"))
-            if not isinstance(data, dict):
-                raise OtlpError(400, "not an OTLP JSON ExportTraceServiceRequest: not an object")
-            json_format.ParseDict(data, message, ignore_unknown_fields=True)
-    except (DecodeError, json_format.ParseError, ValueError, RecursionError) as exc:
-        kind = "protobuf" if content_type == PROTOBUF else "JSON"
-        raise OtlpError(400, f"not an OTLP {kind} ExportTraceServiceRequest: {exc}") from None
-    return message
-
-
-def _gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress, refusing more than ``limit`` bytes out (a small bomb stays small)."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error:
-        raise OtlpError(400, "body is not valid gzip") from None
-    if len(out) > limit:
-        raise OtlpError(413, f"body larger than {limit} bytes once decompressed")
-    if not inflater.eof:
-        raise OtlpError(400, "body is not valid gzip: it ends early")
-    return out
-
-
-def media_type(header: str) -> str:
-    media = header.split(";")[0].strip().lower()
-    if media not in (PROTOBUF, JSON):
-        raise OtlpError(
-            415, f"unsupported content type {media or '(none)'!r}: send {PROTOBUF} or {JSON}"
-        )
-    return media
 
 
 def _strings(value: AnyValue, depth: int = 0) -> Iterator[str]:
@@ -228,11 +173,31 @@ class TeamMapping:
         return team if team in self._teams else None
 
 
-class OtlpIntake(Collector):
-    """The ``/v1/traces`` endpoint in front of the generation intake, and its span counts.
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a trace request, as the edge established it (exporter/web/otlp.py)."""
 
-    The span counts are this process's own (they restart at 0 with it, as rate() expects);
-    the IDs the spans carry are counted by the store, exactly once.
+    team: str | None = None  # the team a drain signature proved; None: by span, else query
+    trusted: bool = False  # AI Gateway spans' values may set costs (no lookup)
+    digest: bytes | None = None  # the body's identity: a delivery sent again counts nothing
+    size: int = 0  # bytes received, as sent
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the answer to a trace request reports: spans refused, and why."""
+
+    refused: int = 0
+    message: str = ""
+
+
+class OtlpIntake(Collector):
+    """The domain side of ``/v1/traces``: a decoded request and its sender in, IDs and
+    observations stored durably out; and the span counts.
+
+    The span and delivery counts are this process's own (they restart at 0 with it, as
+    rate() expects); the IDs and observations the spans carry are counted by the store,
+    exactly once.
     """
 
     def __init__(
@@ -241,13 +206,19 @@ class OtlpIntake(Collector):
         mapping: TeamMapping,
         config: OtlpConfig,
         teams: Sequence[str],
+        observer: Observer,
+        retention: float,
+        clock: Clock,
         attribution: Attribution | None = None,
     ) -> None:
         self._intake = intake
         self._mapping = mapping
         self._config = config
+        self._observer = observer
         self._attribution = attribution
         self._first_team = teams[0]
+        self._drain = DrainReader(observer, attribution, retention, clock.time)
+        self.drain_counts = DrainCounts(teams)
         self._spans: Counter[tuple[str, str]] = Counter(
             {(team, result): 0 for team in teams for result in ("with_id", "without_id")}
         )
@@ -260,27 +231,75 @@ class OtlpIntake(Collector):
         rejected = GENERATION_TRACE_SPANS_REJECTED.counter()
         for reason, count in sorted(self._rejected.items()):
             rejected.add_metric([reason], count)
-        return [spans, rejected]
+        return [spans, rejected, *self.drain_counts.collect()]
 
-    def read(self, request: ExportTraceServiceRequest, default_team: str) -> Batch:
-        """Sort every span of a request by team, with the IDs it carries."""
+    async def accept(
+        self, message: ExportTraceServiceRequest, sender: Sender, team: str | None
+    ) -> Accepted:
+        """Store what ``message`` holds; ``team``: the request's own (its query), if any.
+
+        Raises IntakeError (413 for too many spans, 503 when a queue is full or the state
+        cannot be written), with nothing stored.
+        """
+        default = sender.team or (self._first_team if team is None else team)
+        resources: Sequence[ResourceSpans] = message.resource_spans
+        gateway: list[ResourceSpans] = []
+        if sender.trusted:
+            gateway = [r for r in resources if is_gateway(r.resource.attributes)]
+            resources = [r for r in resources if not is_gateway(r.resource.attributes)]
+        self._check_size(message)
+        batch = self.read(resources, default, sender.team is not None)
+        if not sender.trusted:
+            await self.store(batch)
+            self.count(batch)
+            return self._accepted(batch.refused, batch.unknown_teams)
+        drain = self._drain.read(gateway, self._team_of(default, sender.team is not None))
+        await self._record(batch, drain, sender, default)
+        return self._accepted(batch.refused + drain.refused, batch.unknown_teams)
+
+    def _accepted(self, refused: int, unknown_teams: set[str]) -> Accepted:
+        if not refused:
+            return Accepted()
+        values = sorted(repr(value[:64]) for value in unknown_teams)[:10]
+        return Accepted(
+            refused,
+            f"{refused} spans name no configured team in {self._config.team_attribute}: "
+            + ", ".join(values),
+        )
+
+    def _check_size(self, message: ExportTraceServiceRequest) -> None:
+        spans = sum(len(scope.spans) for rs in message.resource_spans for scope in rs.scope_spans)
+        if spans > self._config.max_spans:
+            raise IntakeError(413, f"more than {self._config.max_spans} spans in one request")
+
+    def _team_of(
+        self, default: str, fixed: bool
+    ) -> Callable[[Span, Sequence[KeyValue]], str | None]:
+        if fixed or not self._mapping.per_span:
+            return lambda span, resource: default
+        return lambda span, resource: self._mapping.team(span, resource, default)
+
+    def read(
+        self, resources: Iterable[ResourceSpans], default_team: str, fixed: bool = False
+    ) -> Batch:
+        """Sort every span by team, with the IDs it carries (``fixed``: every span is the
+        default team's, as a drain signature says)."""
         batch = Batch()
-        spans = 0
-        for resource_spans in request.resource_spans:
+        per_span = self._mapping.per_span and not fixed
+        for resource_spans in resources:
             resource = resource_spans.resource.attributes
+            gateway = is_gateway(resource)
             for scope_spans in resource_spans.scope_spans:
-                spans += len(scope_spans.spans)
-                if spans > self._config.max_spans:
-                    raise OtlpError(413, f"more than {self._config.max_spans} spans in one request")
-                # Every string of a scope is in its serialized bytes as UTF-8, so a scope whose
-                # bytes hold no "gen_" (an HTTP or database instrumentation's) holds no ID, and
-                # costs one C call instead of a walk over every attribute of every span.
-                scan = generation_ids if b"gen_" in scope_spans.SerializeToString() else _none
-                if not self._mapping.per_span and self._attribution is None:
+                scan = _scanner(scope_spans.SerializeToString(), gateway)
+                if not per_span and self._attribution is None:
                     batch.add_all(default_team, [scan(span) for span in scope_spans.spans])
                     continue
                 for span in scope_spans.spans:
-                    team = self._mapping.team(span, resource, default_team)
+                    team = (
+                        self._mapping.team(span, resource, default_team)
+                        if per_span
+                        else default_team
+                    )
                     if team is None:
                         value = _attribute(span.attributes, self._config.team_attribute or "")
                         batch.unknown_teams.add(value or "")
@@ -296,18 +315,39 @@ class OtlpIntake(Collector):
         return batch
 
     async def store(self, batch: Batch) -> None:
-        """Every team's IDs, durably (a failure is retryable: 503 with Retry-After).
+        """Every team's IDs, durably, in one commit (a failure is retryable: 503 with
+        Retry-After); every team's queue is checked for room first."""
+        if not batch.ids:
+            return
+        ops = self._queue_ops(batch.ids)
+        await self._intake.commit(_Together(ops), _wanted(ops), _arrivals(ops))
 
-        Every team's queue is checked for room first, so a full queue refuses the request
-        before anything of it is stored.
-        """
-        wanted: dict[str, int] = {}
-        for (team, _), ids in batch.ids.items():
-            wanted[team] = wanted.get(team, 0) + len(ids)
-        for team, count in wanted.items():
-            self._intake.check_room(team, count)
-        for (team, attributes), ids in batch.ids.items():
-            await self._intake.accept(team, list(ids), INTAKE_PATH, attributes=attributes)
+    async def _record(self, batch: Batch, drain: DrainBatch, sender: Sender, team: str) -> None:
+        """A trusted delivery, whole, in one transaction (exporter/generations/store.py's
+        RecordDelivery), then its counts."""
+        queue = self._queue_ops(batch.ids) + self._queue_ops(drain.lookups, source="drain")
+        op = RecordDelivery(sender.digest, drain.roots, self._observer.deltas, drain.orphans, queue)
+        arrivals = _arrivals(queue) + [(root.team, "drain", 1) for root in drain.roots]
+        new = await self._intake.commit(op, _wanted(queue), arrivals)
+        counts = self.drain_counts
+        counts.bytes[team] += sender.size
+        if new is None:
+            counts.deliveries[(team, "replayed")] += 1
+            return
+        counts.deliveries[(team, "accepted")] += 1
+        counts.events.update(drain.events)
+        for root, fresh in zip(drain.roots, new, strict=True):
+            result = "duplicate" if not fresh else "observed" if root.generation else "failed"
+            counts.events[(root.team, result)] += 1
+        self.count(batch)
+
+    def _queue_ops(
+        self, ids: dict[tuple[str, str], dict[str, None]], source: str = INTAKE_PATH
+    ) -> list[AddIds]:
+        return [
+            self._intake.queue_op(team, list(found), source, attributes=attributes)
+            for (team, attributes), found in ids.items()
+        ]
 
     def count(self, batch: Batch) -> None:
         for result, counts in (("with_id", batch.with_id), ("without_id", batch.without_id)):
@@ -315,52 +355,41 @@ class OtlpIntake(Collector):
                 self._spans[(team, result)] += count
         self._rejected["unknown_team"] += batch.refused
 
-    async def handle(self, request: Request) -> Response:
-        content_type = PROTOBUF
-        try:
-            self._intake.check_token(request)
-            content_type = media_type(request.headers.get("content-type", ""))
-            query_team = query_param(request, "team")
-            default_team = (
-                self._first_team if query_team is None else self._intake.resolve_team(query_team)
-            )
-            body = await read_body(request, self._config.max_body_bytes)
-            message = decode(
-                body,
-                content_type,
-                request.headers.get("content-encoding", "").strip().lower(),
-                self._config.max_body_bytes,
-            )
-            batch = self.read(message, default_team)
-            await self.store(batch)
-        except IntakeError as exc:
-            return _answer(_status(exc.status, str(exc)), content_type, exc.status, exc.headers)
-        except OtlpError as exc:
-            return _answer(_status(exc.status, str(exc)), content_type, exc.status, exc.headers)
-        self.count(batch)
-        response = ExportTraceServiceResponse()
-        if batch.refused:
-            response.partial_success.rejected_spans = batch.refused
-            response.partial_success.error_message = (
-                f"{batch.refused} spans name no configured team in "
-                f"{self._config.team_attribute}: "
-                + ", ".join(sorted(repr(value) for value in batch.unknown_teams)[:10])
-            )
-        return _answer(response, content_type, 200)
+
+@dataclass
+class _Together:
+    """Several queueing operations committed as one: a request is stored whole or not."""
+
+    ops: Sequence[AddIds]
+
+    def apply(self, tx: Transaction) -> None:
+        for op in self.ops:
+            op.apply(tx)
 
 
-def _status(code: int, message: str) -> Status:
-    # gRPC codes the way the OTLP specification pairs them with HTTP statuses.
-    grpc = {400: 3, 401: 16, 413: 3, 415: 3, 429: 8, 503: 14}.get(code, 2)
-    return Status(code=grpc, message=message)
+def _wanted(ops: Sequence[AddIds]) -> dict[str, int]:
+    wanted: dict[str, int] = {}
+    for op in ops:
+        wanted[op.team] = wanted.get(op.team, 0) + len(op.ids)
+    return wanted
 
 
-def _answer(
-    message: Message, content_type: str, status: int, headers: Mapping[str, str] | None = None
-) -> Response:
-    """The message in the encoding of the request, as the specification asks."""
-    if content_type == JSON:
-        body = json_format.MessageToJson(message, indent=None).encode()
-    else:
-        body = message.SerializeToString()
-    return Response(body, status_code=status, media_type=content_type, headers=dict(headers or {}))
+def _arrivals(ops: Sequence[AddIds]) -> list[tuple[str, str, int]]:
+    return [(op.team, op.source, len(op.ids)) for op in ops]
+
+
+def _scanner(serialized: bytes, gateway: bool) -> Callable[[Span], list[str]]:
+    """How to read a scope's spans: AI Gateway's by their root's generation ID alone; others
+    by every string. Every string of a scope is in its serialized bytes as UTF-8, so a scope
+    whose bytes hold no "gen_" (an HTTP or database instrumentation's) holds no ID, and costs
+    one C call instead of a walk over every attribute of every span."""
+    if b"gen_" not in serialized:
+        return _none
+    if gateway:
+        return _gateway_ids
+    return generation_ids
+
+
+def _gateway_ids(span: Span) -> list[str]:
+    gen_id = gateway_root_id(span)
+    return [] if gen_id is None else [gen_id]

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client.registry import Collector
-from starlette.routing import Route
 
 from exporter.clock import Clock
 from exporter.config import Config, ConfigError
@@ -24,7 +23,6 @@ from exporter.generations.observations import OTHER, UNKNOWN, CachePricing, Labe
 from exporter.generations.otlp import OtlpIntake, TeamMapping
 from exporter.generations.store import SeriesMirror, StateWriter, Store
 from exporter.metrics import GENERATION_REQUESTS
-from exporter.web import paths
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +59,7 @@ class GenerationPipeline:
         clock: Clock,
         credits: Mapping[str, CreditsView] | None = None,
         pricing: CachePricing | None = None,
+        on_refusal: Callable[[int, str], None] | None = None,
     ) -> None:
         self._config = config
         self._clients = clients
@@ -109,12 +108,22 @@ class GenerationPipeline:
             ),
             self.token,
             self.attribution,
+            on_refusal,
         )
         try:
             mapping = TeamMapping(config.otlp, self.teams)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        self.otlp = OtlpIntake(self.intake, mapping, config.otlp, self.teams, self.attribution)
+        self.otlp = OtlpIntake(
+            self.intake,
+            mapping,
+            config.otlp,
+            self.teams,
+            self.observer,
+            config.state.dedup_retention,
+            clock,
+            self.attribution,
+        )
         self.collector = GenerationsCollector(
             self.mirror,
             self.teams,
@@ -137,12 +146,6 @@ class GenerationPipeline:
                 if model not in (OTHER, UNKNOWN):
                     counts[model] = counts.get(model, 0) + int(value.total)
         return counts
-
-    def routes(self) -> list[Route]:
-        return [
-            Route(paths.GENERATIONS, self.intake.handle, methods=["POST"]),
-            Route(paths.TRACES, self.otlp.handle, methods=["POST"]),
-        ]
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The background work, in start order (the writer first)."""

@@ -16,17 +16,21 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
 from exporter.clock import Clock
+from exporter.gateway.models import Generation
 from exporter.generations import idcodec
+from exporter.generations.attribution import decode as decode_attributes
+from exporter.generations.attribution import encode as encode_attributes
 from exporter.generations.migration import migrate
 from exporter.generations.schema import (
     APPLICATION_ID,
+    FAILED,
     FOUND,
     SCHEMA_VERSION,
     add_team,
@@ -49,6 +53,7 @@ from exporter.metrics import (
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
+DRAIN = "drain"  # the intake label of IDs whose root span a verified drain delivered
 PRUNE_CHUNK = 50_000  # resolved rows scanned per step of a prune, with the lock released between
 
 _PENDING_COLUMNS = "id, source, received_at, due_at, attempts, attributes"
@@ -134,7 +139,9 @@ _FOUND_CODE = outcome_code(FOUND)
 _IN_CHUNK = 500  # keys per IN (...) query, well under SQLite's bound on parameters
 
 
-def _resolved(conn: sqlite3.Connection, keys: Sequence[bytes]) -> dict[bytes, tuple[int, int]]:
+def resolved_before(
+    conn: sqlite3.Connection, keys: Sequence[bytes]
+) -> dict[bytes, tuple[int, int]]:
     """(team, outcome) of those of ``keys`` resolved before: one query per 500 keys, where a
     query per key cost intake a third of its time."""
     found: dict[bytes, tuple[int, int]] = {}
@@ -149,7 +156,7 @@ def _resolved(conn: sqlite3.Connection, keys: Sequence[bytes]) -> dict[bytes, tu
     return found
 
 
-def _reopened(conn: sqlite3.Connection, key: bytes, before: tuple[int, int], team: int) -> bool:
+def reopened(conn: sqlite3.Connection, key: bytes, before: tuple[int, int], team: int) -> bool:
     """Whether the resolved ID of ``key`` may be queued again for ``team``, given how it was
     resolved ``before`` (team, outcome).
 
@@ -191,11 +198,9 @@ class AddIds:
     def apply(self, tx: Transaction) -> tuple[int, int]:
         team = add_team(tx.conn, self.team)
         keys = [idcodec.encode(gen_id) for gen_id in self.ids]
-        resolved = _resolved(tx.conn, keys)
+        resolved = resolved_before(tx.conn, keys)
         if resolved:
-            keys = [
-                k for k in keys if k not in resolved or _reopened(tx.conn, k, resolved[k], team)
-            ]
+            keys = [k for k in keys if k not in resolved or reopened(tx.conn, k, resolved[k], team)]
         before = tx.conn.total_changes
         tx.conn.executemany(
             "INSERT OR IGNORE INTO pending (id, team, source, received_at, due_at, attributes) "
@@ -225,6 +230,104 @@ class AddIds:
             tx.conn.execute("INSERT OR REPLACE INTO follower_offsets VALUES (?, ?, ?)", self.offset)
         tx.queue(self.team, accepted)
         return accepted, duplicates
+
+
+@dataclass(frozen=True)
+class DrainRoot:
+    """The root span of one request in a verified trace drain delivery: the generation it
+    observed (its values are trusted), or the failure it records, with the deltas of its
+    trace's provider and model attempts."""
+
+    team: str
+    id: str
+    generation: Generation | None  # None: the request failed
+    failure: tuple[Delta, ...] = ()
+    trace: tuple[Delta, ...] = ()
+    attributes: str = ""  # attribution values, as Attribution stores them
+
+
+ObserveFn = Callable[[str, Generation, str], Sequence[Delta]]
+
+
+@dataclass
+class RecordDelivery:
+    """A verified trace drain delivery, whole, in one transaction: a delivery seen before
+    (``digest``) counts nothing; each root resolves its ID at once (a pending one too, whatever
+    path queued it), unless the ID was counted before; the other IDs are queued.
+
+    ``observe`` turns a generation into its deltas here, inside the transaction, so the
+    attribution values an earlier span stored with a pending ID are not lost.
+    """
+
+    digest: bytes | None
+    roots: Sequence[DrainRoot]
+    observe: ObserveFn
+    orphans: Sequence[Delta] = ()  # attempts whose root span came in another delivery
+    queue: Sequence[AddIds] = ()
+
+    def apply(self, tx: Transaction) -> list[bool] | None:
+        """Whether each root was new (None: the delivery was taken before)."""
+        if self.digest is not None:
+            if tx.conn.execute(
+                "SELECT 1 FROM deliveries WHERE digest = ?", (self.digest,)
+            ).fetchone():
+                return None
+            tx.conn.execute("INSERT INTO deliveries VALUES (?, ?)", (self.digest, tx.now))
+        keys = [idcodec.encode(root.id) for root in self.roots]
+        resolved = resolved_before(tx.conn, keys)
+        pending = _pending_rows(tx.conn, keys)
+        new: list[bool] = []
+        for key, root in zip(keys, self.roots, strict=True):
+            team = add_team(tx.conn, root.team)
+            if key in resolved and not reopened(tx.conn, key, resolved[key], team):
+                new.append(False)
+                self._received(tx, root.team, "duplicate")
+                continue
+            resolved[key] = (team, _FOUND_CODE)  # a root repeated in one delivery counts once
+            attributes = root.attributes
+            if key in pending:
+                owner, stored = pending.pop(key)
+                tx.conn.execute("DELETE FROM pending WHERE id = ?", (key,))
+                tx.queue(owner, -1)
+                attributes = _merged(stored, attributes)
+            outcome = FOUND if root.generation is not None else FAILED
+            remember(tx, [(root.id, root.team, tx.now, outcome)])
+            if root.generation is not None:
+                tx.apply(self.observe(root.team, root.generation, attributes))
+            tx.apply(root.failure)
+            tx.apply(root.trace)
+            self._received(tx, root.team, "accepted")
+            new.append(True)
+        tx.apply(self.orphans)
+        for add in self.queue:
+            add.apply(tx)
+        return new
+
+    @staticmethod
+    def _received(tx: Transaction, team: str, result: str) -> None:
+        tx.apply([delta(GENERATION_IDS_RECEIVED, 1, vercel_team=team, intake=DRAIN, result=result)])
+
+
+def _pending_rows(conn: sqlite3.Connection, keys: Sequence[bytes]) -> dict[bytes, tuple[str, str]]:
+    """(team, attribution values) of those of ``keys`` waiting for a lookup."""
+    found: dict[bytes, tuple[str, str]] = {}
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT id, name, attributes FROM pending JOIN teams ON code = team "
+            f"WHERE id IN ({marks})",
+            chunk,
+        )
+        found.update((key, (team, attributes)) for key, team, attributes in rows)
+    return found
+
+
+def _merged(earlier: str, drained: str) -> str:
+    """Attribution values an app's span stored with an ID, completed by the drain span's."""
+    if not earlier or not drained:
+        return earlier or drained
+    return encode_attributes({**decode_attributes(drained), **decode_attributes(earlier)})
 
 
 @dataclass
@@ -418,7 +521,7 @@ class Store:
         conn.execute("PRAGMA busy_timeout = 5000")
         if existed and version < SCHEMA_VERSION:
             try:
-                migrate(conn, self.path)
+                migrate(conn, self.path, version)
             except ValueError as exc:
                 raise StateError(
                     f"state file {self.path} cannot be migrated to this exporter's schema "
@@ -528,7 +631,10 @@ class Store:
         Pending IDs are never forgotten, and a resolved one not before its time: a resend is
         a duplicate for as long as the retention says. The table has no index on the time
         (it would double its size), so this scans it, a chunk at a time, once an hour.
+        Drain deliveries are remembered as long as the IDs they resolved.
         """
+        with self._locked() as conn:
+            conn.execute("DELETE FROM deliveries WHERE received_at < ?", (before,))
         removed, kept = self._forget(before)
         if kept > max_rows:
             with self._locked() as conn:

@@ -25,6 +25,7 @@ from exporter.web.auth import BasicAuth, PasswordCheck
 from exporter.web.config_file import WebAccess
 from exporter.web.landing import TeamStatus, landing_page
 from exporter.web.limits import HeaderLimit, IntakeLimit
+from exporter.web.refusals import Refusals
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Access:
     ingest_token: bool  # intake takes the ingest bearer token instead of basic auth
     max_concurrent_intake: int
     max_header_bytes: int
+    drain_signed: bool = False  # a drain secret is set: signed deliveries prove themselves
 
 
 def render_metrics(exposition: Exposition, accept: str | None, gzip_ok: bool) -> Response:
@@ -96,15 +98,20 @@ def create_app(
     )
 
 
-def protect(app: Starlette, access: Access, clock: Clock | None = None) -> PasswordCheck | None:
+def protect(
+    app: Starlette, access: Access, clock: Clock | None = None, refusals: Refusals | None = None
+) -> PasswordCheck | None:
     """Add to ``app``, outermost first: the header limit, basic auth (when users are
     configured) and the intake cap. Returns the password check, whose users a reload
     replaces."""
-    app.add_middleware(IntakeLimit, limit=access.max_concurrent_intake)
+    app.add_middleware(IntakeLimit, limit=access.max_concurrent_intake, refusals=refusals)
     check = None
     if access.web.users:
         check = PasswordCheck(access.web.users, clock)
         bearer_paths = paths.INTAKE if access.ingest_token else frozenset()
-        app.add_middleware(BasicAuth, check=check, bearer_paths=bearer_paths)
+        signed_paths = frozenset({paths.TRACES}) if access.drain_signed else frozenset()
+        app.add_middleware(
+            BasicAuth, check=check, bearer_paths=bearer_paths, signed_paths=signed_paths
+        )
     app.add_middleware(HeaderLimit, limit=access.max_header_bytes)
     return check

@@ -7,6 +7,10 @@ protected: configure the probe's ``httpHeaders`` or use ``/healthz``). With an i
 Authorization header, and the token is the narrower credential made for applications (it can
 submit IDs and read nothing). Intake checks the token itself, so basic auth alone never
 submits IDs when a token is configured.
+
+A trace drain delivery proves itself with its signature instead (``DrainSignatures``): it may
+reach ``/v1/traces`` without basic auth or the token, and its handler refuses it unless the
+signature verifies.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -26,6 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exporter.clock import Clock, SystemClock
+from exporter.gateway.keys import FileSecrets
 from exporter.web import paths
 
 REALM = 'Basic realm="vercel-ai-gateway-exporter", charset="UTF-8"'
@@ -33,6 +39,8 @@ CACHE_TTL = 60.0
 CACHE_SIZE = 1024
 MAX_WAITING = 8  # distinct unverified pairs queued for bcrypt before refusing more
 BCRYPT_MAX_BYTES = 72
+SIGNATURE_HEADER = "x-vercel-signature"
+_SIGNATURE = re.compile(r"[0-9a-f]{40}")  # hex SHA-1, as Vercel writes it
 
 
 class Busy(Exception):
@@ -166,14 +174,28 @@ def basic_credentials(value: str) -> tuple[str, str] | None:
 class BasicAuth:
     """ASGI middleware: 401 for any request to a protected path without a valid user."""
 
-    def __init__(self, app: ASGIApp, check: PasswordCheck, bearer_paths: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        check: PasswordCheck,
+        bearer_paths: frozenset[str],
+        signed_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self._app = app
         self._check = check
         self._bearer_paths = bearer_paths
+        # A drain's delivery proves itself with its signature (checked by the handler), and
+        # Vercel's endpoint check reads the path without credentials.
+        self._signed_paths = signed_paths
 
     async def _allowed(self, scope: Scope) -> bool:
         """Raises ``Busy`` when the pair cannot be checked now."""
-        scheme, _, credentials = Headers(scope=scope).get("authorization", "").partition(" ")
+        headers = Headers(scope=scope)
+        if scope["path"] in self._signed_paths and (
+            SIGNATURE_HEADER in headers or scope["method"] in ("GET", "HEAD")
+        ):
+            return True
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             return scope["path"] in self._bearer_paths
         if scheme.lower() != "basic":
@@ -202,3 +224,44 @@ class BasicAuth:
             headers={"WWW-Authenticate": REALM},
         )
         await response(scope, receive, send)
+
+
+class SignatureError(Exception):
+    """A drain delivery no configured secret signed; ``reason`` is the refusal's label."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DrainSignatures:
+    """Which team's trace drain signed a delivery: ``x-vercel-signature`` is the hex
+    HMAC-SHA1 of the exact body bytes received, keyed with the drain's signature secret.
+
+    Each team's secret file may hold two secrets while one is rotated; the secret that
+    verifies a delivery says whose team it is, so one URL serves several teams' drains.
+    """
+
+    def __init__(self, secrets: Mapping[str, FileSecrets]) -> None:
+        self._secrets = dict(secrets)
+
+    def sources(self) -> list[FileSecrets]:
+        return list(self._secrets.values())
+
+    def team(self, body: bytes, signature: str) -> str:
+        """The team whose secret signed ``body``; SignatureError when none did."""
+        if not _SIGNATURE.fullmatch(signature):
+            raise SignatureError(
+                "signature_malformed",
+                f"{SIGNATURE_HEADER} is not a hex HMAC-SHA1 (40 lower-case hex digits)",
+            )
+        for team, source in self._secrets.items():
+            for secret in source.values():
+                expected = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+                if hmac.compare_digest(expected, signature):
+                    return team
+        raise SignatureError(
+            "signature_mismatch",
+            f"{SIGNATURE_HEADER} does not match the body under any configured drain secret "
+            "(check the secret file against the drain's signature secret)",
+        )

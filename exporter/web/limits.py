@@ -24,6 +24,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from exporter.web import paths
+from exporter.web.refusals import Refusals
 
 log = logging.getLogger(__name__)
 
@@ -261,9 +262,10 @@ class IntakeLimit:
     rather than pile up connections.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, refusals: Refusals | None = None) -> None:
         self._app = app
         self._limit = limit
+        self._refusals = refusals
         self._active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -271,8 +273,11 @@ class IntakeLimit:
             await self._app(scope, receive, send)
             return
         if self._active >= self._limit:
+            message = f"{self._limit} intake requests in progress; retry later"
+            if self._refusals is not None:
+                self._refusals.refuse(scope["path"], "busy", 503, message)
             response = JSONResponse(
-                {"error": f"{self._limit} intake requests in progress; retry later"},
+                {"error": message},
                 status_code=503,
                 headers={"Retry-After": "1"},
             )

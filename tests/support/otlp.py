@@ -24,6 +24,8 @@ def value(raw: Any) -> AnyValue:
         return AnyValue(bool_value=raw)
     if isinstance(raw, int):
         return AnyValue(int_value=raw)
+    if isinstance(raw, float):
+        return AnyValue(double_value=raw)
     if isinstance(raw, list):
         out = AnyValue()
         out.array_value.values.extend(value(item) for item in raw)

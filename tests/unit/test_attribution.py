@@ -17,13 +17,13 @@ from exporter.gateway.models import Generation
 from exporter.generations.attribution import Attribution
 from exporter.generations.collector import GenerationsCollector
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.otlp import PROTOBUF
 from exporter.generations.series import SeriesValue
 from exporter.generations.store import AddIds, SeriesMirror, StateWriter, Store
 from exporter.metrics import GENERATION_REQUESTS
 from exporter.service import Exporter
 from exporter.teams import resolve_teams
 from exporter.web import paths
+from exporter.web.otlp import PROTOBUF
 from tests.support.otlp import do_generate, request
 
 A, B = "gen_01ARZ3NDEKTSV4RRFFQ69G5FAA", "gen_01ARZ3NDEKTSV4RRFFQ69G5FAB"

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.clock import FakeClock
 from exporter.config import OtlpConfig, load_config
-from exporter.generations.intake import IntakeLimits
-from exporter.generations.otlp import JSON, PROTOBUF, OtlpError, TeamMapping, decode
+from exporter.generations.intake import IntakeError, IntakeLimits
+from exporter.generations.otlp import TeamMapping
 from exporter.generations.otlp import generation_ids as ids_of
 from exporter.metrics import (
     GENERATION_IDS_RECEIVED,
@@ -29,6 +29,7 @@ from exporter.metrics import (
 from exporter.service import Exporter
 from exporter.teams import resolve_teams
 from exporter.web import paths
+from exporter.web.otlp import JSON, PROTOBUF, decode
 from tests.support.otlp import as_json, do_generate, provider_metadata, request, span
 
 A, B, C, D = (f"gen_01ARZ3NDEKTSV4RRFFQ69G5FA{c}" for c in "ABCD")
@@ -93,7 +94,7 @@ def test_protobuf_json_and_gzip_decode_to_the_same_request() -> None:
 def test_bad_bodies_get_the_answer_the_specification_prescribes(
     body: bytes, media: str, encoding: str, status: int, text: str
 ) -> None:
-    with pytest.raises(OtlpError, match=text) as caught:
+    with pytest.raises(IntakeError, match=text) as caught:
         decode(body, media, encoding, LIMIT)
     assert caught.value.status == status
 

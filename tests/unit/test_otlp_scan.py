@@ -14,9 +14,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from exporter.clock import FakeClock
 from exporter.config import OtlpConfig
 from exporter.gateway.models import ANY_CASE_ID_PATTERN, canonical_generation_id
 from exporter.generations.intake import Intake
+from exporter.generations.observations import Observer
 from exporter.generations.otlp import ID_ANYWHERE, Batch, OtlpIntake, TeamMapping, generation_ids
 
 # The pattern as first written: lookbehind first, then the ID.
@@ -124,5 +126,13 @@ def test_a_request_is_read_as_walking_every_span_reads_it(
         expected.add("prod", "", reference_ids(span))
     config = OtlpConfig()
     # read() sorts spans and stores nothing, so it needs no intake behind it.
-    reader = OtlpIntake(cast(Intake, None), TeamMapping(config, ["prod"]), config, ["prod"])
-    assert reader.read(message, "prod") == expected
+    reader = OtlpIntake(
+        cast(Intake, None),
+        TeamMapping(config, ["prod"]),
+        config,
+        ["prod"],
+        cast(Observer, None),
+        86400.0,
+        FakeClock(),
+    )
+    assert reader.read(message.resource_spans, "prod") == expected

@@ -1,0 +1,288 @@
+"""``POST /v1/traces``: OTLP/HTTP trace intake, from applications, Collectors and AI Gateway's
+own trace drain.
+
+The shape of opentelemetry-collector's OTLP/HTTP receiver: read the content type, read the
+body, establish who sent it, unmarshal, hand the message on (exporter/generations/otlp.py),
+write the answer. Protobuf or JSON, gzipped or not, decoded with the OpenTelemetry bindings;
+``ExportTraceServiceResponse`` with ``partial_success`` for refused spans; 400 with a
+``google.rpc.Status`` for what will never be accepted; 429/503 with Retry-After when the
+exporter cannot take the batch now, which a Collector retries.
+
+Who sent it decides what its spans may do:
+
+- a delivery with ``x-vercel-signature`` is a trace drain's: once a drain secret is
+  configured, the signature must verify under one (403 otherwise, nothing stored), and then
+  AI Gateway's spans are the gateway's word: observed with no lookup;
+- otherwise the ingest token applies (when set), and spans give IDs to look up, unless
+  ``otlp.trust_span_values`` says the token's holder forwards the drain (a Collector).
+
+Every answer on the path carries the drain's verification code in ``x-vercel-verify`` when
+one is configured, so Vercel's endpoint check passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import zlib
+from collections.abc import Mapping
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as AsgiMessage
+
+from exporter.config import Config
+from exporter.gateway.keys import FileKey, FileSecrets, KeySource
+from exporter.generations.intake import Intake, IntakeError, query_param, read_body
+from exporter.generations.otlp import Accepted, OtlpIntake, Sender
+from exporter.web import paths
+from exporter.web.auth import SIGNATURE_HEADER, DrainSignatures, SignatureError
+from exporter.web.refusals import Refusals, reason_of
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+VERIFY_HEADER = "x-vercel-verify"
+
+log = logging.getLogger(__name__)
+
+
+def decode(body: bytes, content_type: str, encoding: str, limit: int) -> ExportTraceServiceRequest:
+    """The request message of a body as OTLP/HTTP sends it; IntakeError says what is wrong."""
+    if encoding == "gzip":
+        body = _gunzip(body, limit)
+    elif encoding not in ("", "identity"):
+        raise IntakeError(415, f"unsupported Content-Encoding {encoding!r}: send gzip or none")
+    message = ExportTraceServiceRequest()
+    try:
+        if content_type == PROTOBUF:
+            message.ParseFromString(body)
+        else:
+            data = json.loads(body.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise IntakeError(400, "not an OTLP JSON ExportTraceServiceRequest: not an object")
+            json_format.ParseDict(data, message, ignore_unknown_fields=True)
+    except (DecodeError, json_format.ParseError, ValueError, RecursionError) as exc:
+        kind = "protobuf" if content_type == PROTOBUF else "JSON"
+        raise IntakeError(400, f"not an OTLP {kind} ExportTraceServiceRequest: {exc}") from None
+    return message
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress, refusing more than ``limit`` bytes out (a small bomb stays small)."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise IntakeError(400, "body is not valid gzip") from None
+    if len(out) > limit:
+        raise IntakeError(413, f"body larger than {limit} bytes once decompressed")
+    if not inflater.eof:
+        raise IntakeError(400, "body is not valid gzip: it ends early")
+    return out
+
+
+def media_type(header: str) -> str:
+    media = header.split(";")[0].strip().lower()
+    if media not in (PROTOBUF, JSON):
+        raise IntakeError(
+            415, f"unsupported content type {media or '(none)'!r}: send {PROTOBUF} or {JSON}"
+        )
+    return media
+
+
+class DrainAccess:
+    """The trace drains' secrets and verification codes, per team, from their files (re-read
+    when they change and on SIGHUP, like keys)."""
+
+    def __init__(self, config: Config, teams: list[str]) -> None:
+        secrets: dict[str, FileSecrets] = {}
+        self._codes: dict[str, FileKey] = {}
+        self._code: FileKey | None = None  # the only team's, or the one for any team
+        drain = config.drain
+        if drain.secret_file is not None:
+            secrets[teams[0]] = FileSecrets(drain.secret_file, "drain.secret_file")
+        if drain.verify_code_file is not None:
+            self._code = FileKey(drain.verify_code_file, "drain.verify_code_file")
+        for team in config.teams:
+            if team.drain_secret_file is not None:
+                secrets[team.name] = FileSecrets(
+                    team.drain_secret_file, f"teams[{team.name}].drain_secret_file"
+                )
+            if team.drain_verify_code_file is not None:
+                self._codes[team.name] = FileKey(
+                    team.drain_verify_code_file, f"teams[{team.name}].drain_verify_code_file"
+                )
+        self.signatures = DrainSignatures(secrets) if secrets else None
+        self.teams = tuple(secrets)
+
+    def keys(self) -> list[KeySource]:
+        """The files to re-read on SIGHUP."""
+        files: list[KeySource] = [*self._codes.values()]
+        files += [] if self._code is None else [self._code]
+        return files + ([] if self.signatures is None else self.signatures.sources())
+
+    def verify_code(self, team: str | None) -> str | None:
+        """The code to answer with: the team's, else the one configured for all; a lone
+        team code is everyone's (Vercel's endpoint check names no team)."""
+        if team is not None and team in self._codes:
+            return self._codes[team].get()
+        if self._code is not None:
+            return self._code.get()
+        if len(self._codes) == 1:
+            return next(iter(self._codes.values())).get()
+        return None
+
+
+class TracesEndpoint:
+    """The ``/v1/traces`` handler."""
+
+    def __init__(
+        self,
+        traces: OtlpIntake,
+        intake: Intake,
+        drain: DrainAccess,
+        refusals: Refusals,
+        max_body_bytes: int,
+        trust_token: bool,
+    ) -> None:
+        self._traces = traces
+        self._intake = intake
+        self._drain = drain
+        self._refusals = refusals
+        self._limit = max_body_bytes
+        self._trust_token = trust_token  # otlp.trust_span_values
+        self._unverifiable_logged = False
+
+    async def handle(self, request: Request) -> Response:
+        if request.method in ("GET", "HEAD"):
+            return self._describe(request)
+        content_type = PROTOBUF
+        team: str | None = None
+        try:
+            content_type = media_type(request.headers.get("content-type", ""))
+            query_team = query_param(request, "team")
+            team = None if query_team is None else self._intake.resolve_team(query_team)
+            signature = self._signature(request)
+            if signature is None:
+                self._intake.check_token(request)
+            body = await read_body(request, self._limit)
+            sender = self._sender(body, signature)
+            team = sender.team or team
+            message = decode(
+                body,
+                content_type,
+                request.headers.get("content-encoding", "").strip().lower(),
+                self._limit,
+            )
+            accepted = await self._traces.accept(message, sender, team)
+        except SignatureError as exc:
+            self._refusals.refuse(paths.TRACES, exc.reason, 403, str(exc))
+            response = JSONResponse({"code": "invalid_signature", "error": str(exc)}, 403)
+            return self._verified(response, team)
+        except IntakeError as exc:
+            self._refusals.refuse(paths.TRACES, reason_of(exc.status), exc.status, str(exc))
+            status = _status(exc.status, str(exc))
+            return self._verified(_answer(status, content_type, exc.status, exc.headers), team)
+        return self._verified(_answer(_response(accepted), content_type, 200), team)
+
+    def _sender(self, body: bytes, signature: str | None) -> Sender:
+        """Who sent ``body``: a drain whose signature verified, the ingest token's holder, or
+        anyone; raises SignatureError for a signature no configured secret made."""
+        digest = hashlib.sha256(body).digest()
+        if signature is not None and self._drain.signatures is not None:
+            signer = self._drain.signatures.team(body, signature)
+            return Sender(signer, trusted=True, digest=digest, size=len(body))
+        if self._trust_token:  # the token was checked: a trusted forwarder
+            return Sender(trusted=True, digest=digest, size=len(body))
+        return Sender(size=len(body))
+
+    def _signature(self, request: Request) -> str | None:
+        """The delivery's signature, when a drain secret can check it. Without one a signed
+        delivery is taken as unsigned (the token applies, its spans give IDs to look up):
+        said once, since its values are then not counted."""
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if signature is not None and self._drain.signatures is None:
+            if not self._unverifiable_logged:
+                self._unverifiable_logged = True
+                log.warning(
+                    "a trace drain delivery arrived signed, but no drain secret is configured: "
+                    "its spans count as IDs to look up; set --drain.secret-file (or "
+                    "teams[].drain_secret_file) to count them from the spans"
+                )
+            return None
+        return signature
+
+    def _describe(self, request: Request) -> Response:
+        """GET or HEAD: what the path takes (and the verification code Vercel looks for)."""
+        team = query_param(request, "team")
+        body = {"accepts": f"POST OTLP/HTTP traces ({PROTOBUF} or {JSON}, gzip or not)"}
+        return self._verified(JSONResponse(body), team)
+
+    def _verified(self, response: Response, team: str | None) -> Response:
+        code = self._drain.verify_code(team)
+        if code is not None:
+            response.headers[VERIFY_HEADER] = code
+        return response
+
+
+class VerifyHeader:
+    """ASGI middleware: the drain's verification code on answers the ``/v1/traces`` handler
+    never wrote (401 from basic auth, 503 from the intake cap, 431, 405), so Vercel's
+    endpoint check passes whatever stands in front."""
+
+    def __init__(self, app: ASGIApp, drain: DrainAccess) -> None:
+        self._app = app
+        self._drain = drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != paths.TRACES:
+            await self._app(scope, receive, send)
+            return
+        code = self._drain.verify_code(None)
+        if code is None:
+            await self._app(scope, receive, send)
+            return
+
+        async def with_code(message: AsgiMessage) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == VERIFY_HEADER.encode() for name, _ in headers):
+                    headers.append((VERIFY_HEADER.encode(), code.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app(scope, receive, with_code)
+
+
+def _response(accepted: Accepted) -> ExportTraceServiceResponse:
+    response = ExportTraceServiceResponse()
+    if accepted.refused:
+        response.partial_success.rejected_spans = accepted.refused
+        response.partial_success.error_message = accepted.message
+    return response
+
+
+def _status(code: int, message: str) -> Status:
+    # gRPC codes the way the OTLP specification pairs them with HTTP statuses.
+    grpc = {400: 3, 401: 16, 413: 3, 415: 3, 429: 8, 503: 14}.get(code, 2)
+    return Status(code=grpc, message=message)
+
+
+def _answer(
+    message: Message, content_type: str, status: int, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The message in the encoding of the request, as the specification asks."""
+    if content_type == JSON:
+        body = json_format.MessageToJson(message, indent=None).encode()
+    else:
+        body = message.SerializeToString()
+    return Response(body, status_code=status, media_type=content_type, headers=dict(headers or {}))

@@ -1,0 +1,311 @@
+"""AI Gateway's trace drain on POST /v1/traces, in process: signed deliveries counted from their
+spans with no lookup, trust that follows the signature, failures and attempts, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.clock import FakeClock
+from exporter.config import load_config
+from exporter.metrics import (
+    DRAIN_DELIVERIES,
+    DRAIN_TRACE_EVENTS,
+    GENERATION_COST,
+    GENERATION_DURATION,
+    GENERATION_IDS_RECEIVED,
+    GENERATION_OBSERVATIONS_SKIPPED,
+    GENERATION_REQUESTS,
+    GENERATION_TIME_TO_FIRST_TOKEN,
+    GENERATION_TOKENS,
+    INTAKE_REQUESTS_REFUSED,
+    MODEL_FALLBACKS,
+    PROVIDER_ATTEMPTS,
+    REQUESTS_FAILED,
+    Family,
+)
+from exporter.service import Exporter
+from exporter.teams import resolve_teams
+from exporter.web import paths
+from tests.support.drain import (
+    SECRET,
+    attempt,
+    delivery,
+    model_attempt,
+    new_id,
+    root,
+    sign,
+    traces,
+)
+from tests.support.otlp import do_generate, request
+
+KEY = "vck_" + "k" * 40
+CLOCK_START = 1_800_000_000.0
+CODE = "verify-code-1234"
+
+
+@pytest.fixture
+async def exporter(tmp_path: Path) -> AsyncIterator[Exporter]:
+    secret = tmp_path / "drain.secret"
+    secret.write_text(SECRET + "\n")
+    code = tmp_path / "verify.code"
+    code.write_text(CODE)
+    config = load_config(
+        None,
+        {},
+        {
+            "state.path": str(tmp_path / "state.db"),
+            "drain.secret_file": str(secret),
+            "drain.verify_code_file": str(code),
+        },
+    )
+    exp = Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+    writer = asyncio.create_task(exp.generations.writer.run())
+    yield exp
+    writer.cancel()
+    await exp.generations.close()
+
+
+def gen_id(n: int = 0) -> str:
+    return new_id(CLOCK_START - 60 - n)
+
+
+async def post(exp: Exporter, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+    transport = httpx.ASGITransport(app=exp.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.post(paths.TRACES, content=body, headers=dict(headers))
+
+
+def total(exp: Exporter, family: Family, **labels: str) -> Decimal:
+    """The committed value (a counter's total, a histogram's sum) summed over the series
+    whose labels include ``labels``."""
+    out = Decimal(0)
+    for key, value in exp.generations.mirror.values.items():
+        if key.metric == family.name and labels.items() <= dict(key.labels).items():
+            out += value.total
+    return out
+
+
+def count(exp: Exporter, family: Family, **labels: str) -> int:
+    return sum(
+        value.count
+        for key, value in exp.generations.mirror.values.items()
+        if key.metric == family.name and labels.items() <= dict(key.labels).items()
+    )
+
+
+def process_count(exp: Exporter, family: Family, **labels: str) -> float:
+    found = 0.0
+    for metric in exp.registry.collect():
+        for sample in metric.samples:
+            if sample.name == family.name and labels.items() <= sample.labels.items():
+                found += sample.value
+    return found
+
+
+@pytest.mark.parametrize(("fmt", "compress"), [("protobuf", False), ("json", True)])
+async def test_a_signed_delivery_is_counted_from_its_spans_with_no_lookup(
+    exporter: Exporter, fmt: str, compress: bool
+) -> None:
+    chat = root(gen_id(1), "0.0042", duration_ms=2500)
+    embed = root(
+        gen_id(2),
+        "0.00001",
+        operation="embeddings",
+        model="openai/text-embedding-3-small",
+        provider="openai",
+        attrs={"gen_ai.request.stream": False, "gen_ai.response.time_to_first_chunk": None},
+    )
+    body, headers = delivery(
+        traces([chat, embed, attempt(chat, "anthropic")]), fmt, SECRET, compress
+    )
+    resp = await post(exporter, body, headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-vercel-verify"] == CODE
+    assert total(exporter, GENERATION_COST) == Decimal("0.00421")
+    assert total(exporter, GENERATION_COST, operation="embeddings") == Decimal("0.00001")
+    assert count(exporter, GENERATION_TIME_TO_FIRST_TOKEN) == 1  # the embedding streamed nothing
+    assert total(exporter, GENERATION_TIME_TO_FIRST_TOKEN) == Decimal("0.25")
+    assert total(exporter, GENERATION_DURATION, operation="chat") == Decimal("2.5")
+    assert total(exporter, GENERATION_TOKENS, token_type="input") == 2400
+    assert total(exporter, GENERATION_REQUESTS, finish_reason="stop", streamed="true") == 1
+    assert total(exporter, PROVIDER_ATTEMPTS, outcome="success", provider="anthropic") == 1
+    assert total(exporter, GENERATION_IDS_RECEIVED, intake="drain", result="accepted") == 2
+    assert exporter.generations.mirror.pending.get("default", 0) == 0  # nothing to look up
+    assert process_count(exporter, DRAIN_TRACE_EVENTS, result="observed") == 2
+    assert process_count(exporter, DRAIN_DELIVERIES, result="accepted") == 1
+
+
+async def test_a_redelivery_and_a_replay_count_nothing_new(exporter: Exporter) -> None:
+    first = root(gen_id(1))
+    body, headers = delivery(traces([first, attempt(first, "anthropic")]))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert (await post(exporter, body, headers)).status_code == 200  # the same bytes: replayed
+    rebatched, again = delivery(traces([first, attempt(first, "bedrock"), root(gen_id(2))]))
+    assert (await post(exporter, rebatched, again)).status_code == 200
+    assert count(exporter, GENERATION_COST) == 2
+    assert total(exporter, PROVIDER_ATTEMPTS) == 1  # the repeated root's attempts too
+    assert process_count(exporter, DRAIN_DELIVERIES, result="replayed") == 1
+    assert process_count(exporter, DRAIN_TRACE_EVENTS, result="duplicate") == 1
+
+
+async def test_an_id_pushed_first_is_resolved_by_the_drain_without_a_lookup(
+    exporter: Exporter,
+) -> None:
+    pushed = gen_id(1)
+    await exporter.generations.intake.accept("default", [pushed], "http")
+    assert exporter.generations.mirror.pending["default"] == 1
+    body, headers = delivery(traces([root(pushed, "0.5")]))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert exporter.generations.mirror.pending["default"] == 0
+    assert total(exporter, GENERATION_COST) == Decimal("0.5")
+    await exporter.generations.intake.accept("default", [pushed], "http")  # and after it
+    assert exporter.generations.mirror.pending["default"] == 0
+    assert count(exporter, GENERATION_COST) == 1
+
+
+async def test_a_failed_request_is_counted_once_and_never_looked_up(exporter: Exporter) -> None:
+    failed_id = gen_id(1)
+    failure = root(failed_id, None, failed="provider_error")
+    spans = [
+        failure,
+        attempt(failure, "anthropic", error="rate_limited"),
+        attempt(failure, "bedrock", timeout=True),
+    ]
+    body, headers = delivery(traces(spans))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert total(exporter, REQUESTS_FAILED, error_type="provider_error", operation="chat") == 1
+    assert total(exporter, PROVIDER_ATTEMPTS, outcome="rate_limited", provider="anthropic") == 1
+    assert total(exporter, PROVIDER_ATTEMPTS, outcome="timeout", provider="bedrock") == 1
+    assert count(exporter, GENERATION_COST) == 0
+    # The app's SDK span of the same failed call names the ID too: it is no lookup's business.
+    await exporter.generations.intake.accept("default", [failed_id], "otlp")
+    assert exporter.generations.mirror.pending.get("default", 0) == 0
+
+
+async def test_fallbacks_are_counted_by_the_model_fallen_back_to(exporter: Exporter) -> None:
+    request_ = root(gen_id(1), model="openai/gpt-5.4")
+    spans = [
+        request_,
+        model_attempt(request_, "anthropic/claude-sonnet-4.6", 0, False),
+        model_attempt(request_, "openai/gpt-5.4", 1, True),
+    ]
+    body, headers = delivery(traces(spans))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert total(exporter, MODEL_FALLBACKS, model="openai/gpt-5.4") == 1
+    assert total(exporter, MODEL_FALLBACKS) == 1
+
+
+@pytest.mark.parametrize(
+    ("signature", "reason"),
+    [
+        ("0" * 40, "signature_mismatch"),
+        ("", "signature_malformed"),
+        ("abc123", "signature_malformed"),
+        ("UPPER", "signature_malformed"),
+        ("changed", "signature_mismatch"),
+        ("other-secret", "signature_mismatch"),
+    ],
+)
+async def test_a_bad_signature_is_refused_with_403_and_nothing_is_stored(
+    exporter: Exporter, signature: str, reason: str
+) -> None:
+    body, headers = delivery(traces([root(gen_id(1), "999")]))
+    if signature == "UPPER":
+        headers["x-vercel-signature"] = headers["x-vercel-signature"].upper()
+    elif signature == "changed":
+        body = body.replace(b"999", b"998")
+    elif signature == "other-secret":
+        headers["x-vercel-signature"] = sign(body, "another secret")
+    else:
+        headers["x-vercel-signature"] = signature
+    resp = await post(exporter, body, headers)
+    assert resp.status_code == 403
+    assert resp.json()["code"] == "invalid_signature"
+    assert resp.headers["x-vercel-verify"] == CODE
+    assert count(exporter, GENERATION_COST) == 0
+    assert exporter.generations.mirror.pending.get("default", 0) == 0
+    refused = process_count(exporter, INTAKE_REQUESTS_REFUSED, path=paths.TRACES, reason=reason)
+    assert refused == 1
+
+
+async def test_an_unsigned_forged_cost_moves_no_cost_series(exporter: Exporter) -> None:
+    forged = gen_id(1)
+    body, headers = delivery(traces([root(forged, "9999")]), secret=None)
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert count(exporter, GENERATION_COST) == 0
+    assert exporter.generations.mirror.pending["default"] == 1  # its ID waits for a lookup
+    assert total(exporter, GENERATION_IDS_RECEIVED, intake="otlp", result="accepted") == 1
+
+
+@pytest.mark.parametrize("cost", ["NaN", "-1", "1e999", "", "0.1.2"])
+async def test_an_unusable_cost_is_looked_up_instead(exporter: Exporter, cost: str) -> None:
+    unusable = gen_id(1)
+    body, headers = delivery(traces([root(unusable, cost)]))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert count(exporter, GENERATION_COST) == 0
+    assert exporter.generations.mirror.pending["default"] == 1
+    assert process_count(exporter, DRAIN_TRACE_EVENTS, result="looked_up") == 1
+
+
+@pytest.mark.parametrize(
+    ("tokens", "field"),
+    [(-5, "native_tokens_prompt"), (2**63 - 1, "native_tokens_prompt")],
+)
+async def test_unusable_token_counts_are_skipped_and_counted(
+    exporter: Exporter, tokens: int, field: str
+) -> None:
+    body, headers = delivery(traces([root(gen_id(1), attrs={"gen_ai.usage.input_tokens": tokens})]))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert count(exporter, GENERATION_COST) == 1
+    assert total(exporter, GENERATION_TOKENS, token_type="input") == 0
+    skipped = [
+        key
+        for key, value in exporter.generations.mirror.values.items()
+        if key.metric == GENERATION_OBSERVATIONS_SKIPPED.name
+        and dict(key.labels).get("field") == field
+        and value.total
+    ]
+    assert [dict(key.labels)["reason"] for key in skipped] == ["invalid"]
+
+
+async def test_roots_without_an_id_or_with_a_stale_one_count_nothing(exporter: Exporter) -> None:
+    spans = [
+        root(None),
+        root(new_id(CLOCK_START - 8 * 86400)),  # before the dedup retention
+        root(new_id(CLOCK_START + 3600)),  # from the future
+    ]
+    body, headers = delivery(traces(spans))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert count(exporter, GENERATION_COST) == 0
+    assert exporter.generations.mirror.pending.get("default", 0) == 0
+    assert process_count(exporter, DRAIN_TRACE_EVENTS, result="no_id") == 1
+    assert process_count(exporter, DRAIN_TRACE_EVENTS, result="stale") == 2
+
+
+async def test_app_spans_in_a_drain_delivery_are_ids_to_look_up(exporter: Exporter) -> None:
+    app_id = gen_id(1)
+    message = traces([root(gen_id(2))])
+    message.resource_spans.extend(request([do_generate(app_id)]).resource_spans)
+    body, headers = delivery(message)
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert count(exporter, GENERATION_COST) == 1
+    assert exporter.generations.mirror.pending["default"] == 1
+
+
+async def test_the_verify_code_answers_vercels_endpoint_check(exporter: Exporter) -> None:
+    transport = httpx.ASGITransport(app=exporter.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for method in ("GET", "HEAD"):
+            resp = await client.request(method, paths.TRACES)
+            assert resp.status_code == 200
+            assert resp.headers["x-vercel-verify"] == CODE
+        wrong_type = await client.post(paths.TRACES, content=b"x", headers={"Content-Type": "x/y"})
+        assert wrong_type.status_code == 415
+        assert wrong_type.headers["x-vercel-verify"] == CODE
+        assert "x-vercel-verify" not in (await client.get(paths.HEALTHZ)).headers
