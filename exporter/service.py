@@ -49,6 +49,8 @@ from exporter.web.server import AsgiServer
 log = logging.getLogger(__name__)
 
 TASK_SAMPLE_EVERY = 2.0
+# As a third-party summary of Vercel's pricing page put them (shared/reference/trace-drains.md).
+DRAIN_PRICES = "about 0.05 USD per 1,000 trace events and 0.50 USD per GB"
 
 
 class TaskCounter(Collector):
@@ -157,8 +159,9 @@ class Exporter:
                 Route(paths.TRACES, traces.handle, methods=["POST", "GET", "HEAD"]),
                 openapi_route(self._openapi()),
             ],
-            notes=lambda: [note for source in self.sources for note in source.notes()],
+            notes=self.notes,
             arrivals=self.arrivals,
+            refusals=self.refusals.recent,
         )
         access = Access(
             self.web,
@@ -215,6 +218,21 @@ class Exporter:
             basic_auth=bool(self.web.users),
         )
 
+    def notes(self) -> list[str]:
+        """What the landing page lists under costs: each source's, and the drain's."""
+        notes = [note for source in self.sources for note in source.notes()]
+        if self.drain.signatures is not None:
+            counts = self.generations.otlp.drain_counts
+            notes.append(
+                f"AI Gateway trace drain ({', '.join(self.drain.teams)}): Vercel bills each "
+                f"drain per trace event delivered and per GB ({DRAIN_PRICES}; check "
+                f"vercel.com/pricing). Since this exporter started it took "
+                f"{sum(counts.events.values())} trace events in "
+                f"{sum(counts.deliveries.values())} deliveries, "
+                f"{sum(counts.bytes.values())} bytes."
+            )
+        return notes
+
     def arrivals(self) -> Arrivals:
         """Are the applications' generations arriving? For the landing page."""
         pipeline = self.generations
@@ -260,6 +278,12 @@ class Exporter:
             "exporter listening",
             extra={"address": self.config.web.listen_address, "teams": ",".join(self.clients)},
         )
+        if self.drain.signatures is not None:
+            log.info(
+                f"taking AI Gateway trace drain deliveries on {paths.TRACES}; Vercel bills a "
+                f"drain per trace event and per GB ({DRAIN_PRICES})",
+                extra={"teams": ",".join(self.drain.teams)},
+            )
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
         log.info("shutting down")

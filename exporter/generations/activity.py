@@ -17,10 +17,10 @@ from exporter.generations.series import ABANDON_REASONS, SeriesKey, SeriesValue
 from exporter.generations.store import SeriesMirror
 from exporter.metrics import GENERATION_IDS_ABANDONED, GENERATION_IDS_RECEIVED, GENERATION_LOOKUPS
 
-# The values of the intake label, in the order the page lists them: POST /generations, the
-# log follower, POST /v1/traces. Each is listed for every team, so a path with nothing on it
-# shows as such instead of being absent.
-INTAKE_PATHS = ("http", "follow", "otlp")
+# The values of the intake label, in the order the page lists them: the trace drain, POST
+# /generations, the log follower, other spans on POST /v1/traces. Each is listed for every
+# team, so a path with nothing on it shows as such instead of being absent.
+INTAKE_PATHS = ("drain", "http", "follow", "otlp")
 WINDOW_MINUTES = 60
 
 
@@ -103,6 +103,7 @@ class TeamArrivals:
     paths: tuple[PathArrivals, ...]
     pending: int
     counted: int  # looked up and found: their generations are in the metrics
+    drained: int  # resolved from a verified drain span: generations and failures
     abandoned: tuple[tuple[str, int], ...]  # (reason, IDs), every known reason
 
     @property
@@ -147,6 +148,7 @@ def collect_arrivals(mirror: SeriesMirror, activity: Activity, teams: Sequence[s
                 tuple(paths),
                 mirror.pending.get(team, 0),
                 found.get((team, "found"), 0),
+                received.get((team, "drain", "accepted"), 0),
                 tuple((reason, abandoned.get((team, reason), 0)) for reason in reasons),
             )
         )

@@ -2,7 +2,10 @@
 
 Custom Reporting answers "spend by X" at 5 USD per 1,000 queries; the exporter can answer it
 for free from what it is given with each ID: a span attribute (``ai.telemetry.functionId``,
-``ai.telemetry.metadata.customer`` …) or a field sent with an ID on ``POST /generations``.
+``ai.telemetry.metadata.customer`` …; on AI Gateway's own drain spans
+``vercel.ai_gateway.api_key.name``, ``.user.id``, ``.tags``, ``.environment``,
+``vercel.project.id``) or a field sent with an ID on ``POST /generations``. A list (the
+drain's tags) is one value, its items joined by commas.
 None are configured by default, so nothing changes for users who do not ask.
 
 The raw values are stored with the ID, so a restart neither loses nor re-labels them; each
@@ -153,6 +156,9 @@ def _first(attributes: Sequence[KeyValue], keys: Sequence[str]) -> str | None:
                     return attribute.value.string_value
                 if kind in ("int_value", "bool_value", "double_value"):
                     return str(getattr(attribute.value, kind)).lower()
+                if kind == "array_value":  # a list of tags: one value, in the order sent
+                    items = attribute.value.array_value.values
+                    return ",".join(item.string_value for item in items if item.string_value)
     return None
 
 

@@ -25,7 +25,7 @@ from exporter.web.auth import BasicAuth, PasswordCheck
 from exporter.web.config_file import WebAccess
 from exporter.web.landing import TeamStatus, landing_page
 from exporter.web.limits import HeaderLimit, IntakeLimit
-from exporter.web.refusals import Refusals
+from exporter.web.refusals import Refusal, Refusals
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ def create_app(
     extra_routes: Sequence[Route] = (),
     notes: Callable[[], Sequence[str]] | None = None,
     arrivals: Callable[[], Arrivals] | None = None,
+    refusals: Callable[[], Sequence[Refusal]] | None = None,
 ) -> Starlette:
     async def metrics(request: Request) -> Response:
         gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
@@ -66,6 +67,7 @@ def create_app(
             statuses(),
             notes() if notes else (),
             arrivals() if arrivals else None,
+            refusals() if refusals else (),
         )
         return HTMLResponse(SECRETS.mask(page))
 

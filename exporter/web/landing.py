@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from exporter import __version__
 from exporter.generations.activity import Arrivals, PathArrivals, TeamArrivals
 from exporter.web import paths
+from exporter.web.refusals import Refusal
 
 # Where a user learns to send generation IDs: the landing page is read where the docs are not.
 SENDING_DOCS = (
@@ -17,8 +18,10 @@ SENDING_DOCS = (
     "docs/generations.md"
 )
 SENDING_TRACES_ANCHOR = "sending-traces"
+DRAIN_ANCHOR = "ai-gateway-trace-drain"
 # The intake label's values as a person knows the paths.
 INTAKE_NAMES = {
+    "drain": f"AI Gateway trace drain (POST {paths.TRACES}, signed)",
     "http": f"POST {paths.GENERATIONS}",
     "follow": "log follower",
     "otlp": f"POST {paths.TRACES}",
@@ -42,6 +45,7 @@ def landing_page(
     statuses: Sequence[TeamStatus],
     notes: Sequence[str] = (),
     arrivals: Arrivals | None = None,
+    refusals: Sequence[Refusal] = (),
 ) -> str:
     rows = "".join(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
@@ -64,12 +68,13 @@ table{{margin-bottom:1em}}</style>
 <li><a href="{paths.HEALTHZ}">Health</a> · <a href="{paths.READYZ}">Readiness</a></li>
 <li>POST generation IDs to <code>{paths.GENERATIONS}</code>
 (<a href="{paths.OPENAPI}">OpenAPI</a>)</li>
-<li>POST OpenTelemetry traces (OTLP/HTTP) to <code>{paths.TRACES}</code></li>
+<li>POST OpenTelemetry traces (OTLP/HTTP) to <code>{paths.TRACES}</code>: AI Gateway's
+trace drain (signed), a Collector, or an application's SDK</li>
 </ul>
 <h2>Teams</h2>
 <table><tr><th>Team</th><th>Status</th><th>Last credits refresh</th><th>Detail</th></tr>
 {rows}</table>
-{_arrivals_section(arrivals)}{_notes_section(notes)}</body></html>
+{_arrivals_section(arrivals)}{_refusals_section(refusals)}{_notes_section(notes)}</body></html>
 """
 
 
@@ -83,6 +88,25 @@ def _notes_section(notes: Sequence[str]) -> str:
         return ""
     items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
     return f"<h2>Costs</h2>\n<ul>{items}</ul>\n"
+
+
+def _refusals_section(refusals: Sequence[Refusal]) -> str:
+    """Requests the intake refused since the start: a sender may never report its errors."""
+    if not refusals:
+        return ""
+    rows = "".join(
+        f'<tr data-path="{html.escape(r.path)}" data-reason="{html.escape(r.reason)}">'
+        f"<td>{html.escape(r.path)}</td><td>{html.escape(r.reason)}</td><td>{r.count}</td>"
+        f"<td>{html.escape(_wall(r.last_at))}</td><td>{html.escape(r.last_message)}</td></tr>\n"
+        for r in refusals
+    )
+    return (
+        '<h2 id="refused">Refused intake requests</h2>\n'
+        "<p>Since this exporter started; nothing of a refused request was stored. Senders "
+        "rarely show these errors themselves.</p>\n"
+        '<table class="refused"><tr><th>Path</th><th>Reason</th><th>Requests</th>'
+        f"<th>Last</th><th>Last answer</th></tr>\n{rows}</table>\n"
+    )
 
 
 def _arrivals_section(arrivals: Arrivals | None) -> str:
@@ -105,9 +129,11 @@ def _team_arrivals(team: TeamArrivals) -> str:
     if team.nothing_yet:
         out.append(
             f'<p class="nothing-yet">No generation IDs have arrived for team {name} yet: '
-            f'<a href="{SENDING_DOCS}">send them</a> to POST {paths.GENERATIONS}, from a log, '
-            f'or as <a href="{SENDING_DOCS}#{SENDING_TRACES_ANCHOR}">OpenTelemetry traces</a> '
-            f"to POST {paths.TRACES}.</p>\n"
+            f'create an <a href="{SENDING_DOCS}#{DRAIN_ANCHOR}">AI Gateway trace drain</a> to '
+            f"POST {paths.TRACES} (no application code), or "
+            f'<a href="{SENDING_DOCS}">send IDs</a> to POST {paths.GENERATIONS}, from a log, '
+            f'or as <a href="{SENDING_DOCS}#{SENDING_TRACES_ANCHOR}">OpenTelemetry traces</a>.'
+            "</p>\n"
         )
     out.append(
         f'<table class="arrivals" data-team="{name}"><tr><th>Intake path</th>'
@@ -119,6 +145,7 @@ def _team_arrivals(team: TeamArrivals) -> str:
     outcomes = [
         ("pending", "Pending lookup", team.pending),
         ("counted", "Counted (found)", team.counted),
+        ("drained", "Counted from drain spans (no lookup; failures included)", team.drained),
     ]
     outcomes += [(f"abandoned:{r}", f"Abandoned: {r}", n) for r, n in team.abandoned]
     out += [

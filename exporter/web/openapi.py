@@ -222,25 +222,36 @@ def _traces(team: dict[str, Any], token_required: bool) -> dict[str, Any]:
         "application/json": {"schema": {"type": "object"}},
     }
     operation: dict[str, Any] = {
-        "summary": "Take generation IDs from OTLP trace spans (ExportTraceServiceRequest)",
+        "summary": "Take traces: AI Gateway's trace drain, and OTLP spans carrying generation "
+        "IDs (ExportTraceServiceRequest)",
         "description": "OTLP/HTTP as the OpenTelemetry specification defines it, gzip or not. "
-        "Every generation ID in every span goes through the same exactly-once intake as "
-        "/generations. Spans whose team attribute names no team are reported in "
-        "partial_success.",
+        "A delivery signed by a configured AI Gateway trace drain (x-vercel-signature) is "
+        "counted from its spans with no lookup; any other span's generation IDs go through "
+        "the same exactly-once intake as /generations. Spans whose team attribute names no "
+        "team are reported in partial_success.",
         "parameters": [
             {
                 "name": "team",
                 "in": "query",
                 "required": False,
                 "schema": team,
-                "description": "Team of spans without a team attribute (default: the first).",
-            }
+                "description": "Team of spans without a team attribute (default: the first); "
+                "a signed delivery is the team whose drain secret signed it.",
+            },
+            {
+                "name": "x-vercel-signature",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9a-f]{40}$"},
+                "description": "Hex HMAC-SHA1 of the body under the drain's signature secret.",
+            },
         ],
         "requestBody": {"required": True, "content": otlp},
         "responses": {
             "200": {"description": "ExportTraceServiceResponse", "content": otlp},
             "400": {"description": "Not an ExportTraceServiceRequest (Status)", "content": otlp},
             "413": {"description": "Body or span count over the limit (Status)", "content": otlp},
+            "403": {"description": "A drain signature no configured secret made"},
             "415": {"description": "Neither protobuf nor JSON (Status)", "content": otlp},
             "503": {"description": "Queue full or state disk unavailable (Status)"},
         },

@@ -309,3 +309,55 @@ async def test_the_verify_code_answers_vercels_endpoint_check(exporter: Exporter
         assert wrong_type.status_code == 415
         assert wrong_type.headers["x-vercel-verify"] == CODE
         assert "x-vercel-verify" not in (await client.get(paths.HEALTHZ)).headers
+
+
+async def test_attribution_labels_come_from_the_drains_own_attributes(tmp_path: Path) -> None:
+    secret = tmp_path / "drain.secret"
+    secret.write_text(f"old-secret\n{SECRET}\n")  # rotating: both are valid
+    config = load_config(
+        None,
+        {},
+        {
+            "state.path": str(tmp_path / "state.db"),
+            "drain.secret_file": str(secret),
+            "attribution.labels": [
+                "api_key=span:vercel.ai_gateway.api_key.name",
+                "tag=span:vercel.ai_gateway.tags",
+                "project=span:vercel.project.id",
+            ],
+        },
+    )
+    exp = Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+    writer = asyncio.create_task(exp.generations.writer.run())
+    try:
+        attrs = {
+            "vercel.ai_gateway.api_key.name": "prod-backend",
+            "vercel.ai_gateway.tags": ["search", "eval"],
+            "vercel.project.id": "prj_123",
+        }
+        body, headers = delivery(traces([root(gen_id(1), attrs=attrs)]))
+        assert (await post(exp, body, headers)).status_code == 200
+        old_body, old_headers = delivery(traces([root(gen_id(2))]), secret="old-secret")
+        assert (await post(exp, old_body, old_headers)).status_code == 200
+        labelled = total(
+            exp, GENERATION_COST, api_key="prod-backend", tag="search,eval", project="prj_123"
+        )
+        assert labelled == Decimal("0.0042")
+        assert total(exp, GENERATION_COST, api_key="none") == Decimal("0.0042")
+    finally:
+        writer.cancel()
+        await exp.generations.close()
+
+
+async def test_refusals_and_the_drains_cost_are_on_the_landing_page(exporter: Exporter) -> None:
+    body, headers = delivery(traces([root(gen_id(1))]))
+    assert (await post(exporter, body, headers)).status_code == 200
+    headers["x-vercel-signature"] = "0" * 40
+    assert (await post(exporter, body, headers)).status_code == 403
+    transport = httpx.ASGITransport(app=exporter.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        page = (await client.get(paths.LANDING)).text
+    assert 'data-path="/v1/traces" data-reason="signature_mismatch"' in page
+    assert "Vercel bills each drain per trace event" in page
+    assert "took 1 trace events in 1 deliveries" in page
+    assert 'data-intake="drain"' in page

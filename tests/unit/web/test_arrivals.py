@@ -178,16 +178,18 @@ def test_teams_are_kept_apart_and_unknown_paths_and_reasons_are_listed_too() -> 
     shown = collect_arrivals(mirror, activity, ["prod", "dev"])
     prod, dev = shown.teams
     assert [p.intake for p in prod.paths] == [*INTAKE_PATHS, "batch"]
-    assert (prod.paths[0].last_hour, prod.paths[-1].last_hour) == (3, 1)
+    prod_paths = {p.intake: p for p in prod.paths}
+    dev_paths = {p.intake: p for p in dev.paths}
+    assert (prod_paths["http"].last_hour, prod_paths["batch"].last_hour) == (3, 1)
     assert prod.pending == 0 and not prod.nothing_yet
-    assert dev.paths[1].accepted == 7 and dev.pending == 7 and not dev.nothing_yet
-    assert dev.paths[2].last_arrival is None, "a record of zero IDs is no arrival"
+    assert dev_paths["follow"].accepted == 7 and dev.pending == 7 and not dev.nothing_yet
+    assert dev_paths["otlp"].last_arrival is None, "a record of zero IDs is no arrival"
 
 
 def test_what_the_page_prints_is_escaped() -> None:
     hostile = '<script>alert("x")</script>'
     path = PathArrivals(hostile, 1, 0.0, 1.0, 1, 0, 0)
-    team = TeamArrivals(hostile, (path,), 0, 0, ((hostile, 1),))
+    team = TeamArrivals(hostile, (path,), 0, 0, 0, ((hostile, 1),))
     page = landing_page(paths.DEFAULT_METRICS, [], arrivals=Arrivals(0.0, (team,)))
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
