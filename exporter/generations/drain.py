@@ -13,6 +13,7 @@ only the resource spans of trusted deliveries come here.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,6 +182,7 @@ class DrainReader:
         self._retention = retention
         self._now = now
         self._errors = LabelLimiter(MAX_ERROR_TYPES)
+        self._lock = threading.Lock()  # large deliveries are read in threads
 
     def read(self, resources: Iterable[ResourceSpans], team_of: TeamOf) -> DrainBatch:
         batch = DrainBatch()
@@ -272,7 +274,10 @@ class DrainReader:
         if error is None:
             code = _status_code(attrs)
             error = None if code is None else str(code)
-        return self._errors.admit(safe_label(error)) if error else UNKNOWN
+        if not error:
+            return UNKNOWN
+        with self._lock:
+            return self._errors.admit(safe_label(error))
 
     def _attempts(self, team: str, spans: list[tuple[Span, Attributes]]) -> list[Delta]:
         """The provider attempts and model fallbacks among one trace's spans."""

@@ -16,11 +16,13 @@ is exporter/web/otlp.py.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Any, TypeVar
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -51,7 +53,9 @@ ID_ANYWHERE = re.compile(
     rf"gen_(?<![0-9A-Za-z_]gen_){ANY_CASE_ID_PATTERN.removeprefix('gen_')}(?![0-9A-Za-z_])"
 )
 NESTED = ("array_value", "kvlist_value")
+OFF_LOOP_SPANS = 500  # spans in a request from which it is read in a thread
 MAX_VALUE_DEPTH = 8  # nested arrays and maps in an attribute value
+T = TypeVar("T")
 
 
 def _strings(value: AnyValue, depth: int = 0) -> Iterator[str]:
@@ -247,13 +251,16 @@ class OtlpIntake(Collector):
         if sender.trusted:
             gateway = [r for r in resources if is_gateway(r.resource.attributes)]
             resources = [r for r in resources if not is_gateway(r.resource.attributes)]
-        self._check_size(message)
-        batch = self.read(resources, default, sender.team is not None)
+        spans = self._check_size(message)
+        fixed = sender.team is not None
         if not sender.trusted:
+            batch = await _off_loop(spans, self.read, resources, default, fixed)
             await self.store(batch)
             self.count(batch)
             return self._accepted(batch.refused, batch.unknown_teams)
-        drain = self._drain.read(gateway, self._team_of(default, sender.team is not None))
+        batch, drain = await _off_loop(
+            spans, self._read_trusted, resources, gateway, default, fixed
+        )
         await self._record(batch, drain, sender, default)
         return self._accepted(batch.refused + drain.refused, batch.unknown_teams)
 
@@ -267,10 +274,21 @@ class OtlpIntake(Collector):
             + ", ".join(values),
         )
 
-    def _check_size(self, message: ExportTraceServiceRequest) -> None:
+    def _check_size(self, message: ExportTraceServiceRequest) -> int:
         spans = sum(len(scope.spans) for rs in message.resource_spans for scope in rs.scope_spans)
         if spans > self._config.max_spans:
             raise IntakeError(413, f"more than {self._config.max_spans} spans in one request")
+        return spans
+
+    def _read_trusted(
+        self,
+        resources: Sequence[ResourceSpans],
+        gateway: Sequence[ResourceSpans],
+        default: str,
+        fixed: bool,
+    ) -> tuple[Batch, DrainBatch]:
+        batch = self.read(resources, default, fixed)
+        return batch, self._drain.read(gateway, self._team_of(default, fixed))
 
     def _team_of(
         self, default: str, fixed: bool
@@ -354,6 +372,14 @@ class OtlpIntake(Collector):
             for team, count in counts.items():
                 self._spans[(team, result)] += count
         self._rejected["unknown_team"] += batch.refused
+
+
+async def _off_loop(spans: int, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)``, in a thread when the request is large: reading thousands of spans
+    takes a good part of a second, which scrapes and other requests must not wait for."""
+    if spans < OFF_LOOP_SPANS:
+        return work(*args)
+    return await asyncio.to_thread(work, *args)
 
 
 @dataclass

@@ -22,6 +22,7 @@ one is configured, so Vercel's endpoint check passes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -51,6 +52,7 @@ from exporter.web.refusals import Refusals, reason_of
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 VERIFY_HEADER = "x-vercel-verify"
+OFF_LOOP_BYTES = 64 << 10  # bodies from this size are decoded in a thread
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +179,11 @@ class TracesEndpoint:
             body = await read_body(request, self._limit)
             sender = self._sender(body, signature)
             team = sender.team or team
-            message = decode(
-                body,
-                content_type,
-                request.headers.get("content-encoding", "").strip().lower(),
-                self._limit,
-            )
+            encoding = request.headers.get("content-encoding", "").strip().lower()
+            if len(body) < OFF_LOOP_BYTES:
+                message = decode(body, content_type, encoding, self._limit)
+            else:  # a large body takes a while to inflate and parse: not on the event loop
+                message = await asyncio.to_thread(decode, body, content_type, encoding, self._limit)
             accepted = await self._traces.accept(message, sender, team)
         except SignatureError as exc:
             self._refusals.refuse(paths.TRACES, exc.reason, 403, str(exc))
