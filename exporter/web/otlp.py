@@ -28,6 +28,7 @@ import json
 import logging
 import zlib
 from collections.abc import Mapping
+from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
@@ -71,11 +72,40 @@ def decode(body: bytes, content_type: str, encoding: str, limit: int) -> ExportT
             data = json.loads(body.decode("utf-8"))
             if not isinstance(data, dict):
                 raise IntakeError(400, "not an OTLP JSON ExportTraceServiceRequest: not an object")
-            json_format.ParseDict(data, message, ignore_unknown_fields=True)
+            json_format.ParseDict(_short_enums(data), message, ignore_unknown_fields=True)
     except (DecodeError, json_format.ParseError, ValueError, RecursionError) as exc:
         kind = "protobuf" if content_type == PROTOBUF else "JSON"
         raise IntakeError(400, f"not an OTLP {kind} ExportTraceServiceRequest: {exc}") from None
     return message
+
+
+# Vercel's trace drain writes a span's kind as "server", "client" …; OTLP/JSON as an integer or
+# the enum's name. A status code likewise.
+_KINDS = {
+    name: f"SPAN_KIND_{name.upper()}"
+    for name in ("unspecified", "internal", "server", "client", "producer", "consumer")
+}
+_STATUS_CODES = {name: f"STATUS_CODE_{name.upper()}" for name in ("unset", "ok", "error")}
+
+
+def _short_enums(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the short enum names Vercel's JSON uses spelt as OTLP/JSON spells them
+    (in place: the parsed body is this function's alone)."""
+    for resource_spans in _items(data.get("resourceSpans")):
+        for scope_spans in _items(resource_spans.get("scopeSpans")):
+            for span in _items(scope_spans.get("spans")):
+                kind = span.get("kind")
+                if isinstance(kind, str):
+                    span["kind"] = _KINDS.get(kind.lower(), kind)
+                status = span.get("status")
+                if isinstance(status, dict) and isinstance(status.get("code"), str):
+                    status["code"] = _STATUS_CODES.get(status["code"].lower(), status["code"])
+    return data
+
+
+def _items(value: object) -> list[dict[str, Any]]:
+    """The objects of a JSON list (anything else is left for the parser to refuse)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:

@@ -4,6 +4,7 @@ spans with no lookup, trust that follows the signature, failures and attempts, e
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -361,3 +362,20 @@ async def test_refusals_and_the_drains_cost_are_on_the_landing_page(exporter: Ex
     assert "Vercel bills each drain per trace event" in page
     assert "took 1 trace events in 1 deliveries" in page
     assert 'data-intake="drain"' in page
+
+
+async def test_json_as_vercel_spells_it_is_taken(exporter: Exporter) -> None:
+    """Vercel's Trace Drains Reference writes a span's kind as "server", not as OTLP/JSON's
+    integer or enum name; a failed status likewise may be short."""
+    failure = root(gen_id(2), None, failed="provider_error")
+    body, _ = delivery(traces([root(gen_id(1)), failure]), "json", None)
+    data = json.loads(body)
+    for span in data["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        span["kind"] = "server"
+        if "status" in span:
+            span["status"]["code"] = "error"
+    body = json.dumps(data).encode()
+    headers = {"Content-Type": "application/json", "x-vercel-signature": sign(body)}
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert count(exporter, GENERATION_COST) == 1
+    assert total(exporter, REQUESTS_FAILED) == 1
