@@ -81,6 +81,33 @@ def root(
     return span
 
 
+def root_of(generation: Mapping[str, Any]) -> Span:
+    """The root span the gateway makes of a generation, from the simulator's truth record."""
+    byok = bool(generation["is_byok"])
+    attrs: dict[str, Any] = {
+        "gen_ai.request.stream": bool(generation["streamed"]),
+        "gen_ai.response.time_to_first_chunk": (
+            generation["latency"] / 1000 if generation["streamed"] else None
+        ),
+        "gen_ai.response.finish_reasons": [generation["finish_reason"]],
+        "gen_ai.usage.input_tokens": generation["native_tokens_prompt"],
+        "gen_ai.usage.output_tokens": generation["native_tokens_completion"],
+        "gen_ai.usage.reasoning.output_tokens": generation["native_tokens_reasoning"],
+        "gen_ai.usage.cache_read.input_tokens": generation["native_tokens_cached"],
+        "gen_ai.usage.cache_creation.input_tokens": generation["native_tokens_cache_creation"],
+        "vercel.ai_gateway.credential.type": "byok" if byok else "system",
+        "vercel.ai_gateway.cost.market": generation["market_cost"],
+    }
+    return root(
+        generation["id"],
+        generation["total_cost"],
+        duration_ms=generation["generation_time"],
+        model=generation["model"],
+        provider=generation["provider_name"],
+        attrs=attrs,
+    )
+
+
 def attempt(
     parent: Span,
     provider: str,

@@ -43,8 +43,9 @@ def _key(*parts: str) -> tuple[str, ...]:
     return parts
 
 
-def expected_totals(generations: Iterable[dict[str, Any]]) -> Totals:
-    """Sums and counts per series, from truth records (money as exact strings)."""
+def expected_totals(generations: Iterable[dict[str, Any]], drained: bool = False) -> Totals:
+    """Sums and counts per series, from truth records (money as exact strings); ``drained``:
+    as counted from trace drain spans, which carry no web search count."""
     out: Totals = defaultdict(Decimal)
     for g in generations:
         mp = (g["model"], g["provider_name"])
@@ -60,7 +61,7 @@ def expected_totals(generations: Iterable[dict[str, Any]]) -> Totals:
         out[_key("generations", *mp, *flags)] += 1
         if g["is_byok"]:
             out[_key("byok_cost", *mp)] += Decimal(g["upstream_inference_cost"])
-        if g["billable_web_search_calls"]:
+        if g["billable_web_search_calls"] and not drained:
             out[_key("web_search", *mp)] += g["billable_web_search_calls"]
     return dict(out)
 
@@ -78,7 +79,7 @@ def observed_totals(exp: ExporterProcess, team: str) -> Totals:
             key += (label["token_type"],)
         if kind == "generations":
             key += (label["finish_reason"], label["streamed"], label["byok"])
-        out[key] = Decimal(repr(value))
+        out[key] = out.get(key, Decimal(0)) + Decimal(repr(value))  # summed over operations
     return out
 
 

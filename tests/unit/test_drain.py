@@ -379,3 +379,17 @@ async def test_json_as_vercel_spells_it_is_taken(exporter: Exporter) -> None:
     assert (await post(exporter, body, headers)).status_code == 200
     assert count(exporter, GENERATION_COST) == 1
     assert total(exporter, REQUESTS_FAILED) == 1
+
+
+async def test_a_rotated_secret_is_read_again_without_a_restart(
+    exporter: Exporter, tmp_path: Path
+) -> None:
+    first, first_headers = delivery(traces([root(gen_id(1))]))
+    assert (await post(exporter, first, first_headers)).status_code == 200
+    (tmp_path / "drain.secret").write_text("the-new-secret-after-rotation\n")
+    exporter.reload()  # SIGHUP; a change on disk is noticed at the next delivery anyway
+    old, old_headers = delivery(traces([root(gen_id(2))]))
+    assert (await post(exporter, old, old_headers)).status_code == 403
+    new, new_headers = delivery(traces([root(gen_id(3))]), secret="the-new-secret-after-rotation")
+    assert (await post(exporter, new, new_headers)).status_code == 200
+    assert count(exporter, GENERATION_COST) == 2
