@@ -224,6 +224,13 @@ class OtlpConfig(StrictModel):
         4 << 20, ge=1024, description="Largest trace body accepted, after decompression."
     )
     max_spans: int = Field(10_000, ge=1, description="Most spans accepted in one trace request.")
+    scan_all_attributes: bool = Field(
+        False,
+        description="Read generation IDs from every string of every span attribute and event, "
+        "not only from the response's (provider metadata, response IDs): for senders whose "
+        "attributes are unknown. It also reads prompts, which re-send earlier calls' IDs, and "
+        "errors, whose IDs have no record.",
+    )
     trust_span_values: bool = Field(
         False,
         description="Take cost, tokens and timings from AI Gateway spans that arrive with the "

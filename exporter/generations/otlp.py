@@ -3,9 +3,10 @@
 The AI SDK records a span per model call (``ai.generateText.doGenerate``, ``ai.streamText
 .doStream`` …) once telemetry is on; its ``ai.response.providerMetadata`` holds the gateway's
 ``generationId`` (embedding spans record none, so embeddings still need their IDs pushed).
-Every span of a request is read for every generation ID it carries, and the IDs go through
-the same durable, exactly-once intake as ``POST /generations``: an ID seen in a trace and
-also pushed or logged is counted once.
+Every span of a request is read for the generation IDs its response carries (never its
+prompt or its errors: see ``generation_ids``), and the IDs go through the same durable,
+exactly-once intake as ``POST /generations``: an ID seen in a trace and also pushed or logged
+is counted once.
 
 AI Gateway's own spans (its trace drain) are read apart: from a trusted sender (a verified
 drain signature, or the ingest token with ``otlp.trust_span_values``) their values are
@@ -53,6 +54,15 @@ ID_ANYWHERE = re.compile(
     rf"gen_(?<![0-9A-Za-z_]gen_){ANY_CASE_ID_PATTERN.removeprefix('gen_')}(?![0-9A-Za-z_])"
 )
 NESTED = ("array_value", "kvlist_value")
+# The attributes of a span that hold its own call's response (generation_ids).
+RESPONSE_PLACES = frozenset(
+    (
+        "ai.response.providerMetadata",
+        "ai.response.id",
+        "gen_ai.response.id",
+        "vercel.ai_gateway.generation.id",
+    )
+)
 OFF_LOOP_SPANS = 500  # spans in a request from which it is read in a thread
 MAX_VALUE_DEPTH = 8  # nested arrays and maps in an attribute value
 T = TypeVar("T")
@@ -79,18 +89,40 @@ def _attribute(attributes: Sequence[KeyValue], key: str) -> str | None:
 
 
 def generation_ids(span: Span) -> list[str]:
-    """Every generation ID a span carries, in its canonical form, in order of appearance.
+    """The generation IDs a span's response carries, canonical, in order of appearance.
 
-    One pass over every string of the span's attributes and events finds the gateway's own
-    ``generationId`` inside ``ai.response.providerMetadata`` (a JSON string), the response IDs
-    (``ai.response.id``, ``gen_ai.response.id``) when they are generation IDs, and an ID in any
-    other attribute: trace forwarding's attributes are not documented, so nothing is assumed.
+    Only the places that hold the answer to this span's own call: the gateway's
+    ``generationId`` inside ``ai.response.providerMetadata`` (a JSON string, the AI SDK's),
+    ``ai.response.id`` and ``gen_ai.response.id`` when they are generation IDs (an
+    OpenAI-compatible client's), and ``vercel.ai_gateway.generation.id``. Never the prompt
+    (``ai.prompt*``, ``gen_ai.input.messages``: a chat re-sends its earlier calls' IDs there)
+    nor an exception (the AI SDK ends a gateway error's message with the ID of a generation
+    that has no record).
     """
+    found: dict[str, None] = {}
+    for attribute in span.attributes:
+        if attribute.key in RESPONSE_PLACES:
+            text = attribute.value.string_value
+            if "gen_" in text:
+                _add(ID_ANYWHERE.findall(text), found)
+    return list(found)
+
+
+def every_id(span: Span) -> list[str]:
+    """Every generation ID in any string of a span's attributes and events: the opt-in scan
+    for senders whose attributes are unknown (``otlp.scan_all_attributes``), which also reads
+    prompts and errors, and so IDs that were billed before or never."""
     found: dict[str, None] = {}
     _scan(span.attributes, found)
     for event in span.events:
         _scan(event.attributes, found)
     return list(found)
+
+
+def _add(matches: Iterable[str], found: dict[str, None]) -> None:
+    for match in matches:
+        if (gen_id := canonical_generation_id(match)) is not None:
+            found[gen_id] = None
 
 
 def _none(span: Span) -> list[str]:
@@ -112,9 +144,7 @@ def _scan(attributes: Sequence[KeyValue], found: dict[str, None]) -> None:
             continue
         for text in texts:
             if "gen_" in text:
-                for match in ID_ANYWHERE.findall(text):
-                    if (gen_id := canonical_generation_id(match)) is not None:
-                        found[gen_id] = None
+                _add(ID_ANYWHERE.findall(text), found)
 
 
 @dataclass
@@ -304,11 +334,12 @@ class OtlpIntake(Collector):
         default team's, as a drain signature says)."""
         batch = Batch()
         per_span = self._mapping.per_span and not fixed
+        everything = self._config.scan_all_attributes
         for resource_spans in resources:
             resource = resource_spans.resource.attributes
             gateway = is_gateway(resource)
             for scope_spans in resource_spans.scope_spans:
-                scan = _scanner(scope_spans.SerializeToString(), gateway)
+                scan = _scanner(scope_spans.SerializeToString(), gateway, everything)
                 if not per_span and self._attribution is None:
                     batch.add_all(default_team, [scan(span) for span in scope_spans.spans])
                     continue
@@ -404,16 +435,16 @@ def _arrivals(ops: Sequence[AddIds]) -> list[tuple[str, str, int]]:
     return [(op.team, op.source, len(op.ids)) for op in ops]
 
 
-def _scanner(serialized: bytes, gateway: bool) -> Callable[[Span], list[str]]:
+def _scanner(serialized: bytes, gateway: bool, everything: bool) -> Callable[[Span], list[str]]:
     """How to read a scope's spans: AI Gateway's by their root's generation ID alone; others
-    by every string. Every string of a scope is in its serialized bytes as UTF-8, so a scope
-    whose bytes hold no "gen_" (an HTTP or database instrumentation's) holds no ID, and costs
-    one C call instead of a walk over every attribute of every span."""
+    by their response's places, or every string when asked. Every string of a scope is in its
+    serialized bytes as UTF-8, so a scope whose bytes hold no "gen_" (an HTTP or database
+    instrumentation's) holds no ID, and costs one C call instead of a walk over its spans."""
     if b"gen_" not in serialized:
         return _none
     if gateway:
         return _gateway_ids
-    return generation_ids
+    return every_id if everything else generation_ids
 
 
 def _gateway_ids(span: Span) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.clock import FakeClock
 from exporter.config import OtlpConfig, load_config
 from exporter.generations.intake import IntakeError, IntakeLimits
-from exporter.generations.otlp import TeamMapping
+from exporter.generations.otlp import TeamMapping, every_id
 from exporter.generations.otlp import generation_ids as ids_of
 from exporter.metrics import (
     GENERATION_IDS_RECEIVED,
@@ -46,15 +47,56 @@ def test_the_gateway_metadata_and_response_ids_are_read_first() -> None:
     assert ids_of(span("ai.embed.doEmbed", {"ai.response.id": "chatcmpl-123"})) == []
 
 
-def test_any_string_attribute_or_event_holding_an_id_is_a_fallback() -> None:
+def test_every_string_is_read_only_when_asked() -> None:
     forwarded = span(
         "vercel.forwarded",
         {"http.url": f"https://x/v1/generation?id={C}", "tags": ["a", f"id:{D}"]},
         events=[{"note": f"generation {A} done"}],
     )
-    assert sorted(ids_of(forwarded)) == [A, C, D]
-    assert ids_of(span("x", {"not": f"xgen_{A[4:]}", "bad": "{not json"})) == []
+    assert ids_of(forwarded) == []
+    assert sorted(every_id(forwarded)) == [A, C, D]
+    assert every_id(span("x", {"not": f"xgen_{A[4:]}", "bad": "{not json"})) == []
     assert ids_of(span("x", {"ai.response.providerMetadata": "{not json"})) == []
+
+
+def test_prompt_history_and_errors_give_no_id() -> None:
+    """An AI SDK 6 step of a long chat: its prompt re-sends the earlier calls' provider
+    metadata as providerOptions (useChat keeps it on UI parts), and a failed call's exception
+    ends its message with the ID of a generation that has no record."""
+    earlier = json.dumps(
+        [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "hello"}],
+                "providerOptions": {"gateway": {"generationId": B}},
+            },
+        ]
+    )
+    step = span(
+        "ai.streamText.doStream",
+        {
+            "ai.prompt.messages": earlier,
+            "ai.prompt": json.dumps({"messages": json.loads(earlier)}),
+            "gen_ai.input.messages": earlier,
+            "ai.response.providerMetadata": provider_metadata(A),
+            "ai.response.id": "aitxt-Yl4tM1xqVsC0dn9gL2pCqJnY",
+        },
+    )
+    assert ids_of(step) == [A]
+    failed = span(
+        "ai.generateText.doGenerate",
+        {"ai.prompt.messages": earlier},
+        events=[
+            {
+                "exception.type": "GatewayInternalServerError",
+                "exception.message": f"Failed after 3 attempts. Last error: upstream [{C}]",
+                "exception.stacktrace": f"GatewayInternalServerError: upstream [{C}]\n at x",
+            }
+        ],
+    )
+    assert ids_of(failed) == []
+    assert sorted(every_id(failed)) == sorted([B, C])  # what the opt-in scan would read
 
 
 def test_protobuf_json_and_gzip_decode_to_the_same_request() -> None:
