@@ -216,6 +216,7 @@ class Exporter:
             config.ingest.max_ids,
             token_required=config.ingest.token_file is not None,
             basic_auth=bool(self.web.users),
+            drain_signed=self.drain.signatures is not None,
         )
 
     def notes(self) -> list[str]:

@@ -37,6 +37,7 @@ def openapi_document(
     max_ids: int,
     token_required: bool,
     basic_auth: bool = False,
+    drain_signed: bool = False,
 ) -> dict[str, Any]:
     # With several teams a request must name its team, in the body or in the query: OpenAPI
     # cannot express "one of the two", so neither is marked required and a 400 says so.
@@ -98,7 +99,7 @@ def openapi_document(
     if token_required:
         intake["security"] = [{"bearer": []}]
         intake["responses"]["401"] = _error("Missing or wrong bearer token")
-    traces = _traces(team, token_required)
+    traces = _traces(team, token_required, drain_signed)
     text = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
     document = {
         "openapi": "3.1.0",
@@ -154,7 +155,7 @@ def openapi_document(
                 }
             },
             paths.GENERATIONS: {"post": intake},
-            paths.TRACES: {"post": traces},
+            paths.TRACES: {"post": traces, "get": _traces_description(team)},
             paths.OPENAPI: {
                 "get": {
                     "summary": "This document",
@@ -214,7 +215,30 @@ def openapi_document(
     return document
 
 
-def _traces(team: dict[str, Any], token_required: bool) -> dict[str, Any]:
+def _traces_description(team: dict[str, Any]) -> dict[str, Any]:
+    """GET: what Vercel's endpoint check asks before a drain is created."""
+    return {
+        "summary": "What the path takes, with the drain's verification code in x-vercel-verify",
+        "security": [],
+        "parameters": [
+            {
+                "name": "team",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "The team whose verification code to answer with.",
+            }
+        ],
+        "responses": {
+            "200": {
+                "description": "What POST takes",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+    }
+
+
+def _traces(team: dict[str, Any], token_required: bool, drain_signed: bool) -> dict[str, Any]:
     """OTLP/HTTP: the body and the answers are OpenTelemetry's own messages, in the encoding of
     the request (protobuf or JSON); errors are a google.rpc.Status."""
     otlp = {
@@ -238,24 +262,30 @@ def _traces(team: dict[str, Any], token_required: bool) -> dict[str, Any]:
                 "description": "Team of spans without a team attribute (default: the first); "
                 "a signed delivery is the team whose drain secret signed it.",
             },
-            {
-                "name": "x-vercel-signature",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "pattern": "^[0-9a-f]{40}$"},
-                "description": "Hex HMAC-SHA1 of the body under the drain's signature secret.",
-            },
         ],
         "requestBody": {"required": True, "content": otlp},
         "responses": {
             "200": {"description": "ExportTraceServiceResponse", "content": otlp},
             "400": {"description": "Not an ExportTraceServiceRequest (Status)", "content": otlp},
             "413": {"description": "Body or span count over the limit (Status)", "content": otlp},
-            "403": {"description": "A drain signature no configured secret made"},
             "415": {"description": "Neither protobuf nor JSON (Status)", "content": otlp},
             "503": {"description": "Queue full or state disk unavailable (Status)"},
         },
     }
+    if drain_signed:  # without a drain secret the header is not read
+        operation["parameters"].append(
+            {
+                "name": "x-vercel-signature",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9a-f]{40}$"},
+                "description": "Hex HMAC-SHA1 of the body under the drain's signature secret.",
+            }
+        )
+        operation["responses"]["403"] = {
+            "description": "A drain signature no configured secret made",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
     if token_required:
         operation["security"] = [{"bearer": []}]
         operation["responses"]["401"] = {"description": "Missing or wrong bearer token"}

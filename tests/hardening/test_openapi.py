@@ -72,3 +72,28 @@ def test_schemathesis_with_several_teams(
     # "one of the two", so a schema-valid text body without ?team= is rightly refused (400).
     result = run_schemathesis(exp, tmp_path, "--exclude-checks", "positive_data_acceptance")
     assert result.returncode == 0, result.stdout[-6000:]
+
+
+def test_schemathesis_with_a_trace_drain(
+    tmp_path: Path,
+    simulator: SimulatorProcess,
+    exporter_factory: Callable[..., ExporterProcess],
+) -> None:
+    """With a drain secret the signature header is read: a malformed one is a 403, and every
+    answer on /v1/traces carries the verification code."""
+    secret, code = tmp_path / "drain.secret", tmp_path / "verify.code"
+    secret.write_text("drain-secret-for-schemathesis")
+    code.write_text("verify-code")
+    exp = exporter_factory(
+        simulator.url,
+        f"--drain.secret-file={secret}",
+        f"--drain.verify-code-file={code}",
+        env={"AI_GATEWAY_API_KEY": KEY},
+    )
+    document = httpx.get(f"{exp.url}/openapi.json", timeout=10).json()
+    traces = document["paths"]["/v1/traces"]
+    assert "403" in traces["post"]["responses"]
+    assert httpx.get(f"{exp.url}/v1/traces", timeout=10).headers["x-vercel-verify"] == "verify-code"
+    result = run_schemathesis(exp, tmp_path)
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert exp.process.alive()

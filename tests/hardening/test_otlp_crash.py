@@ -1,4 +1,4 @@
-"""kill -9 at twenty random moments under steady OTLP trace intake: no ID the exporter answered
+"""kill -9 at random moments under steady OTLP trace intake: no ID the exporter answered
 200 for is lost, and the final totals equal the simulator's truth, each generation once."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from tests.support.stack import ExporterProcess, SimulatorProcess
 KEY = "sk-otlp-crash-0123456789"
 TEAM = "default"
 FRESH_PER_BATCH = 10
-KILLS = 20
+LANDED = 10  # kills that must cut off a request in flight
+MAX_KILLS = 60  # the bound on the kills it may take
 
 
 class Sender(threading.Thread):
@@ -103,7 +104,7 @@ def accepted(exp: ExporterProcess) -> float:
     return value or 0.0
 
 
-def test_twenty_kills_mid_otlp_intake_lose_no_acknowledged_id(
+def test_kills_mid_otlp_intake_lose_no_acknowledged_id(
     tmp_path: Path,
     simulator_factory: Callable[..., SimulatorProcess],
     exporter_factory: Callable[..., ExporterProcess],
@@ -121,12 +122,16 @@ def test_twenty_kills_mid_otlp_intake_lose_no_acknowledged_id(
     sender = Sender(ids, lambda: current[0].url)
     sender.start()
     rng = random.Random(21)
-    for _ in range(KILLS):
+    kills = 0
+    # Kills are steered onto requests in flight and go on until enough of them cut one off
+    # (bounded): a busy machine takes more kills, never luck.
+    while sender.cut_off < LANDED and kills < MAX_KILLS:
         time.sleep(rng.uniform(0.05, 0.5))
         # Mostly in the middle of a request: reading it, storing its IDs or answering.
         sender.in_flight.wait(2)
         time.sleep(rng.uniform(0, 0.006))
         current[0].process.kill()
+        kills += 1
         acknowledged = sender.acknowledged_count()  # the dead process can answer no more
         current[0] = exporter_factory(sim.url, *args, env=env)
         # The restarted exporter already holds every ID the killed one acknowledged.
@@ -135,7 +140,7 @@ def test_twenty_kills_mid_otlp_intake_lose_no_acknowledged_id(
     assert sender.done.wait(120), "the sender finished"
     assert sender.gave_up == 0
     assert sender.acknowledged == set(ids)
-    assert sender.cut_off >= KILLS // 2, f"only {sender.cut_off} kills landed during a request"
+    assert sender.cut_off >= LANDED, f"{kills} kills, {sender.cut_off} during a request"
 
     exp = current[0]
     wait_until(
