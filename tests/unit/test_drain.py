@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from exporter.clock import FakeClock
-from exporter.config import load_config
+from exporter.config import ConfigError, load_config
 from exporter.metrics import (
     DRAIN_DELIVERIES,
     DRAIN_TRACE_EVENTS,
@@ -393,3 +393,45 @@ async def test_a_rotated_secret_is_read_again_without_a_restart(
     new, new_headers = delivery(traces([root(gen_id(3))]), secret="the-new-secret-after-rotation")
     assert (await post(exporter, new, new_headers)).status_code == 200
     assert count(exporter, GENERATION_COST) == 2
+
+
+async def test_a_collector_holding_the_ingest_token_may_be_trusted(tmp_path: Path) -> None:
+    """A Collector in front re-encodes deliveries, so Vercel's signature cannot survive it:
+    with --otlp.trust-span-values the ingest token is what is trusted instead."""
+    token = tmp_path / "ingest.token"
+    token.write_text("collector-token-0123456789")
+    exporters = []
+    for trusted in (True, False):
+        config = load_config(
+            None,
+            {},
+            {
+                "state.path": str(tmp_path / f"state-{trusted}.db"),
+                "ingest.token_file": str(token),
+                "otlp.trust_span_values": str(trusted).lower(),
+            },
+        )
+        exporters.append(
+            Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+        )
+    writers = [asyncio.create_task(exp.generations.writer.run()) for exp in exporters]
+    try:
+        body, headers = delivery(traces([root(gen_id(1), "0.25")]), secret=None)
+        with_token = {**headers, "Authorization": "Bearer collector-token-0123456789"}
+        trusting, distrusting = exporters
+        assert (await post(trusting, body, headers)).status_code == 401
+        assert (await post(trusting, body, with_token)).status_code == 200
+        assert total(trusting, GENERATION_COST) == Decimal("0.25")
+        assert (await post(distrusting, body, with_token)).status_code == 200
+        assert count(distrusting, GENERATION_COST) == 0  # an ID to look up, no more
+        assert distrusting.generations.mirror.pending["default"] == 1
+    finally:
+        for writer in writers:
+            writer.cancel()
+        for exp in exporters:
+            await exp.generations.close()
+
+
+def test_trusting_span_values_needs_the_ingest_token() -> None:
+    with pytest.raises(ConfigError, match=r"needs ingest\.token_file"):
+        load_config(None, {}, {"otlp.trust_span_values": "true"})
