@@ -435,3 +435,29 @@ async def test_a_collector_holding_the_ingest_token_may_be_trusted(tmp_path: Pat
 def test_trusting_span_values_needs_the_ingest_token() -> None:
     with pytest.raises(ConfigError, match=r"needs ingest\.token_file"):
         load_config(None, {}, {"otlp.trust_span_values": "true"})
+
+
+@pytest.mark.parametrize("drained_at", [0, 1, 2, 3])
+async def test_one_generation_by_every_path_is_counted_once(
+    exporter: Exporter, drained_at: int
+) -> None:
+    """Drain, SDK span, push and log, in four orders: one generation, counted once, from the
+    drain's values (a lookup would have needed the simulator)."""
+    one = gen_id(1)
+    body, headers = delivery(traces([root(one, "0.125")]))
+    sdk_body, sdk_headers = delivery(request([do_generate(one)]), secret=None)
+    intake = exporter.generations.intake
+    paths_in_order = ["span", "push", "log"]
+    paths_in_order.insert(drained_at, "drain")
+    for path in paths_in_order:
+        if path == "drain":
+            assert (await post(exporter, body, headers)).status_code == 200
+        elif path == "span":
+            assert (await post(exporter, sdk_body, sdk_headers)).status_code == 200
+        else:
+            await intake.accept("default", [one], "http" if path == "push" else "follow")
+    assert count(exporter, GENERATION_COST) == 1
+    assert total(exporter, GENERATION_COST) == Decimal("0.125")
+    assert exporter.generations.mirror.pending.get("default", 0) == 0
+    accepted = total(exporter, GENERATION_IDS_RECEIVED, result="accepted")
+    assert accepted == (1 if drained_at == 0 else 2)  # the first path, and the drain after it
