@@ -1,0 +1,2 @@
+"""What the exporter watches: credits, reports, budgets, the model catalog and thresholds,
+each a poller and a collector behind one interface (base.py)."""
