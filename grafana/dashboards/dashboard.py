@@ -7,8 +7,8 @@ from pathlib import Path
 
 from exporter import metrics
 from grafana.dashboards.panels import DATASOURCE, Json, Row
-from grafana.dashboards.queries import TEAM_LABEL
-from grafana.dashboards.rows import ROWS
+from grafana.dashboards.queries import TEAM_LABEL, Price
+from grafana.dashboards.rows import ROWS, gateway
 
 OUTPUT = Path(__file__).with_name("vercel-ai-gateway.json")
 UID = "vercel-ai-gateway"
@@ -72,6 +72,7 @@ def variables() -> list[Json]:
             f'{metrics.SOURCE_UP.name}{{job=~"$job", instance=~"$instance"}}',
         ),
         attribution_variable(),
+        *(textbox_variable(price) for price in gateway.PRICES),
     ]
 
 
@@ -87,6 +88,21 @@ def attribution_variable() -> Json:
     )
     del variable["allValue"]
     return {**variable, "name": "attribution"}
+
+
+def textbox_variable(price: Price) -> Json:
+    """A number the user may correct on the dashboard; ``default`` when the dashboard loads."""
+    current = {"text": price.default, "value": price.default}
+    return {
+        "current": current,
+        "description": price.description,
+        "hide": 0,
+        "label": price.label,
+        "name": price.name,
+        "options": [{**current, "selected": True}],
+        "query": price.default,
+        "type": "textbox",
+    }
 
 
 def layout(rows: tuple[Row, ...]) -> list[Json]:

@@ -22,6 +22,7 @@ SECONDS = "s"
 PERCENT = "percentunit"
 SHORT = "short"
 REQUESTS_PER_SECOND = "reqps"
+BYTES_PER_SECOND = "Bps"
 BOOL = "bool"
 
 GREEN, ORANGE, RED, BLUE, PURPLE = "green", "orange", "red", "blue", "purple"

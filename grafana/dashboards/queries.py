@@ -53,6 +53,25 @@ SPEND_1D = Recorded(metrics.CREDITS_USED.name, "delta1d")
 RUNWAY = Recorded(f"{metrics.NAMESPACE}_credits_runway_seconds", "deriv6h")
 
 
+@dataclass(frozen=True)
+class Price:
+    """A price queries multiply by, as a text box variable the user can correct on the
+    dashboard (prices change, contracts differ): ``default`` until then."""
+
+    name: str
+    label: str
+    default: str
+    description: str
+
+    def __post_init__(self) -> None:
+        float(self.default)  # a number PromQL can multiply by
+
+    @property
+    def ref(self) -> str:
+        """What a query writes: Grafana puts the variable's value in its place."""
+        return f"${self.name}"
+
+
 def sel(series: Family | Recorded, *matchers: str, suffix: str = "") -> str:
     """A selector of ``series`` (a histogram's ``_bucket``/``_sum``/``_count`` by ``suffix``)
     restricted to the dashboard's variables, plus ``matchers``."""

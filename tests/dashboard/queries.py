@@ -40,6 +40,9 @@ class Query:
             text = text.replace(f"${name}", variables.pop(name, ".+"))
         for name, default in LABEL_NAME_VARIABLES.items():
             text = text.replace(f"${name}", variables.pop(name, default))
+        # Text boxes (the drain's prices): the value the user typed, or the dashboard's default.
+        for name, default in sorted(textbox_defaults().items(), key=lambda item: -len(item[0])):
+            text = text.replace(f"${name}", variables.pop(name, default))
         if variables:
             raise TypeError(f"the dashboard has no variable(s) {sorted(variables)}")
         return text
@@ -47,6 +50,16 @@ class Query:
 
 def load_dashboard() -> dict[str, Any]:
     return dict(json.loads(DASHBOARD_PATH.read_text()))
+
+
+def textbox_defaults(dashboard: dict[str, Any] | None = None) -> dict[str, str]:
+    """The text box variables (numbers a query multiplies by) and their default values."""
+    dashboard = dashboard or load_dashboard()
+    return {
+        var["name"]: str(var["query"])
+        for var in dashboard["templating"]["list"]
+        if var["type"] == "textbox"
+    }
 
 
 def panel_queries(dashboard: dict[str, Any] | None = None) -> list[Query]:

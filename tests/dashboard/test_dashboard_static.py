@@ -14,11 +14,11 @@ import re
 from typing import Any
 
 import pytest
-import yaml
 
 from exporter import metrics
 from grafana.dashboards.dashboard import render
-from tests.dashboard.queries import VARIABLES
+from tests.dashboard.queries import VARIABLES, textbox_defaults
+from tests.rules import recorded
 from tests.support import promql
 from tests.support.processes import REPO_ROOT
 
@@ -42,7 +42,7 @@ TARGET_KEYS = {
     "hide",
     "intervalFactor",
 }
-UNITS = {"currencyUSD", "s", "percentunit", "short", "reqps", "bool"}
+UNITS = {"currencyUSD", "s", "percentunit", "short", "reqps", "Bps", "bool"}
 ARROW = "\u203a"  # how RUNBOOK.md writes row > panel
 # Range windows other than $__rate_interval must be deliberate, long ones.
 MIN_FIXED_WINDOW_SECONDS = 3600
@@ -53,12 +53,7 @@ def _load() -> dict[str, Any]:
 
 
 DASHBOARD = _load()
-RECORDED = promql.recorded_families(
-    (rule["record"], rule["expr"])
-    for group in yaml.safe_load(RULE_FILE.read_text())["groups"]
-    for rule in group["rules"]
-    if "record" in rule
-)
+RECORDED = recorded.recorded_families(recorded.records(RULE_FILE))
 PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]
 ROWS = [p for p in DASHBOARD["panels"] if p["type"] == "row"]
 
@@ -88,7 +83,8 @@ def test_identity_tags_and_time() -> None:
 
 def test_variables() -> None:
     variables = {v["name"]: v for v in DASHBOARD["templating"]["list"]}
-    assert list(variables) == ["datasource", *VARIABLES, "attribution"]
+    prices = list(textbox_defaults(DASHBOARD))
+    assert list(variables) == ["datasource", *VARIABLES, "attribution", *prices]
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
     for name in VARIABLES:
@@ -113,6 +109,27 @@ def test_variables() -> None:
     assert all("by ($attribution)" in t["expr"] for p in repeated for t in p["targets"])
 
 
+def test_drain_prices_are_variables_the_cost_panel_multiplies_by() -> None:
+    """Two text boxes, defaulting to a third-party summary's prices, each saying to check
+    Vercel's pricing page; the estimated drain cost uses both and nothing else does."""
+    variables = {v["name"]: v for v in DASHBOARD["templating"]["list"]}
+    prices = textbox_defaults(DASHBOARD)
+    assert sorted(prices.values()) == ["0.05", "0.50"]
+    for name, default in prices.items():
+        var = variables[name]
+        assert "pricing page" in var["description"]
+        assert var["current"] == {"text": default, "value": default}
+    (cost,) = [p for p in PANELS if any(f"${n}" in t["expr"] for n in prices for t in p["targets"])]
+    assert cost["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
+    assert "pricing page" in cost["description"]
+    (target,) = cost["targets"]
+    assert all(f"* ${name}" in target["expr"] for name in prices)
+    assert promql.metric_names(target["expr"]) == {
+        metrics.DRAIN_TRACE_EVENTS.name,
+        metrics.DRAIN_RECEIVED_BYTES.name,
+    }
+
+
 def test_rows_in_order() -> None:
     assert [r["title"] for r in ROWS] == [
         "Credits",
@@ -123,6 +140,7 @@ def test_rows_in_order() -> None:
         "Providers",
         "Tokens",
         "Generations",
+        "Gateway requests (trace drain)",
         "Exporter health",
     ]
 
@@ -160,6 +178,8 @@ def test_money_panels_use_usd_and_time_panels_seconds() -> None:
         "Month to date by model",
         "BYOK upstream cost per second by model",
         "Report query spend in the last 24 h",
+        "Spend per second by operation",
+        "Estimated drain cost in the last 24 h",
     ):
         assert units[title] == "currencyUSD", title
     for title in (
@@ -174,8 +194,17 @@ def test_money_panels_use_usd_and_time_panels_seconds() -> None:
     axes = {p["title"]: p["fieldConfig"]["defaults"].get("custom", {}) for p in PANELS}
     for title in ("Tokens per second by type", "Tokens per second by model"):
         assert units[title] == "short" and axes[title]["axisLabel"] == "tokens/s", title
-    for title in ("Budgets used", "Cache-read share of input tokens", "Streamed and BYOK shares"):
+    for title in (
+        "Budgets used",
+        "Cache-read share of input tokens",
+        "Streamed and BYOK shares",
+        "Spend coverage",
+        "Failed share of requests",
+        "Provider error ratio",
+        "Fallbacks per request",
+    ):
         assert units[title] == "percentunit", title
+    assert units["Drain bytes received"] == "Bps"
 
 
 def test_balance_thresholds_match_the_alert_defaults() -> None:

@@ -20,11 +20,13 @@ from tests.support import promql
 Json = dict[str, Any]
 
 # The units of the linter's panel-units-rule that a dashboard like this one may use: its list
-# is Grafana's value formats; these are its misc, currency, time, throughput and boolean ones.
+# is Grafana's value formats; these are its misc, currency, time, throughput, data rate and
+# boolean ones.
 LINTER_UNITS = frozenset(
     {"none", "string", "short", "percent", "percentunit", "locale", "currencyUSD"}
     | {"ns", "µs", "ms", "s", "m", "h", "d", "dtdurationms", "dtdurations", "dthms", "dtdhms"}
     | {"cps", "ops", "reqps", "rps", "wps", "iops", "cpm", "opm", "rpm", "wpm"}
+    | {"Bps", "binBps", "bps", "binbps"}
     | {"bool", "bool_yes_no", "bool_on_off"}
 )
 UNIT_CHECKED_TYPES = ("stat", "singlestat", "graph", "table", "timeseries", "gauge")

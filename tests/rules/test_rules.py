@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from exporter import metrics
+from tests.rules import recorded
 from tests.support import promql
 from tests.support.processes import REPO_ROOT
 
@@ -43,6 +44,9 @@ EXPECTED = {
     "VercelAIGatewayGenerationLookupsFailing": {"warning"},
     "VercelAIGatewayModelPriceChanged": {"info"},
     "VercelAIGatewayModelDeprecationSoon": {"warning"},
+    "VercelAIGatewayCoverageLow": {"warning"},
+    "VercelAIGatewayProviderAttemptsFailing": {"warning"},
+    "VercelAIGatewayRequestsFailing": {"warning"},
 }
 # Rules whose alerts carry no vercel_team label: they are about the exporter process itself,
 # or about the public model catalog, which is the same for every team.
@@ -62,7 +66,10 @@ GROUPS: list[dict[str, Any]] = yaml.safe_load(RULE_FILE.read_text())["groups"]
 ALL_RULES = [rule for group in GROUPS for rule in group["rules"]]
 RULES = [rule for rule in ALL_RULES if "alert" in rule]
 RECORDS = [rule for rule in ALL_RULES if "record" in rule]
-RECORDED = promql.recorded_families((rule["record"], rule["expr"]) for rule in RECORDS)
+RECORDED_RULES = recorded.records(RULE_FILE)
+RECORDED = recorded.recorded_families(RECORDED_RULES)
+PER_REPLICA = [rule for rule in RECORDED_RULES if rule.per_replica]
+RATIOS = [rule for rule in RECORDED_RULES if not rule.per_replica]
 # Recording groups are named *.rules and come first (unit tests evaluate them first too).
 RECORDING_GROUPS = [group["name"] for group in GROUPS if group["name"].endswith(".rules")]
 
@@ -100,21 +107,53 @@ def test_recording_and_alert_rules_live_in_their_own_groups() -> None:
         assert kinds == ({"record"} if group["name"] in RECORDING_GROUPS else {"alert"})
 
 
-@pytest.mark.parametrize("rule", RECORDS, ids=lambda rule: rule["record"])
-def test_recording_rule_names_say_level_metric_and_operation(rule: dict[str, Any]) -> None:
-    """level:metric:operations: the labels the series is per, what it measures, and how."""
-    level, metric, operation = rule["record"].split(":")
-    family = RECORDED[rule["record"]]
-    assert level == "_".join(["instance", *family.labels]), "per instance and the kept labels"
-    assert metric.startswith(f"{metrics.NAMESPACE}_") and metric.endswith(("_usd", "_seconds"))
+def test_recorded_series_carry_no_extra_labels() -> None:
+    assert RECORDS and all(set(rule) == {"record", "expr"} for rule in RECORDS)
+
+
+def _operation_is_in_the_expression(operation: str, expr: str) -> None:
     match = re.fullmatch(r"([a-z]+)(\d+[mhd])", operation)
     assert match, f"operation {operation!r}: a function and its window, such as deriv6h"
     function, window = match.groups()
-    ranges = {(w.function, w.text) for w in promql.range_windows(rule["expr"])}
-    assert (function, window) in ranges or f":{operation}" in rule["expr"], (
+    ranges = {(w.function, w.text) for w in promql.range_windows(expr)}
+    assert (function, window) in ranges or f":{operation}" in expr, (
         f"{operation}: no {function}(...[{window}]) in the expression, nor a record of it"
     )
-    assert set(rule) == {"record", "expr"}, "a recorded series carries no extra labels"
+
+
+@pytest.mark.parametrize("rule", PER_REPLICA, ids=lambda rule: rule.record)
+def test_recording_rule_names_say_level_metric_and_operation(rule: recorded.Rule) -> None:
+    """level:metric:operations: the labels the series is per, what it measures, and how."""
+    level, metric, operation = rule.record.split(":")
+    family = RECORDED[rule.record]
+    assert level == "_".join(["instance", *family.labels]), "per instance and the kept labels"
+    assert metric.startswith(f"{metrics.NAMESPACE}_") and metric.endswith(("_usd", "_seconds"))
+    _operation_is_in_the_expression(operation, rule.expr)
+
+
+@pytest.mark.parametrize("rule", RATIOS, ids=lambda rule: rule.record)
+def test_ratio_names_say_level_numerator_denominator_and_operation(rule: recorded.Rule) -> None:
+    """level:a_per_b:ratio_<operation> (Prometheus' naming of ratios), recorded per team: the
+    replicas are combined inside the rule, keeping job and the level's labels, nothing else."""
+    level, metric, operation = rule.record.split(":")
+    numerator, per, denominator = metric.partition("_per_")
+    assert per and numerator.startswith(f"{metrics.NAMESPACE}_") and denominator
+    read = {f.name.removesuffix("_total") for f in map(promql.family_of, _read(rule)) if f}
+    assert any(numerator.startswith(name) for name in read), f"{numerator}: divides what?"
+    assert operation.startswith("ratio_")
+    _operation_is_in_the_expression(operation.removeprefix("ratio_"), rule.expr)
+    kept = frozenset({"job", *recorded.level_labels(level)})
+    assert "instance" not in kept
+    for selector in promql.selectors(rule.expr):
+        calls = [c for c in promql.enclosing(rule.expr, selector.start) if c.grouping]
+        assert calls, f"{selector.metric}: replicas not combined"
+        assert calls[-1].grouping == "by" and calls[-1].labels == kept, (
+            f"{selector.metric}: combined by {sorted(calls[-1].labels)}, not {sorted(kept)}"
+        )
+
+
+def _read(rule: recorded.Rule) -> set[str]:
+    return promql.metric_names(rule.expr)
 
 
 def _duration(text: str) -> float:
@@ -195,18 +234,23 @@ def _rule_name(rule: dict[str, Any]) -> str:
     return str(rule.get("record") or _rule_id(rule))
 
 
+PER_REPLICA_RECORDS = {rule.record for rule in PER_REPLICA}
+
+
 @pytest.mark.parametrize("rule", ALL_RULES, ids=_rule_name)
 def test_rule_selectors_follow_the_contract(rule: dict[str, Any]) -> None:
     """Known metrics and labels, replicas combined right, fixed_for_sum labels never summed."""
     expr = rule["expr"]
     found = promql.selectors(expr)
     assert found
+    # Per-replica records aggregate nothing; ratios combine the replicas as alerts do.
+    per_instance = rule.get("record") in PER_REPLICA_RECORDS
     for selector in found:
         if selector.metric == "up":  # Prometheus' own, per scrape target
             continue
         family = promql.family_of(selector.metric, RECORDED)
         assert family is not None, f"{selector.metric} is not in exporter.metrics nor recorded"
-        problems = promql.contract_problems(expr, selector, family, per_instance="record" in rule)
+        problems = promql.contract_problems(expr, selector, family, per_instance=per_instance)
         assert problems == []
     # Lifetime spend is mirrored from upstream: never rate()/increase() (a downward correction
     # would read as a reset worth the whole lifetime spend).
@@ -289,6 +333,11 @@ BUILD_INFO = metrics.BUILD_INFO.name
 BUDGET = ", ".join(["job", *metrics.BUDGET_LIMIT.labels])
 BUDGET_THRESHOLD = metrics.BUDGET_ALERT_THRESHOLD.name
 BYOK_INCLUDED = metrics.BUDGET_BYOK_INCLUDED.name
+COST_SUM = f"{metrics.GENERATION_COST.name}_sum"
+SPEND_1H = f"instance_vercel_team:{USED}:delta1h"
+ATTEMPTS = metrics.PROVIDER_ATTEMPTS.name
+FAILED = metrics.REQUESTS_FAILED.name
+TEAM_PROVIDER = "job, vercel_team, provider"
 
 # (what the bug is, unit-test file that must catch it, text in the rule file, replacement)
 MUTATIONS = [
@@ -401,6 +450,72 @@ MUTATIONS = [
         "catalog.yaml",
         f"max by (job, model, token_type) ({PRICE})",
         f"sum by (job, model, token_type) ({PRICE})",
+    ),
+    (
+        "coverage counts one replica's generations (max)",
+        "coverage.yaml",
+        f"sum by (job, vercel_team) (increase({COST_SUM}[1h]))",
+        f"max by (job, vercel_team) (increase({COST_SUM}[1h]))",
+    ),
+    (
+        "coverage over the replicas' credits summed",
+        "coverage.yaml",
+        f"(max by (job, vercel_team) ({SPEND_1H}) > 0)",
+        f"(sum by (job, vercel_team) ({SPEND_1H}) > 0)",
+    ),
+    (
+        "generation cost read with delta(), a restart read as negative cost",
+        "coverage.yaml",
+        f"increase({COST_SUM}[1h])",
+        f"delta({COST_SUM}[1h])",
+    ),
+    ("coverage spend floor ignored", "coverage.yaml", f"({SPEND_1H}) >= 1", f"({SPEND_1H}) >= 0"),
+    (
+        "coverage threshold 0.8",
+        "coverage.yaml",
+        "ratio_increase1h) < 0.9",
+        "ratio_increase1h) < 0.8",
+    ),
+    (
+        "provider successes counted as errors",
+        "requests.yaml",
+        f'{ATTEMPTS}{{outcome!="success"}}',
+        ATTEMPTS,
+    ),
+    (
+        "provider error ratio undefined for a provider that never failed",
+        "requests.yaml",
+        f"""or
+    sum by ({TEAM_PROVIDER}) (rate({ATTEMPTS}[30m])) * 0""",
+        "",
+    ),
+    (
+        "provider replicas deduplicated with max",
+        "requests.yaml",
+        f"sum by ({TEAM_PROVIDER}) (rate(",
+        f"max by ({TEAM_PROVIDER}) (rate(",
+    ),
+    (
+        "a single failed provider call fires",
+        "requests.yaml",
+        '{outcome!="success"}[30m])) >= 5',
+        '{outcome!="success"}[30m])) >= 1',
+    ),
+    (
+        "failed share undefined when no generation was counted",
+        "requests.yaml",
+        f""")
+    or
+    sum by (job, vercel_team) (rate({FAILED}[30m]))
+  )
+  > 0""",
+        "))> 0",
+    ),
+    (
+        "failed-request threshold 20 %",
+        "requests.yaml",
+        "ratio_rate30m) > 0.05",
+        "ratio_rate30m) > 0.2",
     ),
     (
         "exporter down for any job",

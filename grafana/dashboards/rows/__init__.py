@@ -6,6 +6,7 @@ from grafana.dashboards.panels import Row
 from grafana.dashboards.rows import (
     attribution,
     credits,
+    gateway,
     generations,
     health,
     latency,
@@ -24,5 +25,6 @@ ROWS: tuple[Row, ...] = (
     providers.ROW,
     tokens.ROW,
     generations.ROW,
+    gateway.ROW,
     health.ROW,
 )

@@ -39,7 +39,7 @@ ROW = Row(
     (
         Repeated(
             title=f"Cost by ${VARIABLE}",
-            description="Spend per second of looked-up generations by an attribution label "
+            description="Spend per second of the generations counted, by an attribution label "
             "(the exporter's attribution.labels: a span attribute or a field sent with each ID), "
             "one panel per label. 'none': the application sent no value; 'other': values "
             "beyond the label's bound. Empty when no attribution label is configured.",
@@ -50,7 +50,7 @@ ROW = Row(
         ),
         Repeated(
             title=f"Generations by ${VARIABLE}",
-            description="Looked-up generations per second by an attribution label, one panel "
+            description="Generations counted per second by an attribution label, one panel "
             "per label.",
             targets=(Target(by_label(metrics.GENERATION_COST, "_count"), f"{{{{${VARIABLE}}}}}"),),
             unit=SHORT,

@@ -1,4 +1,4 @@
-"""Generations: looked-up model calls by finish reason, streaming and BYOK, and their extras."""
+"""Generations: counted model calls by finish reason, streaming and BYOK, and their extras."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ ROW = Row(
     (
         TimeSeries(
             title="Generations per second by finish reason",
-            description="Looked-up generations per second by finish reason. A rise of length or "
+            description="Generations counted per second by finish reason. A rise of length or "
             "content_filter usually means prompts or limits to fix; error means failed "
             "generations that may still cost.",
             targets=(

@@ -137,8 +137,9 @@ ROW = Row(
         ),
         TimeSeries(
             title="Generation IDs received",
-            description="Generation IDs reaching the exporter per second, by intake (http: "
-            "POST /generations; follow: the log follower; otlp: POST /v1/traces) and result "
+            description="Generation IDs reaching the exporter per second, by intake (drain: "
+            "root spans of verified trace drain deliveries; otlp: other spans on POST "
+            "/v1/traces; http: POST /generations; follow: the log follower) and result "
             "(accepted, duplicate, rejected).",
             targets=(
                 Target(
@@ -206,7 +207,7 @@ ROW = Row(
         ),
         TimeSeries(
             title="Skipped and folded observations",
-            description="Observations of looked-up generations skipped per second, by field and "
+            description="Observations of counted generations skipped per second, by field and "
             "reason: missing (the gateway's record lacked the field) or invalid (wrong type or "
             "absurd value). The generation still counts, but the panel of that field "
             "under-counts it. Folded: generations counted under 'other' because a label or the "

@@ -1,4 +1,4 @@
-"""Latency: time to first token and total duration of looked-up generations, with exemplars."""
+"""Latency: time to first token and total duration of counted generations, with exemplars."""
 
 from __future__ import annotations
 

@@ -54,14 +54,14 @@ ROW = Row(
             description="USD the prompt cache saved over the trailing 24 hours, by model: "
             "cached input tokens times (input price - cache-read price), at the serving "
             "provider's price when the catalog names it, else the model's list price. Only "
-            "generations the exporter looked up; see docs/metrics.md for the caveats.",
+            "generations the exporter counted; see docs/metrics.md for the caveats.",
             targets=(Target(f"sum by (model) (increase({SAVINGS}[1d]))", "{{model}}"),),
             unit=USD,
             thresholds=fixed(GREEN),
         ),
         TimeSeries(
             title="Effective price paid per million tokens",
-            description="What the looked-up generations cost per million input and output "
+            description="What the counted generations cost per million input and output "
             "tokens (cost histogram sum over token histogram sums), next to each model's list "
             "input and output price from the catalog. Below the input price: the prompt cache "
             "pays; above the output price: long outputs, reasoning or surcharges.",
@@ -128,7 +128,7 @@ ROW = Row(
         ),
         TimeSeries(
             title="Generations with unknown cache savings",
-            description="Looked-up generations with cached tokens whose savings were not "
+            description="Counted generations with cached tokens whose savings were not "
             "counted, per second, by model and reason: no_catalog (not read yet, or off), "
             "unknown_model (the catalog does not list it), no_price (no usable input or "
             "cache-read price). Savings are never guessed.",

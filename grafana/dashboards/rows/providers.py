@@ -52,7 +52,7 @@ ROW = Row(
             title="Time to first token: published and measured",
             description="Median time to first token per model and provider: as the gateway "
             "publishes it over the last hour for all its customers, and as the exporter "
-            "measured it from the team's own looked-up generations. Your own slower than "
+            "measured it from the team's own counted generations. Your own slower than "
             "published: look at prompt size, region or streaming.",
             targets=(
                 Target(

@@ -1,4 +1,4 @@
-"""Spend breakdown: looked-up generations by model and provider, Custom Reporting month to
+"""Spend breakdown: counted generations by model and provider, Custom Reporting month to
 date and by the hour, and budgets."""
 
 from __future__ import annotations
@@ -71,16 +71,17 @@ ROW = Row(
     (
         TimeSeries(
             title="Spend per second by model",
-            description="USD per second of the generations the exporter looked up, by model "
-            "(sum of the generation cost histogram). Covers only generations whose IDs reach "
-            "the exporter.",
+            description="USD per second of the generations the exporter counted, by model "
+            "(sum of the generation cost histogram). Covers only generations that reach the "
+            "exporter (a drain span or an ID): the Spend coverage panel says what share of "
+            "the spend that is.",
             targets=(Target(f"sum by (model) ({rate(COST)})", "{{model}}"),),
             unit=USD,
             stack=True,
         ),
         TimeSeries(
             title="Spend per second by provider",
-            description="USD per second of the generations the exporter looked up, by the "
+            description="USD per second of the generations the exporter counted, by the "
             "provider that served them.",
             targets=(Target(f"sum by (provider) ({rate(COST)})", "{{provider}}"),),
             unit=USD,
