@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
@@ -70,10 +70,27 @@ PERSISTED: tuple[Family, ...] = (
 BY_NAME = {family.name: family for family in PERSISTED}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SeriesKey:
     metric: str
     labels: LabelPairs
+    _hash: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Looked up several times per observation (the transaction's changes, the mirror):
+        # hashing the label pairs once, not at every lookup, saves a good part of a commit.
+        object.__setattr__(self, "_hash", hash((self.metric, self.labels)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SeriesKey):
+            return NotImplemented
+        return self._hash == other._hash and (self.metric, self.labels) == (
+            other.metric,
+            other.labels,
+        )
 
     @cached_property  # asked for every series on every scrape
     def label_names(self) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ import math
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -276,12 +277,15 @@ class RecordDelivery:
         keys = [idcodec.encode(root.id) for root in self.roots]
         resolved = resolved_before(tx.conn, keys)
         pending = _pending_rows(tx.conn, keys)
+        codes = {team: add_team(tx.conn, team) for team in {root.team for root in self.roots}}
         new: list[bool] = []
+        remembered: list[tuple[str, str, float, str]] = []
+        received: Counter[tuple[str, str]] = Counter()
         for key, root in zip(keys, self.roots, strict=True):
-            team = add_team(tx.conn, root.team)
+            team = codes[root.team]
             if key in resolved and not reopened(tx.conn, key, resolved[key], team):
                 new.append(False)
-                self._received(tx, root.team, "duplicate")
+                received[(root.team, "duplicate")] += 1
                 continue
             resolved[key] = (team, _FOUND_CODE)  # a root repeated in one delivery counts once
             attributes = root.attributes
@@ -291,21 +295,22 @@ class RecordDelivery:
                 tx.queue(owner, -1)
                 attributes = _merged(stored, attributes)
             outcome = FOUND if root.generation is not None else FAILED
-            remember(tx, [(root.id, root.team, tx.now, outcome)])
+            remembered.append((root.id, root.team, tx.now, outcome))
             if root.generation is not None:
                 tx.apply(self.observe(root.team, root.generation, attributes))
             tx.apply(root.failure)
             tx.apply(root.trace)
-            self._received(tx, root.team, "accepted")
+            received[(root.team, "accepted")] += 1
             new.append(True)
+        remember(tx, remembered)
+        tx.apply(
+            delta(GENERATION_IDS_RECEIVED, count, vercel_team=team, intake=DRAIN, result=result)
+            for (team, result), count in received.items()
+        )
         tx.apply(self.orphans)
         for add in self.queue:
             add.apply(tx)
         return new
-
-    @staticmethod
-    def _received(tx: Transaction, team: str, result: str) -> None:
-        tx.apply([delta(GENERATION_IDS_RECEIVED, 1, vercel_team=team, intake=DRAIN, result=result)])
 
 
 def _pending_rows(conn: sqlite3.Connection, keys: Sequence[bytes]) -> dict[bytes, tuple[str, str]]:
