@@ -51,6 +51,8 @@ NOT_IN_SPANS = ("billable_web_search_calls",)  # record fields a root span does 
 EVENT_RESULTS = ("observed", "failed", "looked_up", "duplicate", "no_id", "stale")
 
 Attributes = dict[str, object]
+# Deltas made for one delivery, by (team, model, provider, outcome) as its spans name them.
+Made = dict[tuple[str, str | None, str | None, str], Delta]
 # The team of a span, or None when its team attribute names no configured team.
 TeamOf = Callable[[Span, Sequence[KeyValue]], str | None]
 
@@ -196,6 +198,7 @@ class DrainReader:
 
     def read(self, resources: Iterable[ResourceSpans], team_of: TeamOf) -> DrainBatch:
         batch = DrainBatch()
+        made: Made = {}
         for resource_spans in resources:
             resource = resource_spans.resource.attributes
             roots: list[tuple[Span, Attributes]] = []
@@ -212,12 +215,12 @@ class DrainReader:
                 if team is None:
                     batch.refused += 1
                     continue
-                trace = self._attempts(team, children.pop(span.trace_id, []))
+                trace = self._attempts(team, children.pop(span.trace_id, []), made)
                 self._root(batch, team, span, attrs, resource, trace)
             for spans in children.values():  # their root came, or comes, in another delivery
                 team = team_of(spans[0][0], resource)
                 if team is not None:
-                    batch.orphans += self._attempts(team, spans)
+                    batch.orphans += self._attempts(team, spans, made)
         return batch
 
     def _root(
@@ -289,12 +292,12 @@ class DrainReader:
         with self._lock:
             return self._errors.admit(safe_label(error))
 
-    def _attempts(self, team: str, spans: list[tuple[Span, Attributes]]) -> list[Delta]:
+    def _attempts(self, team: str, spans: list[tuple[Span, Attributes]], made: Made) -> list[Delta]:
         """The provider attempts and model fallbacks among one trace's spans."""
         out: list[Delta] = []
         for span, attrs in spans:
             if span.kind == Span.SPAN_KIND_CLIENT:
-                out.append(self._provider_attempt(team, span, attrs))
+                out.append(self._provider_attempt(team, span, attrs, made))
             elif span.name.startswith(MODEL_ATTEMPT):
                 index = attrs.get(f"{MODEL_ATTEMPT}.index")  # 0: the model asked for
                 if isinstance(index, int) and not isinstance(index, bool) and index > 0:
@@ -306,21 +309,28 @@ class DrainReader:
                     out.append(delta(MODEL_FALLBACKS, 1, vercel_team=team, model=placed))
         return out
 
-    def _provider_attempt(self, team: str, span: Span, attrs: Attributes) -> Delta:
+    def _provider_attempt(self, team: str, span: Span, attrs: Attributes, made: Made) -> Delta:
+        """One provider call's delta; the calls of a delivery repeat a few (team, model,
+        provider, outcome) over and over, so each delta is made once per delivery."""
         model = _text(attrs, "gen_ai.request.model")
         provider = _text(attrs, "gen_ai.provider.name")
         named, _, rest = span.name.rpartition(" (")  # "<model> (<provider>)"
         if named and rest.endswith(")"):
             model, provider = model or named, provider or rest[:-1]
-        model, provider, _ = self._observer.place(team, model, provider)
-        return delta(
+        outcome = self._outcome(span, attrs)
+        seen = made.get((team, model, provider, outcome))
+        if seen is not None:
+            return seen
+        placed_model, placed_provider, _ = self._observer.place(team, model, provider)
+        made[(team, model, provider, outcome)] = attempt = delta(
             PROVIDER_ATTEMPTS,
             1,
             vercel_team=team,
-            model=model,
-            provider=provider,
-            outcome=self._outcome(span, attrs),
+            model=placed_model,
+            provider=placed_provider,
+            outcome=outcome,
         )
+        return attempt
 
     def _outcome(self, span: Span, attrs: Attributes) -> str:
         success = attrs.get("vercel.ai_gateway.attempt.success")

@@ -33,6 +33,10 @@ from exporter.metrics import (
 )
 
 OTHER = "other"
+ONE = Decimal(1)
+# The labels every generation family starts with, in the table's order (a test checks that
+# each family Observer._deltas builds from them does start with them).
+GENERATION_LABELS = GENERATION_COST.labels
 UNKNOWN = "unknown"
 MILLISECONDS = Decimal(1000)
 
@@ -201,6 +205,10 @@ class Observer:
             "provider": provider,
             "operation": self.operation(gen),
         }
+        # The series labels every generation family starts with, built once per generation
+        # rather than once per delta (a commit of a hundred drained generations makes two
+        # thousand deltas).
+        pairs: LabelPairs = tuple((name, base[name]) for name in GENERATION_LABELS)
         for attr in ("model", "provider_name"):
             if getattr(gen, attr) is None:
                 skip(attr)
@@ -208,7 +216,7 @@ class Observer:
         if gen.total_cost is None:
             skip("total_cost")
         else:
-            out.append(delta(GENERATION_COST, gen.total_cost, gen.id, **base))
+            out.append(Delta(GENERATION_COST, pairs, gen.total_cost, gen.id))
         for attr, metric in (
             ("latency_ms", GENERATION_TIME_TO_FIRST_TOKEN),
             ("generation_time_ms", GENERATION_DURATION),
@@ -221,13 +229,14 @@ class Observer:
             if millis is None:
                 skip(attr)
             else:
-                out.append(delta(metric, millis / MILLISECONDS, gen.id, **base))
+                out.append(Delta(metric, pairs, millis / MILLISECONDS, gen.id))
         for attr, token_type in TOKEN_FIELDS:
             count = getattr(gen, attr)
             if count is None:
                 skip(attr)
             else:
-                out.append(delta(GENERATION_TOKENS, count, gen.id, **base, token_type=token_type))
+                labels = (*pairs, ("token_type", token_type))
+                out.append(Delta(GENERATION_TOKENS, labels, Decimal(count), gen.id))
         if self.pricing is not None and gen.native_tokens_cached:
             out.append(self._savings(self.pricing.cache_savings(gen), base))
 
@@ -241,16 +250,12 @@ class Observer:
         for attr in ("finish_reason", "streamed", "is_byok"):
             if getattr(gen, attr) is None:
                 skip(attr)
-        out.append(
-            delta(
-                GENERATION_REQUESTS,
-                1,
-                **base,
-                finish_reason=finish,
-                streamed=_flag(gen.streamed),
-                byok=_flag(gen.is_byok),
-            )
+        flags = (
+            ("finish_reason", finish),
+            ("streamed", _flag(gen.streamed)),
+            ("byok", _flag(gen.is_byok)),
         )
+        out.append(Delta(GENERATION_REQUESTS, (*pairs, *flags), ONE))
         if gen.is_byok:
             if gen.upstream_inference_cost is None:
                 skip("upstream_inference_cost")

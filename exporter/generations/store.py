@@ -16,6 +16,7 @@ import math
 import os
 import sqlite3
 import threading
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,13 +42,21 @@ from exporter.generations.schema import (
     team_code,
     write_series,
 )
-from exporter.generations.series import BY_NAME, Delta, SeriesKey, SeriesValue, delta
+from exporter.generations.series import (
+    BY_NAME,
+    Delta,
+    LabelPairs,
+    SeriesKey,
+    SeriesValue,
+    delta,
+)
 from exporter.metrics import (
     GENERATION_IDS_ABANDONED,
     GENERATION_IDS_RECEIVED,
     GENERATION_LOOKUP_DELAY,
     GENERATION_LOOKUP_RETRIES_DEFERRED,
     GENERATION_LOOKUPS,
+    Family,
     Type,
 )
 
@@ -95,6 +104,20 @@ class SeriesMirror:
         self.pending: dict[str, int] = {}
 
 
+@dataclass
+class _Changing:
+    """One series while a transaction adds to it: mutable, so a hundred observations of one
+    series cost a hundred additions, not a hundred copies of its bucket counts."""
+
+    key: SeriesKey
+    count: int
+    total: Decimal
+    buckets: list[int]
+
+    def value(self) -> SeriesValue:
+        return SeriesValue(self.count, self.total, tuple(self.buckets))
+
+
 class Transaction:
     """One write transaction: SQL on ``conn`` plus the metric changes it carries."""
 
@@ -105,28 +128,43 @@ class Transaction:
         self.now = now  # steady time: what due and receive times are kept in
         self.wall = wall  # for exemplar timestamps, which people read
         self._mirror = mirror
-        self.changes: dict[SeriesKey, SeriesValue] = {}
+        self._changing: dict[tuple[str, LabelPairs], _Changing] = {}
+        self.changes: dict[SeriesKey, SeriesValue] = {}  # the new values, once written
         self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}
         self.pending_delta: dict[str, int] = {}
 
     def apply(self, deltas: Iterable[Delta]) -> None:
         for d in deltas:
-            key = d.key
-            current = self.changes.get(key) or self._mirror.values.get(key) or SeriesValue()
-            if d.metric.type is Type.HISTOGRAM:
-                current, bucket = current.observe(d.metric, d.value)
+            metric = d.metric
+            series = self._changing.get((metric.name, d.labels))
+            if series is None:
+                series = self._start(metric, d.labels)
+            if metric.type is Type.HISTOGRAM:
+                bucket = bisect_left(metric.buckets, d.value)
+                series.buckets[bucket] += 1
                 if d.exemplar_id is not None:
-                    self.exemplars[(key, bucket)] = Exemplar(
+                    self.exemplars[(series.key, bucket)] = Exemplar(
                         d.exemplar_id, float(d.value), self.wall
                     )
-            else:
-                current = current.add(d.value)
-            self.changes[key] = current
+            series.count += 1
+            series.total += d.value
+
+    def _start(self, metric: Family, labels: LabelPairs) -> _Changing:
+        key = SeriesKey(metric.name, labels)
+        current = self._mirror.values.get(key)
+        if current is None:
+            width = len(metric.buckets) + 1 if metric.type is Type.HISTOGRAM else 0
+            series = _Changing(key, 0, Decimal(0), [0] * width)
+        else:
+            series = _Changing(key, current.count, current.total, list(current.buckets))
+        self._changing[(metric.name, labels)] = series
+        return series
 
     def queue(self, team: str, change: int) -> None:
         self.pending_delta[team] = self.pending_delta.get(team, 0) + change
 
     def write_series(self) -> None:
+        self.changes = {series.key: series.value() for series in self._changing.values()}
         write_series(self.conn, self.changes.items())
 
 

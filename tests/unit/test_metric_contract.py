@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from exporter import metrics
+from exporter.generations.observations import GENERATION_LABELS
 from exporter.metrics import FAMILIES, NAMESPACE, Family, Replicas, Type
 from tests.support.processes import REPO_ROOT
 
@@ -92,3 +93,16 @@ def test_help_says_which_labels_to_fix_before_summing() -> None:
 def test_a_family_builds_only_its_own_type() -> None:
     with pytest.raises(TypeError, match="is a gauge, not a counter"):
         metrics.CREDITS_BALANCE.counter()
+
+
+def test_generation_families_start_with_the_labels_observations_share() -> None:
+    """The observer builds these families' label pairs from one shared prefix."""
+    built_from_the_prefix = (
+        metrics.GENERATION_COST,
+        metrics.GENERATION_TIME_TO_FIRST_TOKEN,
+        metrics.GENERATION_DURATION,
+        metrics.GENERATION_TOKENS,
+        metrics.GENERATION_REQUESTS,
+    )
+    for family in built_from_the_prefix:
+        assert family.labels[: len(GENERATION_LABELS)] == GENERATION_LABELS, family.name
