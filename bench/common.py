@@ -216,6 +216,18 @@ def metric_value(text: str, sample: str, **labels: str) -> float:
     return 0.0
 
 
+def metric_sum(text: str, sample: str, **labels: str) -> float:
+    """The sum of a sample's values over every series that has ``labels`` (all of them when
+    none are given), without a full parse."""
+    pattern = re.compile(rf"^{re.escape(sample)}(\{{[^}}]*\}})? (\S+)$", re.M)
+    want = {f'{k}="{v}"' for k, v in labels.items()}
+    total = 0.0
+    for match in pattern.finditer(text):
+        if want <= set((match.group(1) or "{}")[1:-1].split(",")):
+            total += float(match.group(2))
+    return total
+
+
 # --- load -----------------------------------------------------------------------------------
 
 _WRK_DONE = """
