@@ -47,6 +47,33 @@ FUTURE_SKEW = 300.0  # seconds an ID's own time may run ahead of the exporter's 
 MAX_ERROR_TYPES = 32  # distinct error_type and attempt outcome values before 'other'
 NANOSECONDS_PER_MS = Decimal(1_000_000)
 MILLISECONDS = Decimal(1000)
+# Every attribute the functions below read (attributes_of reads no other).
+READ = frozenset(
+    (
+        GENERATION_ID,
+        f"{MODEL_ATTEMPT}.index",
+        "gen_ai.operation.name",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.provider.name",
+        "gen_ai.request.stream",
+        "gen_ai.response.finish_reasons",
+        "gen_ai.response.time_to_first_chunk",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.reasoning.output_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "http.response.status_code",
+        "error.type",
+        "vercel.ai_gateway.provider",
+        "vercel.ai_gateway.cost.total",
+        "vercel.ai_gateway.cost.market",
+        "vercel.ai_gateway.credential.type",
+        "vercel.ai_gateway.attempt.success",
+        "vercel.ai_gateway.attempt.provider_timeout",
+    )
+)
 NOT_IN_SPANS = ("billable_web_search_calls",)  # record fields a root span does not carry
 EVENT_RESULTS = ("observed", "failed", "looked_up", "duplicate", "no_id", "stale")
 
@@ -79,13 +106,15 @@ _SCALARS = frozenset(("string_value", "bool_value", "int_value", "double_value")
 
 
 def attributes_of(span: Span) -> Attributes:
-    """A span's attributes as Python values (scalars read in line: a root span has about
-    thirty, and this is most of the time a delivery takes)."""
+    """The attributes this module reads of a span, as Python values. A root span has about
+    forty and reading them is most of what a delivery costs, so the others (the request ID,
+    the currencies, the region …) are left unread, and scalars are read in line."""
     out: Attributes = {}
     for attribute in span.attributes:
-        value = attribute.value
-        kind = value.WhichOneof("value")
-        out[attribute.key] = getattr(value, kind) if kind in _SCALARS else _plain(value)
+        if attribute.key in READ:
+            value = attribute.value
+            kind = value.WhichOneof("value")
+            out[attribute.key] = getattr(value, kind) if kind in _SCALARS else _plain(value)
     return out
 
 
@@ -99,12 +128,8 @@ def _text(attrs: Mapping[str, object], *keys: str) -> str | None:
 
 
 def _number(value: object) -> object:
-    """An int or a double as an exact Decimal (a double by its shortest repr, so 0.123 s is
-    123 ms exactly); anything else as it is, for the record's checks to refuse."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return Decimal(value)
+    """A double as an exact Decimal, by its shortest repr (so 0.123 s is 123 ms exactly), as
+    a record's JSON number is read; anything else as it is, for the record's checks."""
     if isinstance(value, float):
         return Decimal(repr(value))
     return value
@@ -156,6 +181,8 @@ def record_fields(span: Span, attrs: Mapping[str, object]) -> dict[str, object]:
         if credential == "byok":  # what the provider billed: the market price
             fields["upstream_inference_cost"] = attrs.get("vercel.ai_gateway.cost.market")
     ttft = _number(attrs.get("gen_ai.response.time_to_first_chunk"))
+    if type(ttft) is int:  # whole seconds, sent as an integer
+        ttft = Decimal(ttft)
     fields["latency"] = ttft * MILLISECONDS if isinstance(ttft, Decimal) else ttft
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     if start and end >= start:

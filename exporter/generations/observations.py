@@ -181,7 +181,11 @@ class Observer:
         ]
 
     def _deltas(self, team: str, gen: Generation) -> list[Delta]:
-        invalid = {attr for attr, field in _FIELD_NAMES.items() if field in gen.invalid_fields}
+        invalid = (
+            {attr for attr, field in _FIELD_NAMES.items() if field in gen.invalid_fields}
+            if gen.invalid_fields
+            else frozenset()
+        )
         out: list[Delta] = []
 
         def skip(attr: str) -> None:

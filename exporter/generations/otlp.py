@@ -376,7 +376,8 @@ class OtlpIntake(Collector):
         RecordDelivery), then its counts."""
         queue = self._queue_ops(batch.ids) + self._queue_ops(drain.lookups, source="drain")
         op = RecordDelivery(sender.digest, drain.roots, self._observer.deltas, drain.orphans, queue)
-        arrivals = _arrivals(queue) + [(root.team, "drain", 1) for root in drain.roots]
+        drained = Counter(root.team for root in drain.roots)
+        arrivals = _arrivals(queue) + [(team, "drain", n) for team, n in drained.items()]
         new = await self._intake.commit(op, _wanted(queue), arrivals)
         counts = self.drain_counts
         counts.bytes[team] += sender.size

@@ -14,6 +14,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
+from typing import NamedTuple
 
 from exporter.labels import safe_label
 from exporter.metrics import (
@@ -138,9 +139,11 @@ class SeriesValue:
         )
 
 
-@dataclass(frozen=True)
-class Delta:
-    """One change to one series: an observation (histogram) or an increment (counter)."""
+class Delta(NamedTuple):
+    """One change to one series: an observation (histogram) or an increment (counter).
+
+    A tuple, not a frozen dataclass: a drained generation makes twenty of them, and a
+    tuple is made in half the time."""
 
     metric: Family
     labels: LabelPairs

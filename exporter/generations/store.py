@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from exporter.clock import Clock
 from exporter.gateway.models import Generation
@@ -88,8 +88,7 @@ class PendingRow:
     attributes: str = ""  # attribution values as sent, exporter/generations/attribution.py
 
 
-@dataclass(frozen=True)
-class Exemplar:
+class Exemplar(NamedTuple):
     generation_id: str
     value: float
     timestamp: float
@@ -130,7 +129,8 @@ class Transaction:
         self._mirror = mirror
         self._changing: dict[tuple[str, LabelPairs], _Changing] = {}
         self.changes: dict[SeriesKey, SeriesValue] = {}  # the new values, once written
-        self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}
+        self._exemplars: dict[tuple[SeriesKey, int], Delta] = {}
+        self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}  # once written
         self.pending_delta: dict[str, int] = {}
 
     def apply(self, deltas: Iterable[Delta]) -> None:
@@ -142,10 +142,8 @@ class Transaction:
             if metric.type is Type.HISTOGRAM:
                 bucket = bisect_left(metric.buckets, d.value)
                 series.buckets[bucket] += 1
-                if d.exemplar_id is not None:
-                    self.exemplars[(series.key, bucket)] = Exemplar(
-                        d.exemplar_id, float(d.value), self.wall
-                    )
+                if d.exemplar_id is not None:  # the bucket's last one wins: made at the end
+                    self._exemplars[(series.key, bucket)] = d
             series.count += 1
             series.total += d.value
 
@@ -165,6 +163,10 @@ class Transaction:
 
     def write_series(self) -> None:
         self.changes = {series.key: series.value() for series in self._changing.values()}
+        self.exemplars = {
+            where: Exemplar(str(d.exemplar_id), float(d.value), self.wall)
+            for where, d in self._exemplars.items()
+        }
         write_series(self.conn, self.changes.items())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from exporter.clock import FakeClock
 from exporter.config import ConfigError, load_config
+from exporter.generations import drain
 from exporter.metrics import (
     DRAIN_DELIVERIES,
     DRAIN_TRACE_EVENTS,
@@ -461,3 +463,22 @@ async def test_one_generation_by_every_path_is_counted_once(
     assert exporter.generations.mirror.pending.get("default", 0) == 0
     accepted = total(exporter, GENERATION_IDS_RECEIVED, result="accepted")
     assert accepted == (1 if drained_at == 0 else 2)  # the first path, and the drain after it
+
+
+def test_every_attribute_the_reader_looks_at_is_read() -> None:
+    """attributes_of reads only the attributes in READ: one looked up but not read would be
+    silently absent, so the source may name no other."""
+    source = Path(drain.__file__).read_text()
+    named = set(re.findall(r'"((?:gen_ai|vercel|http|error)\.[a-z0-9_.]+)"', source))
+    named -= {drain.MODEL_ATTEMPT}  # a span name, not an attribute
+    assert named <= drain.READ, sorted(named - drain.READ)
+
+
+@pytest.mark.parametrize(("ttft", "seconds"), [(2, "2"), (0.125, "0.125")])
+async def test_a_time_to_first_chunk_in_whole_seconds_is_seconds(
+    exporter: Exporter, ttft: float, seconds: str
+) -> None:
+    spans = [root(gen_id(1), attrs={"gen_ai.response.time_to_first_chunk": ttft})]
+    body, headers = delivery(traces(spans))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert total(exporter, GENERATION_TIME_TO_FIRST_TOKEN) == Decimal(seconds)
