@@ -68,7 +68,11 @@ class GenerationPipeline:
         self._pricing = pricing
         self.teams = list(clients)
         self._follows = [parse_follow(spec, self.teams) for spec in config.ingest.follow]
-        self.token = FileKey(config.ingest.token_file) if config.ingest.token_file else None
+        self.token = (
+            FileKey(config.ingest.token_file, "ingest.token_file")
+            if config.ingest.token_file
+            else None
+        )
         self.store = Store(config.state.path)
         self.mirror = SeriesMirror()
         self.store.load(self.mirror)

@@ -109,17 +109,26 @@ def _items(value: object) -> list[dict[str, Any]]:
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress, refusing more than ``limit`` bytes out (a small bomb stays small)."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error:
-        raise IntakeError(400, "body is not valid gzip") from None
-    if len(out) > limit:
-        raise IntakeError(413, f"body larger than {limit} bytes once decompressed")
-    if not inflater.eof:
-        raise IntakeError(400, "body is not valid gzip: it ends early")
-    return out
+    """Decompress every gzip member (a concatenation is one gzip stream to every reader),
+    refusing more than ``limit`` bytes out in all, so a small bomb stays small."""
+    out: list[bytes] = []
+    size = 0
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            part = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error:
+            raise IntakeError(400, "body is not valid gzip") from None
+        size += len(part)
+        if size > limit:
+            raise IntakeError(413, f"body larger than {limit} bytes once decompressed")
+        if not inflater.eof:
+            raise IntakeError(400, "body is not valid gzip: it ends early")
+        out.append(part)
+        rest = inflater.unused_data
+        if not rest:
+            return b"".join(out)
 
 
 def media_type(header: str) -> str:

@@ -305,3 +305,20 @@ async def test_the_queue_bound_holds_under_concurrency_and_nothing_is_half_store
     stored = sum(resp.status_code == 200 for resp in answers)
     assert stored * 5 == exporter.generations.mirror.pending["default"], "all or nothing"
     assert {resp.status_code for resp in answers} == {200, 503}
+
+
+def test_every_gzip_member_is_decoded() -> None:
+    """A concatenation of gzip members is one gzip stream to every reader: spans after the
+    first member were lost with a 200."""
+    first, second = request([do_generate(A)]), request([do_generate(B)])
+    both = first.SerializeToString() + second.SerializeToString()  # protobuf concatenates
+    half = len(first.SerializeToString())
+    body = gzip.compress(both[:half]) + gzip.compress(both[half:])
+    decoded = decode(body, PROTOBUF, "gzip", LIMIT)
+    assert [ids_of(s) for rs in decoded.resource_spans for s in rs.scope_spans[0].spans] == [
+        [A],
+        [B],
+    ]
+    with pytest.raises(IntakeError, match="once decompressed") as caught:
+        decode(gzip.compress(b"\0" * (LIMIT // 2)) * 3, PROTOBUF, "gzip", LIMIT)
+    assert caught.value.status == 413
