@@ -31,7 +31,15 @@ from exporter.config import (
 from exporter.generations.store import StateError
 from exporter.logs import setup_logging
 from exporter.simulator.modes import Modes
-from exporter.web.server import AsgiServer, bind, reload_on_hangup, run, stop_on_signals
+from exporter.web import paths
+from exporter.web.server import (
+    AsgiServer,
+    bind,
+    bound_port,
+    reload_on_hangup,
+    run,
+    stop_on_signals,
+)
 
 PROG = "vercel-ai-gateway-exporter"
 log = logging.getLogger("exporter")
@@ -161,6 +169,42 @@ def simulate_parser() -> argparse.ArgumentParser:
         "(repeatable; POST /_sim/modes switches).",
     )
     parser.add_argument(
+        "--embedding-share",
+        type=float,
+        default=0.0,
+        help="Share of the background traffic that is embedding requests (0-1).",
+    )
+    parser.add_argument(
+        "--failure-share",
+        type=float,
+        default=0.0,
+        help="Share of the background traffic that fails (no record; 0-1).",
+    )
+    parser.add_argument(
+        "--drain.url",
+        dest="drain_url",
+        default=None,
+        metavar="URL",
+        help="Send every request's trace, as AI Gateway's trace drain does, to this OTLP/HTTP "
+        "URL (e.g. http://127.0.0.1:9853/v1/traces).",
+    )
+    parser.add_argument(
+        "--drain.secret-file",
+        dest="drain_secret_file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="File holding the secret the drain signs its deliveries with (needed with "
+        "--drain.url).",
+    )
+    parser.add_argument(
+        "--drain.format",
+        dest="drain_format",
+        default="json",
+        choices=["json", "protobuf"],
+        help="Delivery format of the drain. Default: json.",
+    )
+    parser.add_argument(
         "--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"]
     )
     return parser
@@ -205,7 +249,8 @@ async def _run_exporter(args: argparse.Namespace) -> int:
     exporter = Exporter(config, teams)
     reload_on_hangup(exporter.reload)
     if demo:
-        demo.start(exporter.generations.intake)
+        traces = f"http://127.0.0.1:{bound_port(sock)}{paths.TRACES}"
+        demo.start(exporter.generations.intake, None if exporter.web.tls else traces)
         log.info("demo mode: simulator at %s", demo.url)
     try:
         await exporter.run(sock, stop)
@@ -229,6 +274,7 @@ def _modes(given: list[str]) -> Modes:
 
 async def _run_simulator(args: argparse.Namespace) -> int:
     from exporter.simulator.app import Simulator, create_app
+    from exporter.simulator.drain import DrainSender
     from exporter.simulator.faults import Fault
     from exporter.simulator.world import world_name_for
 
@@ -248,9 +294,16 @@ async def _run_simulator(args: argparse.Namespace) -> int:
         plan="hobby" if args.hobby else "pro",
         modes=_modes(args.mode),
         models=args.models,
+        embedding_share=args.embedding_share,
+        failure_share=args.failure_share,
     )
     if args.fault:
         sim.fault = Fault.from_json({"mode": args.fault})
+    if args.drain_url is not None:
+        if args.drain_secret_file is None:
+            raise ConfigError("--drain.url needs --drain.secret-file: a drain signs what it sends")
+        secret = args.drain_secret_file.read_text().strip()
+        sim.start_drain(DrainSender(args.drain_url, secret, args.drain_format))
     stop = asyncio.Event()
     stop_on_signals(stop)
     sock = bind(args.listen)
@@ -259,8 +312,9 @@ async def _run_simulator(args: argparse.Namespace) -> int:
     log.info("simulator listening", extra={"address": args.listen, "seed": args.seed})
     await stop.wait()
     server.stop()
-    tasks[1].cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in [tasks[1], *sim.drain_tasks]:
+        task.cancel()
+    await asyncio.gather(*tasks, *sim.drain_tasks, return_exceptions=True)
     return 0
 
 

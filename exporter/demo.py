@@ -1,12 +1,15 @@
 """Demo mode: the simulator in the same process, with live traffic whose generation IDs are
-handed to the exporter's intake as an application would, so every metric moves within
-seconds and no API key is needed."""
+handed to the exporter's intake as an application would, and whose traces its trace drain
+sends to the exporter's own ``/v1/traces``, signed, so every metric moves within seconds and
+no API key is needed. The drain samples half the requests, as a drain's sampling rule would:
+those are counted from their spans, the others looked up."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import secrets
 import tempfile
 import zlib
 from decimal import Decimal
@@ -17,6 +20,7 @@ from exporter.config import ENV_PREFIX, TeamConfig
 from exporter.gateway.keys import StaticKey
 from exporter.generations.intake import Intake, IntakeError
 from exporter.simulator.app import Simulator, create_app
+from exporter.simulator.drain import DrainSender
 from exporter.simulator.reporting import demo_team_config
 from exporter.simulator.world import SimGeneration
 from exporter.teams import Team
@@ -26,11 +30,21 @@ TEAM = "demo"
 KEY = "demo-key-for-the-bundled-simulator"
 FEED_EVERY = 1.0
 FEATURES = ("chat", "search", "summarize", "agent")
+DRAIN_SAMPLE_RATE = 0.5
+DRAIN_EVERY = 2.0
 
 
 class Demo:
     def __init__(self) -> None:
-        self.simulator = Simulator(seed=1, rate=2.0, top_up_below=Decimal(25))
+        self.simulator = Simulator(
+            seed=1,
+            rate=2.0,
+            top_up_below=Decimal(25),
+            embedding_share=0.1,
+            failure_share=0.05,
+        )
+        self._drain_secret = secrets.token_hex(16)
+        self._drain = False  # the exporter checks the demo drain's secret (overrides)
         self._sock = bind("127.0.0.1:0")
         self.url = f"http://127.0.0.1:{bound_port(self._sock)}"
         self._tasks: list[asyncio.Task[None]] = []
@@ -60,6 +74,11 @@ class Demo:
             out["attribution.labels"] = ["feature=field:feature"]
         if "state.path" not in given and f"{ENV_PREFIX}STATE_PATH" not in os.environ:
             out["state.path"] = os.path.join(self._workdir.name, "state.db")
+        if "drain.secret_file" not in given and f"{ENV_PREFIX}DRAIN_SECRET_FILE" not in os.environ:
+            secret = Path(self._workdir.name, "drain.secret")
+            secret.write_text(self._drain_secret + "\n")
+            out["drain.secret_file"] = str(secret)
+            self._drain = True
         return out
 
     def teams(self) -> list[Team]:
@@ -69,7 +88,9 @@ class Demo:
         config = TeamConfig.model_validate({"name": TEAM, "api_key_env": "UNUSED", **extra})
         return [Team(TEAM, StaticKey(KEY, "demo key"), config)]
 
-    def start(self, intake: Intake) -> None:
+    def start(self, intake: Intake, traces_url: str | None) -> None:
+        """Start the traffic and the feeds; ``traces_url``: the exporter's own ``/v1/traces``
+        for the drain (None: no drain, e.g. behind TLS the demo's client would not trust)."""
         server = AsgiServer(create_app(self.simulator), self._sock)
         self.simulator.listeners.append(self._on_generation)
         self._tasks = [
@@ -77,6 +98,15 @@ class Demo:
             asyncio.create_task(self.simulator.run_traffic()),
             asyncio.create_task(self._feed(intake)),
         ]
+        if traces_url is not None and self._drain:
+            drain = DrainSender(
+                traces_url,
+                self._drain_secret,
+                interval=DRAIN_EVERY,
+                sample_rate=DRAIN_SAMPLE_RATE,
+            )
+            self.simulator.start_drain(drain)
+            self._tasks += self.simulator.drain_tasks
 
     def _on_generation(self, team: str, gen: SimGeneration) -> None:
         self._new_ids.append(gen.id)

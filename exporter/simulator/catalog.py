@@ -52,6 +52,7 @@ class ModelSpec:
     listed: bool = True  # False: served, yet missing from /v1/models (savings unknown)
     long_prompt: int | None = None  # tiered: prompts from this many tokens pay double
     deprecated_in_days: float | None = None  # deprecated this long after the simulator starts
+    type: str = "language"  # the catalog's type: language, embedding …
 
 
 CATALOGUE: tuple[ModelSpec, ...] = (
@@ -119,12 +120,32 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         listed=False,
     ),
 )
+# Served for embedding requests only (TeamWorld.embed), never picked for a chat generation.
+EMBEDDING_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "openai/text-embedding-3-small",
+        "Text Embedding 3 Small",
+        ("openai",),
+        Decimal("0.00000002"),
+        Decimal(0),
+        type="embedding",
+    ),
+    ModelSpec(
+        "cohere/embed-v4.0",
+        "Embed v4.0",
+        ("cohere", "bedrock"),
+        Decimal("0.00000012"),
+        Decimal(0),
+        type="embedding",
+    ),
+)
 _SYNTHETIC_PROVIDERS = ("alpha", "beta", "gamma", "delta", "epsilon")
 
 
 def catalogue(models: int | None = None) -> tuple[ModelSpec, ...]:
     """The built-in models, followed by synthetic ones up to ``models`` in all (stress runs)."""
-    extra = max(0, (models or 0) - len(CATALOGUE))
+    built_in = CATALOGUE + EMBEDDING_MODELS
+    extra = max(0, (models or 0) - len(built_in))
     synthetic = tuple(
         ModelSpec(
             f"synthetic/model-{index:03d}",
@@ -135,7 +156,7 @@ def catalogue(models: int | None = None) -> tuple[ModelSpec, ...]:
         )
         for index in range(extra)
     )
-    return CATALOGUE + synthetic
+    return built_in + synthetic
 
 
 def _text(value: Decimal) -> str:
@@ -153,9 +174,15 @@ class SimCatalog:
     """The models of one simulator and their current list prices, which every team shares."""
 
     def __init__(
-        self, specs: tuple[ModelSpec, ...] = CATALOGUE, started: float | None = None, seed: int = 1
+        self,
+        specs: tuple[ModelSpec, ...] = CATALOGUE + EMBEDDING_MODELS,
+        started: float | None = None,
+        seed: int = 1,
     ) -> None:
         self.specs = specs
+        # A chat generation picks among these; embedding models serve embeddings alone.
+        self.chat_specs = tuple(spec for spec in specs if spec.type == "language")
+        self.embedding_specs = tuple(spec for spec in specs if spec.type == "embedding")
         self.started = time.time() if started is None else started
         self.seed = seed
         self._by_id = {spec.id: spec for spec in specs}
@@ -228,7 +255,7 @@ class SimCatalog:
             "description": spec.name,
             "context_window": 200000,
             "max_tokens": 64000,
-            "type": "language",
+            "type": spec.type,
             "tags": ["reasoning"] if spec.reasoning else [],
             "pricing": pricing,
         }

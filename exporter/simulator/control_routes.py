@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from exporter.simulator.catalog import TOKEN_TYPES
+from exporter.simulator.drain import DrainSender
 from exporter.simulator.faults import Fault
 from exporter.simulator.reporting import PLANS
 from exporter.simulator.responses import bearer_token, json_response
@@ -58,6 +59,8 @@ class ControlRoutes:
             Route("/_sim/plan", self.plan, methods=["GET", "POST"]),
             Route("/_sim/modes", self.modes, methods=["GET", "POST"]),
             Route("/_sim/prices", self.prices, methods=["GET", "POST"]),
+            Route("/_sim/drain", self.drain, methods=["GET", "POST"]),
+            Route("/_sim/drain/redeliver", self.redeliver, methods=["POST"]),
         ]
 
     def _worlds(self, request: Request) -> list[TeamWorld]:
@@ -108,12 +111,49 @@ class ControlRoutes:
             return json_response({"error": "count must be an integer from 1 to 100000"}, 400)
         if ready_after is not None and not isinstance(ready_after, (int, float)):
             return json_response({"error": "ready_after must be a number of seconds"}, 400)
-        ids = [
-            self.sim.generate(world, ready_after, body.get("model")).id
-            for world in self._worlds(request)
-            for _ in range(count)
-        ]
+        kind = body.get("kind", "chat")
+        if kind not in ("chat", "embeddings", "failed"):
+            return json_response({"error": "kind must be chat, embeddings or failed"}, 400)
+        ids = []
+        for world in self._worlds(request):
+            for _ in range(count):
+                if kind == "chat":
+                    ids.append(self.sim.generate(world, ready_after, body.get("model")).id)
+                elif kind == "embeddings":
+                    ids.append(self.sim.embed(world, ready_after).id)
+                else:
+                    ids.append(self.sim.fail(world).id)
         return json_response({"ids": ids})
+
+    async def drain(self, request: Request) -> Response:
+        """POST starts a trace drain to ``url`` (every request of every team from then on),
+        signed with ``secret``; GET shows what each drain sent."""
+        if request.method == "POST":
+            body = await _body(request)
+            try:
+                sender = DrainSender(
+                    url=str(body["url"]),
+                    secret=str(body["secret"]),
+                    fmt=body.get("format", "json"),
+                    compress=bool(body.get("gzip", False)),
+                    interval=float(body.get("interval", 1.0)),
+                    batch=int(body.get("batch", 100)),
+                    sample_rate=float(body.get("sample_rate", 1.0)),
+                )
+            except (KeyError, TypeError, ValueError):
+                return json_response(
+                    {"error": 'expected {"url": …, "secret": …} (format, gzip, interval, …)'},
+                    400,
+                )
+            if sender.fmt not in ("json", "protobuf") or not 0 <= sender.sample_rate <= 1:
+                return json_response({"error": "format json or protobuf, sample_rate 0-1"}, 400)
+            self.sim.start_drain(sender)
+        return json_response({"drains": [d.counts.truth() for d in self.sim.drains]})
+
+    async def redeliver(self, request: Request) -> Response:
+        """Every drain sends its last delivery again, as after an answer that was lost."""
+        again = [d.redeliver() for d in self.sim.drains]
+        return json_response({"redelivered": sum(again)})
 
     async def faults(self, request: Request) -> Response:
         """GET shows the active fault, POST replaces it, DELETE clears it."""

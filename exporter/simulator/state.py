@@ -12,11 +12,14 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.simulator.catalog import SimCatalog, catalogue
+from exporter.simulator.drain import DrainSender
 from exporter.simulator.faults import Fault
 from exporter.simulator.modes import Modes
-from exporter.simulator.world import SimGeneration, TeamWorld, world_name_for
+from exporter.simulator.world import SimFailure, SimGeneration, TeamWorld, world_name_for
 
 GenerationListener = Callable[[str, SimGeneration], None]
+# Told of every request the gateway serves, failed ones too (a trace drain's view).
+RequestListener = Callable[[str, SimGeneration | SimFailure], None]
 
 
 class Simulator:
@@ -35,6 +38,8 @@ class Simulator:
         plan: str = "pro",
         modes: Modes | None = None,
         models: int | None = None,
+        embedding_share: float = 0.0,
+        failure_share: float = 0.0,
     ) -> None:
         self.seed = seed
         self.latency = latency  # seconds every documented API answer takes, before faults
@@ -55,6 +60,12 @@ class Simulator:
         self.fault: Fault | None = None
         self.requests: deque[dict[str, Any]] = deque(maxlen=100_000)
         self.listeners: list[GenerationListener] = []
+        self.request_listeners: list[RequestListener] = []
+        # Shares of the background traffic that are embeddings, and failed requests.
+        self.embedding_share = embedding_share
+        self.failure_share = failure_share
+        self.drains: list[DrainSender] = []  # trace drains started by the control API
+        self.drain_tasks: list[asyncio.Task[None]] = []
         self._traffic_rng = random.Random(f"{seed}:traffic")  # noqa: S311 - simulation
 
     def world_for(self, key: str) -> TeamWorld:
@@ -79,11 +90,35 @@ class Simulator:
     ) -> SimGeneration:
         delay = self.ready_delay if ready_delay is None else ready_delay
         gen = world.generate(time.time(), delay, model)
+        self._served(world, gen)
+        return gen
+
+    def embed(self, world: TeamWorld, ready_delay: float | None = None) -> SimGeneration:
+        """One embedding request, with a record like any generation."""
+        gen = world.embed(time.time(), self.ready_delay if ready_delay is None else ready_delay)
+        self._served(world, gen)
+        return gen
+
+    def fail(self, world: TeamWorld) -> SimFailure:
+        """One request the gateway answers with an error: no record, no cost."""
+        failure = world.fail(time.time())
+        for listener in self.request_listeners:
+            listener(world.name, failure)
+        return failure
+
+    def _served(self, world: TeamWorld, gen: SimGeneration) -> None:
         if self.top_up_below is not None and world.balance < self.top_up_below:
             world.top_up(time.time(), self.top_up_amount)
         for listener in self.listeners:
             listener(world.name, gen)
-        return gen
+        for request_listener in self.request_listeners:
+            request_listener(world.name, gen)
+
+    def start_drain(self, sender: DrainSender) -> None:
+        """Send every request from now on to a trace drain endpoint (on this event loop)."""
+        self.drains.append(sender)
+        self.request_listeners.append(sender.take)
+        self.drain_tasks.append(asyncio.create_task(sender.run()))
 
     async def run_traffic(self, tick: float = 0.25) -> None:
         """Poisson arrivals at ``rate`` generations per second per team, until cancelled."""
@@ -92,7 +127,21 @@ class Simulator:
             for world in list(self.worlds.values()):
                 arrivals = self._poisson(self.rate * tick)
                 for _ in range(arrivals):
-                    self.generate(world)
+                    self._arrive(world)
+
+    def _arrive(self, world: TeamWorld) -> None:
+        """One request of the background traffic: a chat generation, or at their shares an
+        embedding or a failed request (drawn apart, so a seed's chat traffic stays put)."""
+        if not (self.embedding_share or self.failure_share):
+            self.generate(world)
+            return
+        draw = world.routing.random()
+        if draw < self.failure_share:
+            self.fail(world)
+        elif draw < self.failure_share + self.embedding_share:
+            self.embed(world)
+        else:
+            self.generate(world)
 
     def _poisson(self, mean: float) -> int:
         if mean <= 0:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from exporter.simulator.catalog import SimCatalog
+from exporter.simulator.catalog import ModelSpec, SimCatalog
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CENT_MICRO = Decimal("0.00000001")
@@ -50,6 +50,63 @@ def iso_utc(ts: float) -> str:
     )
 
 
+@dataclass(frozen=True)
+class SimAttempt:
+    """One call the gateway made to a provider for a request."""
+
+    model: str
+    provider: str
+    outcome: str  # success, timeout, or the error type
+    status: int  # the provider's HTTP status (504 for a timeout)
+
+    def truth(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "outcome": self.outcome,
+            "status": self.status,
+        }
+
+
+# Why a provider call fails, and the status it answers with; and why a request fails.
+ATTEMPT_ERRORS = (("rate_limited", 429), ("provider_error", 500), ("overloaded", 529))
+REQUEST_ERRORS = (
+    ("rate_limit_exceeded", 429),
+    ("provider_error", 502),
+    ("service_unavailable", 503),
+    ("invalid_request", 400),
+)
+
+
+@dataclass
+class SimFailure:
+    """A request the gateway answered with an error: it has an ID, a trace and attempts,
+    and no generation record (a lookup answers 404), and it costs nothing."""
+
+    id: str
+    created_at: float
+    model: str
+    provider: str
+    operation: str
+    status: int
+    error_type: str
+    duration_ms: int
+    attempts: tuple[SimAttempt, ...]
+
+    def truth(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": self.created_at,
+            "model": self.model,
+            "provider": self.provider,
+            "operation": self.operation,
+            "status": self.status,
+            "error_type": self.error_type,
+            "duration_ms": self.duration_ms,
+            "attempts": [attempt.truth() for attempt in self.attempts],
+        }
+
+
 @dataclass
 class SimGeneration:
     """One generation as the gateway records it, plus the simulator-only dimensions."""
@@ -79,6 +136,11 @@ class SimGeneration:
     cache_savings: Decimal | None = None  # what the exporter must count (catalog.py)
     surcharge: Decimal = Decimal(0)  # part of total_cost, BYOK or not
     gateway_fee: Decimal = Decimal(0)  # part of total_cost: the gateway's own charges
+    operation: str = "chat"  # chat or embeddings: what the trace drain's spans say
+    # How the gateway served it: the models tried first and failed (fallback models), and
+    # every provider call in order, the last one the answer.
+    fallbacks: tuple[str, ...] = ()
+    attempts: tuple[SimAttempt, ...] = ()
 
     @property
     def market_cost(self) -> Decimal:
@@ -142,6 +204,9 @@ class SimGeneration:
             "surcharge": str(self.surcharge),
             "gateway_fee": str(self.gateway_fee),
             "cache_savings": None if self.cache_savings is None else str(self.cache_savings),
+            "operation": self.operation,
+            "fallbacks": list(self.fallbacks),
+            "attempts": [attempt.truth() for attempt in self.attempts],
         }
 
 
@@ -161,12 +226,19 @@ class TeamWorld:
     generations: dict[str, SimGeneration] = field(default_factory=dict)
     topups: list[tuple[float, Decimal]] = field(default_factory=list)
     catalog: SimCatalog = field(default_factory=SimCatalog)  # shared by a simulator's teams
+    failures: dict[str, SimFailure] = field(default_factory=dict)
+    # How requests are routed, embeddings and failures: drawn apart from ``rng``, so the
+    # generations a seed makes stay the same whether or not anything else is asked for.
+    routing: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.routing.seed(f"{self.name}:routing")
 
     def generate(self, now: float, ready_delay: float, model: str | None = None) -> SimGeneration:
         """Make one generation now, charge it, and return it."""
         rng = self.rng
         catalog = self.catalog
-        spec = catalog.spec(model) or rng.choice(catalog.specs)
+        spec = catalog.spec(model) or rng.choice(catalog.chat_specs)
         prompt = max(1, int(rng.lognormvariate(7.0, 1.0)))
         completion = max(1, int(rng.lognormvariate(5.5, 1.0)))
         thinks = spec.reasoning and rng.random() < 0.5
@@ -216,10 +288,101 @@ class TeamWorld:
             cache_savings=catalog.cache_savings(spec, provider, prompt, cached),
         )
         gen.add_gateway_charges()
+        gen.fallbacks, gen.attempts = self._route(spec, provider)
+        self._charge(gen)
+        return gen
+
+    def _charge(self, gen: SimGeneration) -> None:
         self.generations[gen.id] = gen
         self.balance -= gen.total_cost
         self.total_used += gen.total_cost
+
+    def _route(
+        self, spec: ModelSpec, provider: str
+    ) -> tuple[tuple[str, ...], tuple[SimAttempt, ...]]:
+        """The models tried first and the provider calls of a request ``provider`` served
+        with ``spec``:
+        mostly one call; some fail over to another provider of the model (a failed call or a
+        timeout first), some fall back from another model whose calls failed."""
+        rng = self.routing
+        served = SimAttempt(spec.id, provider, "success", 200)
+        draw = rng.random()
+        if draw < 0.1 and len(spec.providers) > 1:
+            first = next(p for p in spec.providers if p != provider)
+            return (), (self._failed_attempt(spec.id, first), served)
+        if draw < 0.16:
+            others = [s for s in self.catalog.specs if s.type == spec.type and s is not spec]
+            if others:
+                tried = rng.choice(others)
+                failed = self._failed_attempt(tried.id, rng.choice(tried.providers))
+                return (tried.id,), (failed, served)
+        return (), (served,)
+
+    def _failed_attempt(self, model: str, provider: str) -> SimAttempt:
+        if self.routing.random() < 0.3:
+            return SimAttempt(model, provider, "timeout", 504)
+        error, status = self.routing.choice(ATTEMPT_ERRORS)
+        return SimAttempt(model, provider, error, status)
+
+    def embed(self, now: float, ready_delay: float) -> SimGeneration:
+        """One embedding request: input tokens only, not streamed, priced at the model's
+        input price, with a record like any generation."""
+        rng = self.routing
+        spec = rng.choice(self.catalog.embedding_specs)
+        provider = rng.choice(spec.providers)
+        tokens = max(1, int(rng.lognormvariate(6.0, 1.0)))
+        cost = (tokens * self.catalog.price(spec, provider, "input", tokens)).quantize(
+            CENT_MICRO, rounding=ROUND_HALF_UP
+        )
+        took = int(rng.uniform(40, 400))
+        gen = SimGeneration(
+            id="gen_" + new_ulid(rng, int(now * 1000)),
+            created_at=now,
+            ready_at=now + ready_delay,
+            model=spec.id,
+            provider_name=provider,
+            total_cost=cost,
+            upstream_inference_cost=Decimal(0),
+            is_byok=False,
+            streamed=False,
+            finish_reason="stop",
+            latency_ms=took,
+            generation_time_ms=took,
+            tokens_prompt=tokens,
+            tokens_completion=0,
+            tokens_reasoning=0,
+            tokens_cached=0,
+            tokens_cache_creation=0,
+            web_search_calls=0,
+            user=rng.choice(USERS),
+            tags=(),
+            api_key_name=rng.choice(API_KEY_NAMES),
+            zero_data_retention=False,
+            operation="embeddings",
+            attempts=(SimAttempt(spec.id, provider, "success", 200),),
+        )
+        self._charge(gen)
         return gen
+
+    def fail(self, now: float) -> SimFailure:
+        """A request the gateway answers with an error after its provider calls failed."""
+        rng = self.routing
+        spec = rng.choice(self.catalog.chat_specs)
+        error, status = rng.choice(REQUEST_ERRORS)
+        calls = [] if status == 400 else spec.providers[: rng.randint(1, len(spec.providers))]
+        failure = SimFailure(
+            id="gen_" + new_ulid(rng, int(now * 1000)),
+            created_at=now,
+            model=spec.id,
+            provider=calls[-1] if calls else spec.providers[0],
+            operation="chat",
+            status=status,
+            error_type=error,
+            duration_ms=int(rng.uniform(50, 3000)),
+            attempts=tuple(self._failed_attempt(spec.id, provider) for provider in calls),
+        )
+        self.failures[failure.id] = failure
+        return failure
 
     def top_up(self, now: float, amount: Decimal) -> None:
         self.balance += amount
@@ -231,4 +394,5 @@ class TeamWorld:
             "total_used": str(self.total_used),
             "topups": [{"at": at, "amount": str(amount)} for at, amount in self.topups],
             "generations": [g.truth() for g in self.generations.values()],
+            "failures": [f.truth() for f in self.failures.values()],
         }

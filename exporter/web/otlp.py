@@ -23,9 +23,11 @@ one is configured, so Vercel's endpoint check passes.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
+import re
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -72,7 +74,7 @@ def decode(body: bytes, content_type: str, encoding: str, limit: int) -> ExportT
             data = json.loads(body.decode("utf-8"))
             if not isinstance(data, dict):
                 raise IntakeError(400, "not an OTLP JSON ExportTraceServiceRequest: not an object")
-            json_format.ParseDict(_short_enums(data), message, ignore_unknown_fields=True)
+            json_format.ParseDict(_otlp_json(data), message, ignore_unknown_fields=True)
     except (DecodeError, json_format.ParseError, ValueError, RecursionError) as exc:
         kind = "protobuf" if content_type == PROTOBUF else "JSON"
         raise IntakeError(400, f"not an OTLP {kind} ExportTraceServiceRequest: {exc}") from None
@@ -88,12 +90,21 @@ _KINDS = {
 _STATUS_CODES = {name: f"STATUS_CODE_{name.upper()}" for name in ("unset", "ok", "error")}
 
 
-def _short_enums(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with the short enum names Vercel's JSON uses spelt as OTLP/JSON spells them
-    (in place: the parsed body is this function's alone)."""
+_HEX_ID = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def _otlp_json(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as protobuf's JSON parser reads it (in place: the parsed body is this
+    function's alone). OTLP/JSON writes trace and span IDs in hex where protobuf's JSON
+    mapping has base64, and Vercel's JSON spells a span's kind "server"."""
     for resource_spans in _items(data.get("resourceSpans")):
         for scope_spans in _items(resource_spans.get("scopeSpans")):
             for span in _items(scope_spans.get("spans")):
+                for field in _ID_FIELDS:
+                    value = span.get(field)
+                    if isinstance(value, str) and _HEX_ID.fullmatch(value):
+                        span[field] = base64.b64encode(bytes.fromhex(value)).decode()
                 kind = span.get("kind")
                 if isinstance(kind, str):
                     span["kind"] = _KINDS.get(kind.lower(), kind)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from exporter.simulator.app import Simulator, create_app
-from exporter.simulator.catalog import CATALOGUE, DAY, SimCatalog, catalogue
+from exporter.simulator.catalog import CATALOGUE, DAY, EMBEDDING_MODELS, SimCatalog, catalogue
 
 KEY = "sk-sim-catalog-0123456789"
 
@@ -31,8 +31,10 @@ async def listed(sim: Simulator) -> dict[str, dict[str, Any]]:
 async def test_every_generated_model_but_the_private_one_is_priced() -> None:
     sim = Simulator(rate=0)
     models = await listed(sim)
-    served = {spec.id for spec in CATALOGUE}
-    assert set(models) == served - {"acme/support-tuned-8b"}
+    served = {spec.id for spec in CATALOGUE}  # chat models; embedding models serve embeddings
+    embedding = {spec.id for spec in EMBEDDING_MODELS}
+    assert set(models) == (served | embedding) - {"acme/support-tuned-8b"}
+    assert {models[m]["type"] for m in embedding} == {"embedding"}
     for entry in models.values():
         pricing = entry["pricing"]
         assert set(pricing) >= {"input", "output", "input_cache_read", "input_cache_write"}
@@ -134,4 +136,4 @@ def test_a_stress_catalogue_adds_synthetic_models_up_to_the_count() -> None:
     assert len(specs) == 200 == len({s.id for s in specs})
     assert specs[: len(CATALOGUE)] == CATALOGUE
     assert all(s.providers and s.input_price > 0 for s in specs)
-    assert catalogue() == catalogue(3) == CATALOGUE
+    assert catalogue() == catalogue(3) == CATALOGUE + EMBEDDING_MODELS
