@@ -80,6 +80,11 @@ def test_credentials_are_files_named_in_the_config(scenario: str) -> None:
     referenced += [Path(t["budgets"]["token_file"]) for t in config["teams"] if "budgets" in t]
     if "token_file" in config.get("ingest", {}):
         referenced.append(Path(config["ingest"]["token_file"]))
+    drain_files = ("drain_secret_file", "drain_verify_code_file")
+    referenced += [
+        Path(t[option]) for t in config["teams"] for option in drain_files if option in t
+    ]
+    referenced += [Path(path) for path in config.get("drain", {}).values()]
     assert sorted(referenced) == sorted(secrets_dir / path for path in files)
     assert not any("api_key_env" in team for team in config["teams"])
     # Each file comes from the Secret the values name, or from the chart's own Secret.
@@ -95,8 +100,11 @@ def _named_secret_refs(scenario: str) -> set[tuple[str, str]]:
     """(Secret, key) of every existingSecret the scenario names, chart defaults filled in."""
     values, defaults = scenario_values(scenario), chart_values()
     blocks = [(values.get(n, {}), defaults[n]["existingSecret"]) for n in ("apiKey", "ingestToken")]
+    drain, default_drain = values.get("drain", {}), defaults["drain"]
+    blocks += [(drain.get(p, {}), default_drain[p]["existingSecret"]) for p in default_drain]
     for team in values.get("teams", []):
         blocks += [(team, {}), (team.get("budgets", {}), {})]
+        blocks += [(part, {}) for part in team.get("drain", {}).values()]
     refs = [
         {**default, **block["existingSecret"]}
         for block, default in blocks

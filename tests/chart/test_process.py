@@ -60,6 +60,7 @@ def existing_secrets(workdir: Path) -> tuple[dict[str, dict[str, bytes]], Access
         "ai-gateway-prod": {"api-key": b"vck_existing-prod-key\n"},
         "vercel-budgets": {"token": b"vercel-access-token-0123\n"},
         "ai-gateway-ingest": {"token": b"ingest-token-from-secret\n"},
+        "ai-gateway-prod-drain": {"secret": b"prod-drain-signature-secret\n"},
         "exporter-web-config": {
             "web-config.yml": yaml.safe_dump(web_config).encode(),
             "tls.crt": server.cert.read_bytes(),

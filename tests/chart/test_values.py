@@ -28,7 +28,14 @@ from tests.support.processes import REPO_ROOT
 
 SCHEMA: dict[str, Any] = json.loads((CHART_DIR / "values.schema.json").read_text())
 # Exporter options the chart sets itself, which values must not be able to override.
-CHART_OWNED = {"web.listen_address", "web.config_file", "ingest.token_file", "state.path"}
+CHART_OWNED = {
+    "web.listen_address",
+    "web.config_file",
+    "ingest.token_file",
+    "state.path",
+    "drain.secret_file",
+    "drain.verify_code_file",
+}
 # Chart keys standing in for the exporter's file paths: a Secret reference or an inline value.
 SECRET_KEYS = {"existingSecret", "value"}
 
@@ -134,8 +141,12 @@ def test_config_sections_are_the_exporters_minus_what_the_chart_sets() -> None:
 def test_team_blocks_are_the_exporters_with_secrets_as_references(
     definition: str, model: type[BaseModel], replaced: set[str]
 ) -> None:
-    expected = _fields(model) - replaced | (SECRET_KEYS if replaced else set())
-    assert _properties(SCHEMA["definitions"][definition]) == expected
+    # The files of a team's trace drain are references too, under one key: drain.
+    drain = {"drain_secret_file", "drain_verify_code_file"} & _fields(model)
+    expected = _fields(model) - replaced - drain | (SECRET_KEYS if replaced else set())
+    assert _properties(SCHEMA["definitions"][definition]) == expected | (
+        {"drain"} if drain else set()
+    )
 
 
 def test_report_filters_are_the_exporters() -> None:

@@ -75,7 +75,8 @@ app.kubernetes.io/component: connection-test
 
 {{/*
 The teams as the exporter's config lists them, with every credential as a file, as YAML:
-`teams` (the `apiKey` shorthand becomes the one team `default`), `ingestToken`, and `files`,
+`teams` (the `apiKey` shorthand becomes the one team `default`), `ingestToken`, `drain` (its
+file options), and `files`,
 every credential in one list. A credential is {secret, key, path[, value]}: the Secret and key
 it comes from, its path under the secrets directory, and its inline value when the chart's own
 Secret holds it. The config, that Secret and the projected volume are all built from this, so
@@ -116,6 +117,13 @@ they cannot disagree.
 {{- $files = append $files $token }}
 {{- $_ := set $entry "budgets" (merge (omit . "existingSecret" "value") (dict "token_file" (printf "%s/%s" $secretsDir $token.path))) }}
 {{- end }}
+{{- range $part, $option := dict "secret" "drain_secret_file" "verifyCode" "drain_verify_code_file" }}
+{{- with dig "drain" $part nil $team }}
+{{- $file := include "vercel-ai-gateway-exporter.credential" (list $fullname . (printf "%s.drain.%s" $where $part) (printf "%s.drain-%s" $team.name ($part | kebabcase)) (printf "teams/%s/drain-%s" $team.name ($part | kebabcase))) | fromYaml }}
+{{- $files = append $files $file }}
+{{- $_ := set $entry $option (printf "%s/%s" $secretsDir $file.path) }}
+{{- end }}
+{{- end }}
 {{- $out = append $out $entry }}
 {{- end }}
 {{- $result := dict "teams" $out }}
@@ -125,6 +133,19 @@ they cannot disagree.
 {{- $files = append $files $token }}
 {{- $_ := set $result "ingestToken" $token }}
 {{- end }}
+{{- $drain := dict }}
+{{- range $part, $option := dict "secret" "secret_file" "verifyCode" "verify_code_file" }}
+{{- $block := index $.Values.drain $part }}
+{{- if or $block.existingSecret.name $block.value }}
+{{- if and (eq $part "secret") (gt (len $teams) 1) }}
+{{- fail "drain.secret is the only team's drain secret: with several teams, set teams[].drain.secret" }}
+{{- end }}
+{{- $file := include "vercel-ai-gateway-exporter.credential" (list $fullname $block (printf "drain.%s" $part) (printf "drain-%s" ($part | kebabcase)) (printf "drain-%s" ($part | kebabcase))) | fromYaml }}
+{{- $files = append $files $file }}
+{{- $_ := set $drain $option (printf "%s/%s" $secretsDir $file.path) }}
+{{- end }}
+{{- end }}
+{{- with $drain }}{{ $_ := set $result "drain" . }}{{ end }}
 {{- $_ := set $result "files" $files }}
 {{- toYaml $result }}
 {{- end }}
@@ -158,6 +179,9 @@ Args: (list fullname block where managedKey path).
 {{- with $credentials.ingestToken }}
 {{- $file := printf "%s/%s" (include "vercel-ai-gateway-exporter.secretsDir" $) .path }}
 {{- $_ := set $config "ingest" (merge (dict "token_file" $file) ($config.ingest | default dict)) }}
+{{- end }}
+{{- with $credentials.drain }}
+{{- $_ := set $config "drain" . }}
 {{- end }}
 {{- with .Values.webConfig.existingSecret }}
 {{- if .name }}
@@ -335,4 +359,9 @@ spec:
   topologySpreadConstraints:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end }}
+
+{{/* Non-empty when some team has its own drain secret. */}}
+{{- define "vercel-ai-gateway-exporter.teamDrains" -}}
+{{- range .Values.teams }}{{ if dig "drain" "secret" nil . }}yes{{ end }}{{ end }}
 {{- end }}
