@@ -317,7 +317,8 @@ REQUESTS_FAILED = _family(
     "requests_failed_total", C, "", "vercel_team model provider operation error_type",
     "Requests AI Gateway answered with an error, from the root spans of its trace drain, by "
     "error_type (the span's error.type, else the HTTP status code it answered). They have no "
-    "generation record, so no other path counts them; each is counted once by its generation ID.",
+    "generation record, so no other path counts them; each is counted once, by its generation "
+    "ID (or with its delivery when it has none).",
     SUM, Area.GATEWAY,
 )  # fmt: skip
 PROVIDER_ATTEMPTS = _family(

@@ -261,6 +261,12 @@ class DrainReader:
     ) -> None:
         raw = attrs.get(GENERATION_ID)
         gen_id = canonical_generation_id(raw) if isinstance(raw, str) else None
+        if gen_id is None and failed(span, attrs):
+            # A request that failed before the gateway gave it an ID: still a failure, and
+            # counted once as long as its delivery is (a delivery sent again counts nothing).
+            batch.events[(team, "failed")] += 1
+            batch.orphans += [*self._failure(team, attrs), *trace]
+            return
         if gen_id is None or not self._current(gen_id):
             batch.events[(team, "no_id" if gen_id is None else "stale")] += 1
             batch.orphans += trace

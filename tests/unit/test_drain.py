@@ -482,3 +482,13 @@ async def test_a_time_to_first_chunk_in_whole_seconds_is_seconds(
     body, headers = delivery(traces(spans))
     assert (await post(exporter, body, headers)).status_code == 200
     assert total(exporter, GENERATION_TIME_TO_FIRST_TOKEN) == Decimal(seconds)
+
+
+async def test_a_failed_request_without_an_id_is_still_a_failure(exporter: Exporter) -> None:
+    failure = root(None, None, failed="rate_limit_exceeded")
+    body, headers = delivery(traces([failure, attempt(failure, "anthropic", error="overloaded")]))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert (await post(exporter, body, headers)).status_code == 200  # sent again: nothing more
+    assert total(exporter, REQUESTS_FAILED, error_type="rate_limit_exceeded") == 1
+    assert total(exporter, PROVIDER_ATTEMPTS, outcome="overloaded") == 1
+    assert process_count(exporter, DRAIN_TRACE_EVENTS, result="failed") == 1
