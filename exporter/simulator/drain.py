@@ -50,7 +50,8 @@ OTEL_PROVIDERS = {"bedrock": "aws.bedrock", "vertex": "gcp.vertex_ai", "azure": 
 _KINDS = {Span.SPAN_KIND_SERVER: "server", Span.SPAN_KIND_CLIENT: "client"}
 
 
-def _value(raw: object) -> AnyValue:
+def any_value(raw: object) -> AnyValue:
+    """An attribute value as OTLP holds it: a string, bool, int, double or a list of them."""
     if isinstance(raw, bool):
         return AnyValue(bool_value=raw)
     if isinstance(raw, int):
@@ -59,7 +60,7 @@ def _value(raw: object) -> AnyValue:
         return AnyValue(double_value=raw)
     if isinstance(raw, (list, tuple)):
         out = AnyValue()
-        out.array_value.values.extend(_value(item) for item in raw)
+        out.array_value.values.extend(any_value(item) for item in raw)
         return out
     return AnyValue(string_value=str(raw))
 
@@ -84,7 +85,7 @@ def _span(
         end_time_unix_nano=end,
     )
     span.attributes.extend(
-        KeyValue(key=key, value=_value(value))
+        KeyValue(key=key, value=any_value(value))
         for key, value in attributes.items()
         if value is not None
     )
@@ -247,7 +248,7 @@ def delivery(
     rng = rng or random.Random()  # noqa: S311 - span IDs in a simulation
     resource_spans = ResourceSpans()
     resource_spans.resource.attributes.extend(
-        KeyValue(key=key, value=_value(value)) for key, value in RESOURCE.items()
+        KeyValue(key=key, value=any_value(value)) for key, value in RESOURCE.items()
     )
     scope = resource_spans.scope_spans.add()
     scope.scope.name = SCOPE

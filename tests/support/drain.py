@@ -5,18 +5,25 @@ small, exact cases a test spells out."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import hashlib
 import hmac
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 
+from exporter.clock import Clock, FakeClock
+from exporter.config import load_config
+from exporter.service import Exporter
 from exporter.simulator.world import new_ulid
+from exporter.teams import resolve_teams
 from tests.support.otlp import as_json, attributes
 
 SECRET = "drain-signature-secret-0123456789"
@@ -189,3 +196,20 @@ def delivery(
     if secret is not None:
         headers["x-vercel-signature"] = sign(body, secret)
     return body, headers
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path: Path, flags: Mapping[str, Any], clock: Clock | None = None
+) -> AsyncIterator[Exporter]:
+    """An exporter in process with ``flags`` (its state under ``tmp_path``) and its state
+    writer running: what an in-process drain test posts to through ``exporter.app``."""
+    config = load_config(None, {}, {"state.path": str(tmp_path / "state.db"), **flags})
+    teams = resolve_teams(config, {"AI_GATEWAY_API_KEY": "vck_" + "k" * 40})
+    exp = Exporter(config, teams, clock or FakeClock())
+    writer = asyncio.create_task(exp.generations.writer.run())
+    try:
+        yield exp
+    finally:
+        writer.cancel()
+        await exp.generations.close()

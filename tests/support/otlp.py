@@ -11,30 +11,16 @@ from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
+
+from exporter.simulator.drain import any_value
 
 Attributes = Mapping[str, Any]
 
 
-def value(raw: Any) -> AnyValue:
-    if isinstance(raw, str):
-        return AnyValue(string_value=raw)
-    if isinstance(raw, bool):
-        return AnyValue(bool_value=raw)
-    if isinstance(raw, int):
-        return AnyValue(int_value=raw)
-    if isinstance(raw, float):
-        return AnyValue(double_value=raw)
-    if isinstance(raw, list):
-        out = AnyValue()
-        out.array_value.values.extend(value(item) for item in raw)
-        return out
-    raise TypeError(raw)
-
-
 def attributes(attrs: Attributes) -> list[KeyValue]:
-    return [KeyValue(key=key, value=value(raw)) for key, raw in attrs.items()]
+    return [KeyValue(key=key, value=any_value(raw)) for key, raw in attrs.items()]
 
 
 def span(name: str, attrs: Attributes, events: Sequence[Attributes] = ()) -> Span:

@@ -3,7 +3,6 @@ spans with no lookup, trust that follows the signature, failures and attempts, e
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -13,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.clock import FakeClock
 from exporter.config import ConfigError, load_config
 from exporter.generations import drain
 from exporter.metrics import (
@@ -33,7 +31,6 @@ from exporter.metrics import (
     Family,
 )
 from exporter.service import Exporter
-from exporter.teams import resolve_teams
 from exporter.web import paths
 from tests.support.drain import (
     SECRET,
@@ -42,6 +39,7 @@ from tests.support.drain import (
     model_attempt,
     new_id,
     root,
+    running,
     sign,
     traces,
 )
@@ -58,20 +56,9 @@ async def exporter(tmp_path: Path) -> AsyncIterator[Exporter]:
     secret.write_text(SECRET + "\n")
     code = tmp_path / "verify.code"
     code.write_text(CODE)
-    config = load_config(
-        None,
-        {},
-        {
-            "state.path": str(tmp_path / "state.db"),
-            "drain.secret_file": str(secret),
-            "drain.verify_code_file": str(code),
-        },
-    )
-    exp = Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
-    writer = asyncio.create_task(exp.generations.writer.run())
-    yield exp
-    writer.cancel()
-    await exp.generations.close()
+    flags = {"drain.secret_file": str(secret), "drain.verify_code_file": str(code)}
+    async with running(tmp_path, flags) as exp:
+        yield exp
 
 
 def gen_id(n: int = 0) -> str:
@@ -317,22 +304,15 @@ async def test_the_verify_code_answers_vercels_endpoint_check(exporter: Exporter
 async def test_attribution_labels_come_from_the_drains_own_attributes(tmp_path: Path) -> None:
     secret = tmp_path / "drain.secret"
     secret.write_text(f"old-secret\n{SECRET}\n")  # rotating: both are valid
-    config = load_config(
-        None,
-        {},
-        {
-            "state.path": str(tmp_path / "state.db"),
-            "drain.secret_file": str(secret),
-            "attribution.labels": [
-                "api_key=span:vercel.ai_gateway.api_key.name",
-                "tag=span:vercel.ai_gateway.tags",
-                "project=span:vercel.project.id",
-            ],
-        },
-    )
-    exp = Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
-    writer = asyncio.create_task(exp.generations.writer.run())
-    try:
+    flags = {
+        "drain.secret_file": str(secret),
+        "attribution.labels": [
+            "api_key=span:vercel.ai_gateway.api_key.name",
+            "tag=span:vercel.ai_gateway.tags",
+            "project=span:vercel.project.id",
+        ],
+    }
+    async with running(tmp_path, flags) as exp:
         attrs = {
             "vercel.ai_gateway.api_key.name": "prod-backend",
             "vercel.ai_gateway.tags": ["search", "eval"],
@@ -347,9 +327,6 @@ async def test_attribution_labels_come_from_the_drains_own_attributes(tmp_path: 
         )
         assert labelled == Decimal("0.0042")
         assert total(exp, GENERATION_COST, api_key="none") == Decimal("0.0042")
-    finally:
-        writer.cancel()
-        await exp.generations.close()
 
 
 async def test_refusals_and_the_drains_cost_are_on_the_landing_page(exporter: Exporter) -> None:
@@ -402,36 +379,17 @@ async def test_a_collector_holding_the_ingest_token_may_be_trusted(tmp_path: Pat
     with --otlp.trust-span-values the ingest token is what is trusted instead."""
     token = tmp_path / "ingest.token"
     token.write_text("collector-token-0123456789")
-    exporters = []
-    for trusted in (True, False):
-        config = load_config(
-            None,
-            {},
-            {
-                "state.path": str(tmp_path / f"state-{trusted}.db"),
-                "ingest.token_file": str(token),
-                "otlp.trust_span_values": str(trusted).lower(),
-            },
-        )
-        exporters.append(
-            Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
-        )
-    writers = [asyncio.create_task(exp.generations.writer.run()) for exp in exporters]
-    try:
-        body, headers = delivery(traces([root(gen_id(1), "0.25")]), secret=None)
-        with_token = {**headers, "Authorization": "Bearer collector-token-0123456789"}
-        trusting, distrusting = exporters
+    body, headers = delivery(traces([root(gen_id(1), "0.25")]), secret=None)
+    with_token = {**headers, "Authorization": "Bearer collector-token-0123456789"}
+    flags = {"ingest.token_file": str(token), "otlp.trust_span_values": "true"}
+    async with running(tmp_path / "trusting", flags) as trusting:
         assert (await post(trusting, body, headers)).status_code == 401
         assert (await post(trusting, body, with_token)).status_code == 200
         assert total(trusting, GENERATION_COST) == Decimal("0.25")
+    async with running(tmp_path / "distrusting", {"ingest.token_file": str(token)}) as distrusting:
         assert (await post(distrusting, body, with_token)).status_code == 200
         assert count(distrusting, GENERATION_COST) == 0  # an ID to look up, no more
         assert distrusting.generations.mirror.pending["default"] == 1
-    finally:
-        for writer in writers:
-            writer.cancel()
-        for exp in exporters:
-            await exp.generations.close()
 
 
 def test_trusting_span_values_needs_the_ingest_token() -> None:

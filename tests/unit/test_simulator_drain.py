@@ -4,7 +4,6 @@ what was not acknowledged and can send a delivery again."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
@@ -16,7 +15,6 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from exporter.clock import SystemClock
-from exporter.config import load_config
 from exporter.generations.drain import attributes_of, record_fields
 from exporter.metrics import (
     GENERATION_COST,
@@ -28,8 +26,8 @@ from exporter.service import Exporter
 from exporter.simulator.app import create_app
 from exporter.simulator.drain import DrainSender, delivery, sign, trace
 from exporter.simulator.state import Simulator
-from exporter.teams import resolve_teams
 from exporter.web.otlp import decode
+from tests.support.drain import running
 
 SECRET = "simulated-drain-secret"
 KEY = "vck_" + "s" * 40
@@ -116,20 +114,9 @@ def test_both_formats_decode_to_the_same_spans_and_are_signed(fmt: str, compress
 async def exporter(tmp_path: Path) -> AsyncIterator[Exporter]:
     secret = tmp_path / "drain.secret"
     secret.write_text(SECRET)
-    config = load_config(
-        None,
-        {},
-        {
-            "state.path": str(tmp_path / "state.db"),
-            "drain.secret_file": str(secret),
-            "catalog.enabled": "false",
-        },
-    )
-    exp = Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), SystemClock())
-    writer = asyncio.create_task(exp.generations.writer.run())
-    yield exp
-    writer.cancel()
-    await exp.generations.close()
+    flags = {"drain.secret_file": str(secret), "catalog.enabled": "false"}
+    async with running(tmp_path, flags, SystemClock()) as exp:
+        yield exp
 
 
 def family_total(exp: Exporter, name: str) -> Decimal:
