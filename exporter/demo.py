@@ -42,6 +42,7 @@ class Demo:
             top_up_below=Decimal(25),
             embedding_share=0.1,
             failure_share=0.05,
+            web_search_share=0.2,  # drain spans carry no web search: lookups must see some
         )
         self._drain_secret = secrets.token_hex(16)
         self._drain = False  # the exporter checks the demo drain's secret (overrides)

@@ -40,8 +40,10 @@ class Simulator:
         models: int | None = None,
         embedding_share: float = 0.0,
         failure_share: float = 0.0,
+        web_search_share: float = 0.05,
     ) -> None:
         self.seed = seed
+        self.web_search_share = web_search_share  # of every team's chat generations
         self.latency = latency  # seconds every documented API answer takes, before faults
         self.plan = plan  # "hobby" answers /v1/report with 403, as Hobby and Pro trial do
         self.modes = modes or Modes()  # how undocumented or account-specific cases answer
@@ -74,7 +76,11 @@ class Simulator:
         if world is None:
             rng = random.Random(f"{self.seed}:{name}")  # noqa: S311 - simulation
             world = self.worlds[name] = TeamWorld(
-                name=name, rng=rng, balance=self.initial_balance, catalog=self.catalog
+                name=name,
+                rng=rng,
+                balance=self.initial_balance,
+                catalog=self.catalog,
+                web_search_share=self.web_search_share,
             )
         return world
 

@@ -230,6 +230,7 @@ class TeamWorld:
     # How requests are routed, embeddings and failures: drawn apart from ``rng``, so the
     # generations a seed makes stay the same whether or not anything else is asked for.
     routing: random.Random = field(default_factory=random.Random)
+    web_search_share: float = 0.05  # of chat generations that make a billable web search
 
     def __post_init__(self) -> None:
         self.routing.seed(f"{self.name}:routing")
@@ -280,7 +281,7 @@ class TeamWorld:
             tokens_reasoning=reasoning,
             tokens_cached=cached,
             tokens_cache_creation=cache_write,
-            web_search_calls=1 if rng.random() < 0.05 else 0,
+            web_search_calls=1 if rng.random() < self.web_search_share else 0,
             user=rng.choice(USERS),
             tags=tuple(sorted(rng.sample(TAGS, rng.randint(0, 2)))),
             api_key_name=rng.choice(API_KEY_NAMES),
