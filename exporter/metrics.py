@@ -349,8 +349,7 @@ DRAIN_TRACE_EVENTS = _family(
     "trace event delivered. By result: observed (counted from the span, no lookup), failed "
     "(counted in requests_failed_total), looked_up (cost missing or unusable: queued for a "
     "lookup), duplicate (counted before: a redelivery, or another path was first), no_id (no "
-    "generation ID: not counted), stale (an ID older than the dedup retention or from the "
-    "future: not counted).",
+    "generation ID: not counted).",
     SUM, Area.GATEWAY,
 )  # fmt: skip
 DRAIN_RECEIVED_BYTES = _family(

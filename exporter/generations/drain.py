@@ -25,7 +25,6 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.gateway.models import canonical_generation_id, generation_from
-from exporter.generations import idcodec
 from exporter.generations.attribution import Attribution
 from exporter.generations.observations import UNKNOWN, LabelLimiter, Observer, operation_label
 from exporter.generations.series import Delta, delta
@@ -43,7 +42,6 @@ from exporter.metrics import (
 SERVICE = "ai-gateway"  # the resource's service.name on every span the gateway makes
 GENERATION_ID = "vercel.ai_gateway.generation.id"
 MODEL_ATTEMPT = "vercel.ai_gateway.model_attempt"
-FUTURE_SKEW = 300.0  # seconds an ID's own time may run ahead of the exporter's clock
 MAX_ERROR_TYPES = 32  # distinct error_type and attempt outcome values before 'other'
 NANOSECONDS_PER_MS = Decimal(1_000_000)
 MILLISECONDS = Decimal(1000)
@@ -75,7 +73,7 @@ READ = frozenset(
     )
 )
 NOT_IN_SPANS = ("billable_web_search_calls",)  # record fields a root span does not carry
-EVENT_RESULTS = ("observed", "failed", "looked_up", "duplicate", "no_id", "stale")
+EVENT_RESULTS = ("observed", "failed", "looked_up", "duplicate", "no_id")
 
 Attributes = dict[str, object]
 # Deltas made for one delivery, by (team, model, provider, outcome) as its spans name them.
@@ -205,21 +203,12 @@ class DrainReader:
     """Reads the gateway spans of a verified delivery into roots, attempts and IDs to look up.
 
     Labels are bounded as the generation families' are (the observer's limiters), error types
-    by ``MAX_ERROR_TYPES``. An ID whose own time is older than the dedup retention (it could
-    be counted again, being forgotten) or in the future is not counted: ``stale``.
+    by ``MAX_ERROR_TYPES``.
     """
 
-    def __init__(
-        self,
-        observer: Observer,
-        attribution: Attribution | None,
-        retention: float,
-        now: Callable[[], float],
-    ) -> None:
+    def __init__(self, observer: Observer, attribution: Attribution | None) -> None:
         self._observer = observer
         self._attribution = attribution
-        self._retention = retention
-        self._now = now
         self._errors = LabelLimiter(MAX_ERROR_TYPES)
         self._lock = threading.Lock()  # large deliveries are read in threads
 
@@ -267,8 +256,8 @@ class DrainReader:
             batch.events[(team, "failed")] += 1
             batch.orphans += [*self._failure(team, attrs), *trace]
             return
-        if gen_id is None or not self._current(gen_id):
-            batch.events[(team, "no_id" if gen_id is None else "stale")] += 1
+        if gen_id is None:
+            batch.events[(team, "no_id")] += 1
             batch.orphans += trace
             return
         stored = self._attribution.from_span(span, resource) if self._attribution else ""
@@ -289,12 +278,6 @@ class DrainReader:
             batch.orphans += trace
             return
         batch.roots.append(DrainRoot(team, gen_id, gen, (), tuple(trace), stored))
-
-    def _current(self, gen_id: str) -> bool:
-        """Whether the ID was made within the dedup retention, and not in the future."""
-        made = idcodec.milliseconds(gen_id) / 1000
-        now = self._now()
-        return now - self._retention <= made <= now + FUTURE_SKEW
 
     def _failure(self, team: str, attrs: Attributes) -> tuple[Delta, ...]:
         model, provider, _ = self._observer.place(

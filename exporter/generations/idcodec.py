@@ -34,8 +34,3 @@ def decode(key: bytes) -> str:
         number, digit = divmod(number, 32)
         chars.append(CROCKFORD[digit])
     return PREFIX + "".join(reversed(chars))
-
-
-def milliseconds(gen_id: str) -> int:
-    """The Unix time in milliseconds a canonical ID's ULID was made at (its first 48 bits)."""
-    return int(gen_id[len(PREFIX) :].translate(_TO_DIGITS), 32) >> (_ULID_BITS - 48)

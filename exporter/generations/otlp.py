@@ -31,7 +31,6 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter.clock import Clock
 from exporter.config import OtlpConfig
 from exporter.gateway.models import ANY_CASE_ID_PATTERN, canonical_generation_id
 from exporter.generations.attribution import Attribution
@@ -241,8 +240,6 @@ class OtlpIntake(Collector):
         config: OtlpConfig,
         teams: Sequence[str],
         observer: Observer,
-        retention: float,
-        clock: Clock,
         attribution: Attribution | None = None,
     ) -> None:
         self._intake = intake
@@ -251,7 +248,7 @@ class OtlpIntake(Collector):
         self._observer = observer
         self._attribution = attribution
         self._first_team = teams[0]
-        self._drain = DrainReader(observer, attribution, retention, clock.time)
+        self._drain = DrainReader(observer, attribution)
         self.drain_counts = DrainCounts(teams)
         self._spans: Counter[tuple[str, str]] = Counter(
             {(team, result): 0 for team in teams for result in ("with_id", "without_id")}

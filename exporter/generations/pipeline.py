@@ -124,8 +124,6 @@ class GenerationPipeline:
             config.otlp,
             self.teams,
             self.observer,
-            config.state.dedup_retention,
-            clock,
             self.attribution,
         )
         self.collector = GenerationsCollector(

@@ -14,7 +14,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from exporter.clock import FakeClock
 from exporter.config import OtlpConfig
 from exporter.gateway.models import ANY_CASE_ID_PATTERN, canonical_generation_id
 from exporter.generations.intake import Intake
@@ -132,7 +131,5 @@ def test_a_request_is_read_as_walking_every_span_reads_it(
         config,
         ["prod"],
         cast(Observer, None),
-        86400.0,
-        FakeClock(),
     )
     assert reader.read(message.resource_spans, "prod") == expected

@@ -259,7 +259,7 @@ ROW = Row(
             description="Root spans of AI Gateway requests in verified deliveries per second, "
             "what Vercel bills a drain by, by what became of them: observed (counted from the "
             "span), failed (a failed request), looked_up (its cost was missing), duplicate "
-            "(counted before), no_id and stale (not counted).",
+            "(counted before), no_id (not counted).",
             targets=(Target(per_second(metrics.DRAIN_TRACE_EVENTS, "result"), "{{result}}"),),
             unit=SHORT,
             axis_label="events/s",
