@@ -45,6 +45,14 @@ MODEL_ATTEMPT = "vercel.ai_gateway.model_attempt"
 MAX_ERROR_TYPES = 32  # distinct error_type and attempt outcome values before 'other'
 NANOSECONDS_PER_MS = Decimal(1_000_000)
 MILLISECONDS = Decimal(1000)
+# The record's token fields and the root span's usage attributes that hold them.
+USAGE = {
+    "native_tokens_prompt": "gen_ai.usage.input_tokens",
+    "native_tokens_completion": "gen_ai.usage.output_tokens",
+    "native_tokens_reasoning": "gen_ai.usage.reasoning.output_tokens",
+    "native_tokens_cached": "gen_ai.usage.cache_read.input_tokens",
+    "native_tokens_cache_creation": "gen_ai.usage.cache_creation.input_tokens",
+}
 # Every attribute the functions below read (attributes_of reads no other).
 READ = frozenset(
     (
@@ -162,14 +170,11 @@ def record_fields(span: Span, attrs: Mapping[str, object]) -> dict[str, object]:
         "model": _text(attrs, "gen_ai.response.model", "gen_ai.request.model"),
         "provider_name": _text(attrs, "vercel.ai_gateway.provider", "gen_ai.provider.name"),
         "streamed": attrs.get("gen_ai.request.stream"),
-        "native_tokens_prompt": _number(attrs.get("gen_ai.usage.input_tokens")),
-        "native_tokens_completion": _number(attrs.get("gen_ai.usage.output_tokens")),
-        "native_tokens_reasoning": _number(attrs.get("gen_ai.usage.reasoning.output_tokens")),
-        "native_tokens_cached": _number(attrs.get("gen_ai.usage.cache_read.input_tokens")),
-        "native_tokens_cache_creation": _number(
-            attrs.get("gen_ai.usage.cache_creation.input_tokens")
-        ),
     }
+    # The gateway leaves out what does not apply (no reasoning, nothing cached, no output of an
+    # embedding): a request that used none of a kind of token used 0 of it, as its record says.
+    for name, attribute in USAGE.items():
+        fields[name] = _number(attrs.get(attribute, 0))
     reasons = attrs.get("gen_ai.response.finish_reasons")
     if isinstance(reasons, list) and reasons:
         fields["finish_reason"] = reasons[0]

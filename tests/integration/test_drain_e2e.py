@@ -167,3 +167,58 @@ def test_hostile_deliveries_are_answered_clearly_and_the_exposition_stays_valid(
     assert sum(v for _, v in exp.series(metrics.REQUESTS_FAILED)) == 1
     page = httpx.get(f"{exp.url}/").text
     assert "<script>" not in page
+
+
+def test_the_simulators_own_drain_and_lookups_give_the_same_histograms(
+    tmp_path: Path, simulator: SimulatorProcess, exporter_factory: Start
+) -> None:
+    """The simulator's drain, over a real socket, as AI Gateway's sends: JSON as Vercel spells
+    it, zero token counts left out, embeddings, failures with their attempts, fallbacks; and
+    one delivery sent again. What it drains equals what lookups count of the same traffic."""
+    env = {"AI_GATEWAY_API_KEY": KEY}
+    secret = tmp_path / "drain.secret"
+    secret.write_text(SECRET)
+    drained = exporter_factory(simulator.url, f"--drain.secret-file={secret}", env=env)
+    looked_up = exporter_factory(simulator.url, "--lookup.initial-delay=0s", env=env)
+    started = simulator.control(
+        "drain", {"url": f"{drained.url}{paths.TRACES}", "secret": SECRET, "interval": 0.2}
+    )
+    assert len(started["drains"]) == 1
+    ids = simulator.control("generations", {"count": 120}, key=KEY)["ids"]
+    ids += simulator.control("generations", {"count": 20, "kind": "embeddings"}, key=KEY)["ids"]
+    failed = simulator.control("generations", {"count": 10, "kind": "failed"}, key=KEY)["ids"]
+    assert httpx.post(f"{looked_up.url}{paths.GENERATIONS}", json={"ids": ids}).status_code == 202
+
+    def sent() -> int:
+        (counts,) = httpx.get(f"{simulator.url}/_sim/drain", timeout=10).json()["drains"]
+        return int(counts["traces"])
+
+    wait_until(lambda: sent() == len(ids) + len(failed), 30, what="every trace delivered")
+    assert simulator.control("drain/redeliver")["redelivered"] == 1
+    wait_until(
+        lambda: drained.value(metrics.DRAIN_DELIVERIES, vercel_team=TEAM, result="replayed") == 1,
+        30,
+        what="the delivery sent again",
+    )
+    wait_until(
+        lambda: (
+            looked_up.value(metrics.GENERATION_LOOKUPS, vercel_team=TEAM, outcome="found")
+            == len(ids)
+        ),
+        60,
+        what="every ID looked up",
+    )
+    wait_until(
+        lambda: generation_samples(drained) == generation_samples(looked_up),
+        30,
+        what="the drain's histograms equal the lookups'",
+    )
+    truth = simulator.team_truth(KEY)
+    assert sum(v for _, v in drained.series(metrics.REQUESTS_FAILED)) == len(failed)
+    attempts = [a for r in truth["generations"] + truth["failures"] for a in r["attempts"]]
+    assert sum(v for _, v in drained.series(metrics.PROVIDER_ATTEMPTS)) == len(attempts)
+    fallbacks = sum(len(g["fallbacks"]) for g in truth["generations"])
+    assert sum(v for _, v in drained.series(metrics.MODEL_FALLBACKS)) == fallbacks
+    assert all(value == 0 for _, value in drained.series(metrics.GENERATION_LOOKUPS))
+    embeddings = {m for m, op in operations(drained) if op == "embeddings"}
+    assert embeddings and embeddings == {m for m, op in operations(looked_up) if op == "embeddings"}
