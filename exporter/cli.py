@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from exporter import __version__
+from exporter import __version__, routes
 from exporter.config import (
     ENV_PREFIX,
     Config,
@@ -31,7 +31,6 @@ from exporter.config import (
 from exporter.generations.store import StateError
 from exporter.logs import setup_logging
 from exporter.simulator.modes import Modes
-from exporter.web import paths
 from exporter.web.server import (
     AsgiServer,
     bind,
@@ -249,7 +248,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
     exporter = Exporter(config, teams)
     reload_on_hangup(exporter.reload)
     if demo:
-        traces = f"http://127.0.0.1:{bound_port(sock)}{paths.TRACES}"
+        traces = f"http://127.0.0.1:{bound_port(sock)}{routes.TRACES}"
         demo.start(exporter.generations.intake, None if exporter.web.tls else traces)
         log.info("demo mode: simulator at %s", demo.url)
     try:

@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from exporter.web import paths
+from exporter import routes
 
 ENV_PREFIX = "AI_GATEWAY_EXPORTER_"
 DEFAULT_PORT = 9853
@@ -87,10 +87,10 @@ def _check_listen_address(value: str) -> str:
 
 
 def _check_path(value: str) -> str:
-    if not value.startswith("/") or value in paths.FIXED:
+    if not value.startswith("/") or value in routes.FIXED:
         raise ValueError(
             f"{value!r} must be an absolute path other than the built-in routes "
-            f"({', '.join(sorted(paths.FIXED))})"
+            f"({', '.join(sorted(routes.FIXED))})"
         )
     return value
 
@@ -118,7 +118,7 @@ class WebConfig(StrictModel):
         f":{DEFAULT_PORT}", description="Address to listen on for /metrics, intake and probes."
     )
     telemetry_path: Annotated[str, AfterValidator(_check_path)] = Field(
-        paths.DEFAULT_METRICS, description="Path under which to expose metrics."
+        routes.DEFAULT_METRICS, description="Path under which to expose metrics."
     )
     # Access (TLS, basic auth, request limits): exporter/web/config_file.py, auth.py, limits.py.
     config_file: Path | None = Field(

@@ -19,11 +19,12 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from starlette.routing import Route
 
+from exporter import routes
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigError
 from exporter.exposition import Exposition
 from exporter.gateway.client import GatewayClient
-from exporter.gateway.keys import KeySource
+from exporter.gateway.keys import FileKey, KeySource
 from exporter.gateway.retry import RetryPolicy
 from exporter.generations.activity import Arrivals, collect_arrivals
 from exporter.generations.pipeline import GenerationPipeline
@@ -36,9 +37,10 @@ from exporter.sources.health import SourceHealthCollector
 from exporter.sources.reports import ReportsSource
 from exporter.sources.thresholds import ThresholdsCollector
 from exporter.teams import Team
-from exporter.web import paths
 from exporter.web.app import Access, create_app, protect
+from exporter.web.auth import BearerToken
 from exporter.web.config_file import WebAccess, load_web_config
+from exporter.web.intake import IntakeEndpoint
 from exporter.web.landing import TeamStatus
 from exporter.web.limits import RequestLimits
 from exporter.web.openapi import openapi_document, openapi_route
@@ -126,14 +128,24 @@ class Exporter:
             self.clock,
             {team: state.health for team, state in self.credits.teams.items()},
             pricing=self.prices,
-            on_refusal=lambda status, message: self.refusals.refuse(
-                paths.GENERATIONS, reason_of(status), status, message
+        )
+        ingest = config.ingest
+        self.token = FileKey(ingest.token_file, "ingest.token_file") if ingest.token_file else None
+        bearer = BearerToken(self.token)
+        generations = IntakeEndpoint(
+            self.generations.intake,
+            bearer,
+            ingest.max_body_bytes,
+            ingest.max_ids,
+            lambda status, message: self.refusals.refuse(
+                routes.GENERATIONS, reason_of(status), status, message
             ),
         )
         self.drain = DrainAccess(config, list(self.clients))
         traces = TracesEndpoint(
             self.generations.otlp,
             self.generations.intake,
+            bearer,
             self.drain,
             self.refusals,
             config.otlp.max_body_bytes,
@@ -155,8 +167,8 @@ class Exporter:
             config.web.telemetry_path,
             self.statuses,
             [
-                Route(paths.GENERATIONS, self.generations.intake.handle, methods=["POST"]),
-                Route(paths.TRACES, traces.handle, methods=["POST", "GET", "HEAD"]),
+                Route(routes.GENERATIONS, generations.handle, methods=["POST"]),
+                Route(routes.TRACES, traces.handle, methods=["POST", "GET", "HEAD"]),
                 openapi_route(self._openapi()),
             ],
             notes=self.notes,
@@ -174,8 +186,8 @@ class Exporter:
         self.app.add_middleware(VerifyHeader, drain=self.drain)
         self._keys: list[KeySource] = [team.key for team in teams]
         self._keys += self.budgets.tokens
-        if self.generations.token is not None:
-            self._keys.append(self.generations.token)
+        if self.token is not None:
+            self._keys.append(self.token)
         self._keys += self.drain.keys()
 
     def reload(self) -> None:
@@ -281,7 +293,7 @@ class Exporter:
         )
         if self.drain.signatures is not None:
             log.info(
-                f"taking AI Gateway trace drain deliveries on {paths.TRACES}; Vercel bills a "
+                f"taking AI Gateway trace drain deliveries on {routes.TRACES}; Vercel bills a "
                 f"drain per trace event and per GB ({DRAIN_PRICES})",
                 extra={"teams": ",".join(self.drain.teams)},
             )

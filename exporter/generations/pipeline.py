@@ -13,11 +13,10 @@ from prometheus_client.registry import Collector
 from exporter.clock import Clock
 from exporter.config import Config, ConfigError
 from exporter.gateway.client import GatewayClient
-from exporter.gateway.keys import FileKey
 from exporter.generations.attribution import Attribution, attribution_names
 from exporter.generations.collector import GenerationsCollector
 from exporter.generations.follower import LogFollower
-from exporter.generations.intake import Intake, IntakeLimits
+from exporter.generations.intake import Intake
 from exporter.generations.lookups import CreditsView, LookupScheduler, LookupSettings
 from exporter.generations.observations import OTHER, UNKNOWN, CachePricing, LabelLimiter, Observer
 from exporter.generations.otlp import OtlpIntake, TeamMapping
@@ -59,7 +58,6 @@ class GenerationPipeline:
         clock: Clock,
         credits: Mapping[str, CreditsView] | None = None,
         pricing: CachePricing | None = None,
-        on_refusal: Callable[[int, str], None] | None = None,
     ) -> None:
         self._config = config
         self._clients = clients
@@ -68,11 +66,6 @@ class GenerationPipeline:
         self._pricing = pricing
         self.teams = list(clients)
         self._follows = [parse_follow(spec, self.teams) for spec in config.ingest.follow]
-        self.token = (
-            FileKey(config.ingest.token_file, "ingest.token_file")
-            if config.ingest.token_file
-            else None
-        )
         self.store = Store(config.state.path)
         self.mirror = SeriesMirror()
         self.store.load(self.mirror)
@@ -107,12 +100,8 @@ class GenerationPipeline:
             self.teams,
             clock,
             config.lookup.initial_delay,
-            IntakeLimits(
-                config.ingest.max_body_bytes, config.ingest.max_ids, config.ingest.max_pending
-            ),
-            self.token,
+            config.ingest.max_pending,
             self.attribution,
-            on_refusal,
         )
         try:
             mapping = TeamMapping(config.otlp, self.teams)

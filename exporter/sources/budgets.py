@@ -34,9 +34,9 @@ from exporter.metrics import (
     BUDGET_SPEND,
     ApiMetrics,
 )
-from exporter.polling import Poller
 from exporter.sources.base import Source
 from exporter.sources.health import Health
+from exporter.sources.polling import Poller
 from exporter.teams import Team
 
 log = logging.getLogger(__name__)

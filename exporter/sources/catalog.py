@@ -51,9 +51,9 @@ from exporter.metrics import (
     MODEL_TOKEN_PRICE_TIER,
     ApiMetrics,
 )
-from exporter.polling import Poller
 from exporter.sources.base import Source
 from exporter.sources.health import Health
+from exporter.sources.polling import Poller
 
 log = logging.getLogger(__name__)
 

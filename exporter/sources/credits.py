@@ -20,9 +20,9 @@ from exporter.clock import Clock
 from exporter.config import format_duration
 from exporter.gateway.models import Credits
 from exporter.metrics import CREDITS_BALANCE, CREDITS_USED
-from exporter.polling import Poller
 from exporter.sources.base import Source
 from exporter.sources.health import Health
+from exporter.sources.polling import Poller
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from exporter import routes
 from exporter.clock import Clock
 from exporter.exposition import Exposition
 from exporter.generations.activity import Arrivals
 from exporter.redaction import SECRETS
-from exporter.web import paths
 from exporter.web.auth import BasicAuth, PasswordCheck
 from exporter.web.config_file import WebAccess
 from exporter.web.landing import TeamStatus, landing_page
@@ -91,10 +91,10 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route(paths.LANDING, landing),
+            Route(routes.LANDING, landing),
             Route(telemetry_path, metrics),
-            Route(paths.HEALTHZ, healthz),
-            Route(paths.READYZ, readyz),
+            Route(routes.HEALTHZ, healthz),
+            Route(routes.READYZ, readyz),
             *extra_routes,
         ]
     )
@@ -110,8 +110,8 @@ def protect(
     check = None
     if access.web.users:
         check = PasswordCheck(access.web.users, clock)
-        bearer_paths = paths.INTAKE if access.ingest_token else frozenset()
-        signed_paths = frozenset({paths.TRACES}) if access.drain_signed else frozenset()
+        bearer_paths = routes.INTAKE if access.ingest_token else frozenset()
+        signed_paths = frozenset({routes.TRACES}) if access.drain_signed else frozenset()
         app.add_middleware(
             BasicAuth, check=check, bearer_paths=bearer_paths, signed_paths=signed_paths
         )

@@ -27,12 +27,14 @@ from collections.abc import Mapping
 
 import bcrypt
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from exporter import routes
 from exporter.clock import Clock, SystemClock
-from exporter.gateway.keys import FileSecrets
-from exporter.web import paths
+from exporter.gateway.keys import FileSecrets, KeySource
+from exporter.generations.intake import IntakeError
 
 REALM = 'Basic realm="vercel-ai-gateway-exporter", charset="UTF-8"'
 CACHE_TTL = 60.0
@@ -205,7 +207,7 @@ class BasicAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            allowed = scope["type"] != "http" or scope["path"] in paths.OPEN
+            allowed = scope["type"] != "http" or scope["path"] in routes.OPEN
             allowed = allowed or await self._allowed(scope)
         except Busy:
             response = JSONResponse(
@@ -265,3 +267,25 @@ class DrainSignatures:
             f"{SIGNATURE_HEADER} does not match the body under any configured drain secret "
             "(check the secret file against the drain's signature secret)",
         )
+
+
+class BearerToken:
+    """The ingest token an intake request must carry (when one is configured): a 401
+    otherwise. Compared in constant time; the file is re-read when it changes."""
+
+    def __init__(self, token: KeySource | None) -> None:
+        self.source = token
+
+    def check(self, request: Request) -> None:
+        if self.source is None:
+            return
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        expected = self.source.get()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), expected.encode()
+        ):
+            raise IntakeError(
+                401,
+                "missing or wrong bearer token",
+                {"WWW-Authenticate": 'Bearer realm="generations"'},
+            )

@@ -7,9 +7,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from exporter import __version__
+from exporter import __version__, routes
 from exporter.generations.activity import Arrivals, PathArrivals, TeamArrivals
-from exporter.web import paths
 from exporter.web.refusals import Refusal
 
 # Where a user learns to send generation IDs: the landing page is read where the docs are not.
@@ -21,10 +20,10 @@ SENDING_TRACES_ANCHOR = "sending-traces"
 DRAIN_ANCHOR = "ai-gateway-trace-drain"
 # The intake label's values as a person knows the paths.
 INTAKE_NAMES = {
-    "drain": f"AI Gateway trace drain (POST {paths.TRACES}, signed)",
-    "http": f"POST {paths.GENERATIONS}",
+    "drain": f"AI Gateway trace drain (POST {routes.TRACES}, signed)",
+    "http": f"POST {routes.GENERATIONS}",
     "follow": "log follower",
-    "otlp": f"POST {paths.TRACES}",
+    "otlp": f"POST {routes.TRACES}",
 }
 
 
@@ -65,10 +64,10 @@ table{{margin-bottom:1em}}</style>
 <p>Version {html.escape(__version__)}</p>
 <ul>
 <li><a href="{html.escape(telemetry_path)}">Metrics</a></li>
-<li><a href="{paths.HEALTHZ}">Health</a> · <a href="{paths.READYZ}">Readiness</a></li>
-<li>POST generation IDs to <code>{paths.GENERATIONS}</code>
-(<a href="{paths.OPENAPI}">OpenAPI</a>)</li>
-<li>POST OpenTelemetry traces (OTLP/HTTP) to <code>{paths.TRACES}</code>: AI Gateway's
+<li><a href="{routes.HEALTHZ}">Health</a> · <a href="{routes.READYZ}">Readiness</a></li>
+<li>POST generation IDs to <code>{routes.GENERATIONS}</code>
+(<a href="{routes.OPENAPI}">OpenAPI</a>)</li>
+<li>POST OpenTelemetry traces (OTLP/HTTP) to <code>{routes.TRACES}</code>: AI Gateway's
 trace drain (signed), a Collector, or an application's SDK</li>
 </ul>
 <h2>Teams</h2>
@@ -130,8 +129,8 @@ def _team_arrivals(team: TeamArrivals) -> str:
         out.append(
             f'<p class="nothing-yet">No generation IDs have arrived for team {name} yet: '
             f'create an <a href="{SENDING_DOCS}#{DRAIN_ANCHOR}">AI Gateway trace drain</a> to '
-            f"POST {paths.TRACES} (no application code), or "
-            f'<a href="{SENDING_DOCS}">send IDs</a> to POST {paths.GENERATIONS}, from a log, '
+            f"POST {routes.TRACES} (no application code), or "
+            f'<a href="{SENDING_DOCS}">send IDs</a> to POST {routes.GENERATIONS}, from a log, '
             f'or as <a href="{SENDING_DOCS}#{SENDING_TRACES_ANCHOR}">OpenTelemetry traces</a>.'
             "</p>\n"
         )

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from exporter.web import paths
+from exporter import routes
 from exporter.web.refusals import Refusals
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,7 @@ class IntakeLimit:
         self._active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in paths.INTAKE:
+        if scope["type"] != "http" or scope["path"] not in routes.INTAKE:
             await self._app(scope, receive, send)
             return
         if self._active >= self._limit:

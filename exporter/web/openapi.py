@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from exporter import __version__
-from exporter.web import paths
+from exporter import __version__, routes
 
 _ERROR = {
     "type": "object",
@@ -105,7 +104,7 @@ def openapi_document(
         "openapi": "3.1.0",
         "info": {"title": "Vercel AI Gateway exporter", "version": __version__},
         "paths": {
-            paths.LANDING: {
+            routes.LANDING: {
                 "get": {
                     "summary": "Landing page",
                     "responses": {
@@ -130,8 +129,8 @@ def openapi_document(
                     },
                 }
             },
-            paths.HEALTHZ: {"get": {"summary": "Liveness", "responses": {"200": text}}},
-            paths.READYZ: {
+            routes.HEALTHZ: {"get": {"summary": "Liveness", "responses": {"200": text}}},
+            routes.READYZ: {
                 "get": {
                     "summary": "Readiness",
                     "responses": {
@@ -154,9 +153,9 @@ def openapi_document(
                     },
                 }
             },
-            paths.GENERATIONS: {"post": intake},
-            paths.TRACES: {"post": traces, "get": _traces_description(team)},
-            paths.OPENAPI: {
+            routes.GENERATIONS: {"post": intake},
+            routes.TRACES: {"post": traces, "get": _traces_description(team)},
+            routes.OPENAPI: {
                 "get": {
                     "summary": "This document",
                     "responses": {
@@ -300,7 +299,7 @@ def _add_access_answers(document: dict[str, Any], basic_auth: bool) -> None:
         for operation in operations.values():
             responses = operation["responses"]
             responses["431"] = _error("Request line and headers over --web.max-header-bytes")
-            if path in paths.OPEN:
+            if path in routes.OPEN:
                 operation["security"] = []  # probes need no credentials
             elif basic_auth:
                 responses.setdefault("401", _error("Missing or wrong basic auth credentials"))
@@ -310,4 +309,4 @@ def openapi_route(document: dict[str, Any]) -> Route:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    return Route(paths.OPENAPI, openapi)
+    return Route(routes.OPENAPI, openapi)

@@ -44,12 +44,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
+from exporter import routes
 from exporter.config import Config
 from exporter.gateway.keys import FileKey, FileSecrets, KeySource
-from exporter.generations.intake import Intake, IntakeError, query_param, read_body
+from exporter.generations.intake import Intake, IntakeError
 from exporter.generations.otlp import Accepted, OtlpIntake, Sender
-from exporter.web import paths
-from exporter.web.auth import SIGNATURE_HEADER, DrainSignatures, SignatureError
+from exporter.web.auth import SIGNATURE_HEADER, BearerToken, DrainSignatures, SignatureError
+from exporter.web.intake import query_param, read_body
 from exporter.web.refusals import Refusals, reason_of
 
 PROTOBUF = "application/x-protobuf"
@@ -201,6 +202,7 @@ class TracesEndpoint:
         self,
         traces: OtlpIntake,
         intake: Intake,
+        token: BearerToken,
         drain: DrainAccess,
         refusals: Refusals,
         max_body_bytes: int,
@@ -208,6 +210,7 @@ class TracesEndpoint:
     ) -> None:
         self._traces = traces
         self._intake = intake
+        self._token = token
         self._drain = drain
         self._refusals = refusals
         self._limit = max_body_bytes
@@ -225,7 +228,7 @@ class TracesEndpoint:
             team = None if query_team is None else self._intake.resolve_team(query_team)
             signature = self._signature(request)
             if signature is None:
-                self._intake.check_token(request)
+                self._token.check(request)
             body = await read_body(request, self._limit)
             sender = self._sender(body, signature)
             team = sender.team or team
@@ -236,11 +239,11 @@ class TracesEndpoint:
                 message = await asyncio.to_thread(decode, body, content_type, encoding, self._limit)
             accepted = await self._traces.accept(message, sender, team)
         except SignatureError as exc:
-            self._refusals.refuse(paths.TRACES, exc.reason, 403, str(exc))
+            self._refusals.refuse(routes.TRACES, exc.reason, 403, str(exc))
             response = JSONResponse({"code": "invalid_signature", "error": str(exc)}, 403)
             return self._verified(response, team)
         except IntakeError as exc:
-            self._refusals.refuse(paths.TRACES, reason_of(exc.status), exc.status, str(exc))
+            self._refusals.refuse(routes.TRACES, reason_of(exc.status), exc.status, str(exc))
             status = _status(exc.status, str(exc))
             return self._verified(_answer(status, content_type, exc.status, exc.headers), team)
         return self._verified(_answer(_response(accepted), content_type, 200), team)
@@ -294,7 +297,7 @@ class VerifyHeader:
         self._drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != paths.TRACES:
+        if scope["type"] != "http" or scope["path"] != routes.TRACES:
             await self._app(scope, receive, send)
             return
         code = self._drain.verify_code(None)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from exporter import routes
 from exporter.clock import Clock
 from exporter.metrics import INTAKE_REQUESTS_REFUSED
 from exporter.redaction import SECRETS
-from exporter.web import paths
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Refusals(Collector):
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._counts: Counter[tuple[str, str]] = Counter(
-            {(path, reason): 0 for path in sorted(paths.INTAKE) for reason in REASONS}
+            {(path, reason): 0 for path in sorted(routes.INTAKE) for reason in REASONS}
         )
         self._last: dict[tuple[str, str], tuple[float, str]] = {}
         self._logged: dict[tuple[str, str], float] = {}

@@ -13,8 +13,7 @@ from typing import Any
 
 import httpx
 
-from exporter import metrics
-from exporter.web import paths
+from exporter import metrics, routes
 from tests.support.drain import SECRET, attempt, delivery, root_of, traces
 from tests.support.generations import assert_totals_match, expected_totals, observed_totals
 from tests.support.stack import ExporterProcess, SimulatorProcess
@@ -54,7 +53,7 @@ class Drain(threading.Thread):
             self.in_flight.set()
             try:
                 resp = self.client.post(
-                    f"{self.url()}{paths.TRACES}", content=body, headers=headers
+                    f"{self.url()}{routes.TRACES}", content=body, headers=headers
                 )
                 if resp.status_code == 200:
                     return True

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from exporter import metrics
-from exporter.web import paths
+from exporter import metrics, routes
 from tests.support.generations import assert_totals_match, expected_totals, observed_totals
 from tests.support.otlp import do_generate, request, span
 from tests.support.processes import wait_until
@@ -65,7 +64,7 @@ class Sender(threading.Thread):
             self.in_flight.set()
             try:
                 resp = self.client.post(
-                    f"{self.url()}{paths.TRACES}", content=payload, headers=headers
+                    f"{self.url()}{routes.TRACES}", content=payload, headers=headers
                 )
                 if resp.status_code == 200:
                     with self.lock:

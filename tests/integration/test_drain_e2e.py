@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from exporter import metrics
-from exporter.web import paths
+from exporter import metrics, routes
 from tests.integration.test_prometheus import promtool_check_metrics
 from tests.support.drain import (
     SECRET,
@@ -65,7 +64,7 @@ def operations(exp: ExporterProcess) -> set[tuple[str, str]]:
 
 
 def post(exp: ExporterProcess, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(f"{exp.url}{paths.TRACES}", content=body, headers=headers, timeout=30)
+    return httpx.post(f"{exp.url}{routes.TRACES}", content=body, headers=headers, timeout=30)
 
 
 def test_drain_spans_and_lookups_give_the_same_histograms(
@@ -76,7 +75,7 @@ def test_drain_spans_and_lookups_give_the_same_histograms(
     env = {"AI_GATEWAY_API_KEY": KEY}
     looked_up = exporter_factory(simulator.url, "--lookup.initial-delay=0s", env=env)
     ids = [g["id"] for g in generations]
-    assert httpx.post(f"{looked_up.url}{paths.GENERATIONS}", json={"ids": ids}).status_code == 202
+    assert httpx.post(f"{looked_up.url}{routes.GENERATIONS}", json={"ids": ids}).status_code == 202
     secret = tmp_path / "drain.secret"
     secret.write_text(SECRET)
     drained = exporter_factory(simulator.url, f"--drain.secret-file={secret}", env=env)
@@ -154,14 +153,14 @@ def test_hostile_deliveries_are_answered_clearly_and_the_exposition_stays_valid(
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     assert exp.value(metrics.DRAIN_DELIVERIES, vercel_team=TEAM, result="replayed") == 1
     assert (
-        exp.value(metrics.INTAKE_REQUESTS_REFUSED, path=paths.TRACES, reason="signature_mismatch")
+        exp.value(metrics.INTAKE_REQUESTS_REFUSED, path=routes.TRACES, reason="signature_mismatch")
         == 2
     )
     assert (
-        exp.value(metrics.INTAKE_REQUESTS_REFUSED, path=paths.TRACES, reason="signature_malformed")
+        exp.value(metrics.INTAKE_REQUESTS_REFUSED, path=routes.TRACES, reason="signature_malformed")
         == 3
     )
-    assert exp.value(metrics.INTAKE_REQUESTS_REFUSED, path=paths.TRACES, reason="too_large") == 1
+    assert exp.value(metrics.INTAKE_REQUESTS_REFUSED, path=routes.TRACES, reason="too_large") == 1
     counted = sum(v for _, v in exp.series(metrics.GENERATION_REQUESTS))
     assert counted == 1 + 2 + 1 + 2500  # the good one, two bad token counts, the odd model
     assert sum(v for _, v in exp.series(metrics.REQUESTS_FAILED)) == 1
@@ -181,13 +180,13 @@ def test_the_simulators_own_drain_and_lookups_give_the_same_histograms(
     drained = exporter_factory(simulator.url, f"--drain.secret-file={secret}", env=env)
     looked_up = exporter_factory(simulator.url, "--lookup.initial-delay=0s", env=env)
     started = simulator.control(
-        "drain", {"url": f"{drained.url}{paths.TRACES}", "secret": SECRET, "interval": 0.2}
+        "drain", {"url": f"{drained.url}{routes.TRACES}", "secret": SECRET, "interval": 0.2}
     )
     assert len(started["drains"]) == 1
     ids = simulator.control("generations", {"count": 120}, key=KEY)["ids"]
     ids += simulator.control("generations", {"count": 20, "kind": "embeddings"}, key=KEY)["ids"]
     failed = simulator.control("generations", {"count": 10, "kind": "failed"}, key=KEY)["ids"]
-    assert httpx.post(f"{looked_up.url}{paths.GENERATIONS}", json={"ids": ids}).status_code == 202
+    assert httpx.post(f"{looked_up.url}{routes.GENERATIONS}", json={"ids": ids}).status_code == 202
 
     def sent() -> int:
         (counts,) = httpx.get(f"{simulator.url}/_sim/drain", timeout=10).json()["drains"]

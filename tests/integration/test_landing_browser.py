@@ -18,9 +18,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import routes
 from exporter.generations.activity import INTAKE_PATHS
 from exporter.metrics import GENERATION_IDS_RECEIVED, GENERATION_LOOKUPS
-from exporter.web import paths
 from tests.support.landing import arrival_rows
 from tests.support.processes import ManagedProcess, exporter_command, free_port, wait_until
 
@@ -79,7 +79,7 @@ def demo(tmp_path: Path) -> Iterator[str]:
         tmp_path / "exporter.log",
     )
     try:
-        process.wait_http(base + paths.READYZ, timeout=30)
+        process.wait_http(base + routes.READYZ, timeout=30)
         yield base
     finally:
         process.stop()
@@ -88,17 +88,17 @@ def demo(tmp_path: Path) -> Iterator[str]:
 def test_the_page_shows_the_demo_generations_arriving_and_counted(
     demo: str, tmp_path: Path
 ) -> None:
-    metrics = demo + paths.DEFAULT_METRICS
+    metrics = demo + routes.DEFAULT_METRICS
     wait_until(lambda: counters(metrics)[1] > 0, timeout=60, what="a generation counted")
     before = counters(metrics)
-    page = chromium_dom(demo + paths.LANDING, tmp_path / "chromium")
+    page = chromium_dom(demo + routes.LANDING, tmp_path / "chromium")
     after = counters(metrics)
 
     rows = arrival_rows(page)
     assert 'class="nothing-yet"' not in page, "the demo's IDs have arrived"
     http = rows[("arrivals", TEAM, "http")]
     name, last_hour, last_arrival, accepted, duplicates, rejected = http
-    assert name == f"POST {paths.GENERATIONS}"
+    assert name == f"POST {routes.GENERATIONS}"
     assert LAST_ARRIVAL.fullmatch(last_arrival), last_arrival
     assert before[0] <= int(accepted) <= after[0], "the page shows what /metrics publishes"
     assert int(last_hour) == int(accepted) + int(duplicates) + int(rejected) > 0, (

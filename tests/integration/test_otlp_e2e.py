@@ -34,8 +34,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
 
-from exporter import metrics
-from exporter.web import paths
+from exporter import metrics, routes
 from tests.support.generations import (
     assert_totals_match,
     expected_savings,
@@ -181,7 +180,7 @@ def provider(processor: SimpleSpanProcessor | BatchSpanProcessor) -> TracerProvi
 def send_with_sdk(exp: ExporterProcess, ids: Sequence[str], compression: Compression) -> None:
     """The app's own OTLP exporter: a batch processor flushed once, so one request."""
     recorder = Recorder(
-        OTLPSpanExporter(endpoint=f"{exp.url}{paths.TRACES}", compression=compression, timeout=20)
+        OTLPSpanExporter(endpoint=f"{exp.url}{routes.TRACES}", compression=compression, timeout=20)
     )
     # A long schedule delay: nothing leaves before force_flush, which sends one batch.
     processor = BatchSpanProcessor(recorder, schedule_delay_millis=600_000)
@@ -209,7 +208,7 @@ def post(
     if gzipped:
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"
-    return httpx.post(f"{exp.url}{paths.TRACES}", content=body, headers=headers, timeout=30)
+    return httpx.post(f"{exp.url}{routes.TRACES}", content=body, headers=headers, timeout=30)
 
 
 def send_json(exp: ExporterProcess, ids: Sequence[str], gzipped: bool) -> None:
@@ -222,7 +221,7 @@ def send_json(exp: ExporterProcess, ids: Sequence[str], gzipped: bool) -> None:
 
 
 def post_ids(exp: ExporterProcess, ids: Sequence[str]) -> dict[str, object]:
-    resp = httpx.post(f"{exp.url}{paths.GENERATIONS}", json={"ids": list(ids)}, timeout=30)
+    resp = httpx.post(f"{exp.url}{routes.GENERATIONS}", json={"ids": list(ids)}, timeout=30)
     assert resp.status_code == 202, resp.text
     answer: dict[str, object] = resp.json()
     return answer
@@ -347,7 +346,7 @@ def test_a_span_flood_past_the_queue_bound_is_refused_whole_and_retried_by_the_s
         with tracer.start_as_current_span(name, attributes=model_call(name, gen_id, "stop")):
             pass
     sdk_exporter = OTLPSpanExporter(
-        endpoint=f"{exp.url}{paths.TRACES}", compression=Compression.Gzip, timeout=60
+        endpoint=f"{exp.url}{routes.TRACES}", compression=Compression.Gzip, timeout=60
     )
     with caplog.at_level(logging.WARNING, logger="opentelemetry"):
         result = sdk_exporter.export(memory.get_finished_spans())

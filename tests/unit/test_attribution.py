@@ -11,6 +11,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from exporter import routes
 from exporter.clock import FakeClock
 from exporter.config import AttributionConfig, ConfigError, load_config
 from exporter.gateway.models import Generation
@@ -22,7 +23,6 @@ from exporter.generations.store import AddIds, SeriesMirror, StateWriter, Store
 from exporter.metrics import GENERATION_REQUESTS
 from exporter.service import Exporter
 from exporter.teams import resolve_teams
-from exporter.web import paths
 from exporter.web.otlp import PROTOBUF
 from tests.support.otlp import do_generate, request
 
@@ -135,18 +135,18 @@ async def test_post_and_trace_intake_take_the_values_from_where_the_config_says(
     transport = httpx.ASGITransport(app=exp.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         posted = await client.post(
-            paths.GENERATIONS, json={"id": A, "attributes": {"feature": "chat", "x": "y"}}
+            routes.GENERATIONS, json={"id": A, "attributes": {"feature": "chat", "x": "y"}}
         )
         assert posted.status_code == 202
         span = do_generate(B)
         span.attributes.add(key="ai.telemetry.functionId").value.string_value = "summarize"
         traced = await client.post(
-            paths.TRACES,
+            routes.TRACES,
             content=request([span]).SerializeToString(),
             headers={"Content-Type": PROTOBUF},
         )
         assert traced.status_code == 200
-        bad = await client.post(paths.GENERATIONS, json={"id": A, "attributes": {"f": 1}})
+        bad = await client.post(routes.GENERATIONS, json={"id": A, "attributes": {"f": 1}})
         assert bad.status_code == 400 and "object of strings" in bad.json()["error"]
     rows = {row.id: row for row in exp.generations.store.due("default", 1e12, 10)}
     attribution = exp.generations.attribution

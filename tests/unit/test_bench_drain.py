@@ -26,6 +26,7 @@ from bench.drain import (
     deliveries,
     rows,
 )
+from exporter import routes
 from exporter.clock import FakeClock
 from exporter.config import load_config
 from exporter.metrics import (
@@ -38,7 +39,6 @@ from exporter.metrics import (
 from exporter.service import Exporter
 from exporter.simulator.world import TeamWorld
 from exporter.teams import resolve_teams
-from exporter.web import paths
 from tests.support.drain import SECRET
 
 KEY = "vck_" + "b" * 40
@@ -86,7 +86,7 @@ async def test_every_generation_of_the_deliveries_is_counted_from_its_span(
     transport = httpx.ASGITransport(app=exporter.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         for body, headers in bodies:
-            response = await client.post(paths.TRACES, content=body, headers=headers)
+            response = await client.post(routes.TRACES, content=body, headers=headers)
             assert response.status_code == 200, response.text
 
     total = len(records)

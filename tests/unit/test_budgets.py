@@ -158,7 +158,7 @@ async def test_the_poller_keeps_the_last_list_logs_auth_once_and_honours_retry_a
     client = FakeClient(good, denied, denied, RateLimitedError("slow", status=429, retry_after=500))
     state = TeamBudgets("prod", BudgetsConfig(token_file=Path("/t"), team_id="team_abc"))
     poller = budgets_poller(client, state, FakeClock(), random.Random(1))
-    caplog.set_level(logging.DEBUG, logger="exporter.polling")
+    caplog.set_level(logging.DEBUG, logger="exporter.sources.polling")
     assert 270 <= await poller.refresh() <= 330
     assert state.budgets == good.budgets
     await poller.refresh()

@@ -1,7 +1,7 @@
 """The credits poller and collector with a fake clock: health, staleness, auth logging, Retry-After.
 
-The poll loop is shared by every source (exporter/polling.py); credits are its first user, so
-its behaviour is pinned here through them."""
+The poll loop is shared by every source (exporter/sources/polling.py); credits are its first
+user, so its behaviour is pinned here through them."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from exporter.clock import FakeClock
 from exporter.gateway.errors import AuthError, GatewayError, RateLimitedError, ServerError
 from exporter.gateway.models import Credits
 from exporter.metrics import Family
-from exporter.polling import Poller
 from exporter.sources.credits import CreditsSource, TeamCredits, credits_poller
 from exporter.sources.health import SourceHealthCollector
+from exporter.sources.polling import Poller
 
 
 class FakeClient:
@@ -106,7 +106,7 @@ async def test_a_huge_retry_after_is_capped_at_two_intervals(
 ) -> None:
     """One 429 asking for ten minutes must not leave credits (and their alerts) stale."""
     _, _, poller, _ = setup(RateLimitedError("slow down", status=429, retry_after=600))
-    with caplog.at_level(logging.WARNING, logger="exporter.polling"):
+    with caplog.at_level(logging.WARNING, logger="exporter.sources.polling"):
         assert await poller.refresh() == 120
     assert "credits: Retry-After of 600 s capped at 120 s" in caplog.text
 
@@ -114,7 +114,7 @@ async def test_a_huge_retry_after_is_capped_at_two_intervals(
 async def test_auth_error_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     error = AuthError("API key rejected for team prod (401: Unauthorized)", status=401)
     _, _, poller, _ = setup(error, error, error, GOOD)
-    with caplog.at_level(logging.DEBUG, logger="exporter.polling"):
+    with caplog.at_level(logging.DEBUG, logger="exporter.sources.polling"):
         for _ in range(4):
             await poller.refresh()
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]

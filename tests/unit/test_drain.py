@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter import routes
 from exporter.config import ConfigError, load_config
 from exporter.generations import drain
 from exporter.metrics import (
@@ -31,7 +32,6 @@ from exporter.metrics import (
     Family,
 )
 from exporter.service import Exporter
-from exporter.web import paths
 from tests.support.drain import (
     SECRET,
     attempt,
@@ -68,7 +68,7 @@ def gen_id(n: int = 0) -> str:
 async def post(exp: Exporter, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
     transport = httpx.ASGITransport(app=exp.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        return await client.post(paths.TRACES, content=body, headers=dict(headers))
+        return await client.post(routes.TRACES, content=body, headers=dict(headers))
 
 
 def total(exp: Exporter, family: Family, **labels: str) -> Decimal:
@@ -220,7 +220,7 @@ async def test_a_bad_signature_is_refused_with_403_and_nothing_is_stored(
     assert resp.headers["x-vercel-verify"] == CODE
     assert count(exporter, GENERATION_COST) == 0
     assert exporter.generations.mirror.pending.get("default", 0) == 0
-    refused = process_count(exporter, INTAKE_REQUESTS_REFUSED, path=paths.TRACES, reason=reason)
+    refused = process_count(exporter, INTAKE_REQUESTS_REFUSED, path=routes.TRACES, reason=reason)
     assert refused == 1
 
 
@@ -286,13 +286,13 @@ async def test_the_verify_code_answers_vercels_endpoint_check(exporter: Exporter
     transport = httpx.ASGITransport(app=exporter.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         for method in ("GET", "HEAD"):
-            resp = await client.request(method, paths.TRACES)
+            resp = await client.request(method, routes.TRACES)
             assert resp.status_code == 200
             assert resp.headers["x-vercel-verify"] == CODE
-        wrong_type = await client.post(paths.TRACES, content=b"x", headers={"Content-Type": "x/y"})
+        wrong_type = await client.post(routes.TRACES, content=b"x", headers={"Content-Type": "x/y"})
         assert wrong_type.status_code == 415
         assert wrong_type.headers["x-vercel-verify"] == CODE
-        assert "x-vercel-verify" not in (await client.get(paths.HEALTHZ)).headers
+        assert "x-vercel-verify" not in (await client.get(routes.HEALTHZ)).headers
 
 
 async def test_attribution_labels_come_from_the_drains_own_attributes(tmp_path: Path) -> None:
@@ -330,7 +330,7 @@ async def test_refusals_and_the_drains_cost_are_on_the_landing_page(exporter: Ex
     assert (await post(exporter, body, headers)).status_code == 403
     transport = httpx.ASGITransport(app=exporter.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        page = (await client.get(paths.LANDING)).text
+        page = (await client.get(routes.LANDING)).text
     assert 'data-path="/v1/traces" data-reason="signature_mismatch"' in page
     assert "Vercel bills each drain per trace event" in page
     assert "took 1 trace events in 1 deliveries" in page

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from exporter.gateway.models import canonical_generation_id, is_generation_id
 from exporter.generations.follower import ids_in
-from exporter.generations.intake import ID_HINT, IntakeError, parse_body, split_ids
+from exporter.generations.intake import ID_HINT, IntakeError, split_ids
 from exporter.simulator.world import CROCKFORD, new_ulid
+from exporter.web.intake import parse_body
 
 crockford = st.text(alphabet=CROCKFORD, min_size=26, max_size=26)
 

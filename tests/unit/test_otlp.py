@@ -17,9 +17,10 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import routes
 from exporter.clock import FakeClock
 from exporter.config import OtlpConfig, load_config
-from exporter.generations.intake import IntakeError, IntakeLimits
+from exporter.generations.intake import IntakeError
 from exporter.generations.otlp import TeamMapping, every_id
 from exporter.generations.otlp import generation_ids as ids_of
 from exporter.metrics import (
@@ -29,7 +30,6 @@ from exporter.metrics import (
 )
 from exporter.service import Exporter
 from exporter.teams import resolve_teams
-from exporter.web import paths
 from exporter.web.otlp import JSON, PROTOBUF, decode
 from tests.support.otlp import as_json, do_generate, provider_metadata, request, span
 
@@ -181,7 +181,7 @@ async def post(exp: Exporter, body: bytes, media: str, **headers: str) -> httpx.
     transport = httpx.ASGITransport(app=exp.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return await client.post(
-            paths.TRACES, content=body, headers={"Content-Type": media, **headers}
+            routes.TRACES, content=body, headers={"Content-Type": media, **headers}
         )
 
 
@@ -200,7 +200,7 @@ async def samples(exp: Exporter) -> dict[tuple[str, str], float]:
     """{(sample name, sorted label values): value} of a scrape."""
     transport = httpx.ASGITransport(app=exp.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        text = (await client.get(paths.DEFAULT_METRICS)).text
+        text = (await client.get(routes.DEFAULT_METRICS)).text
     return {
         (s.name, ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -246,7 +246,7 @@ async def test_errors_are_a_status_in_the_request_encoding(exporter: Exporter) -
     assert "not an OTLP protobuf" in Status.FromString(bad.content).message
     unknown = await post(exporter, b"x", "text/plain")
     assert unknown.status_code == 415
-    exporter.generations.intake._limits = IntakeLimits(max_pending=1)
+    exporter.generations.intake.max_pending = 1
     full = await post(
         exporter, request([do_generate(C), do_generate(D)]).SerializeToString(), PROTOBUF
     )
@@ -268,13 +268,13 @@ async def test_spans_without_a_team_go_to_the_query_team_else_the_first(tmp_path
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         for query, gen_id in (("", A), ("?team=staging", B)):
             resp = await client.post(
-                paths.TRACES + query,
+                routes.TRACES + query,
                 content=request([do_generate(gen_id)]).SerializeToString(),
                 headers={"Content-Type": PROTOBUF},
             )
             assert resp.status_code == 200
         unknown = await client.post(
-            paths.TRACES + "?team=qa",
+            routes.TRACES + "?team=qa",
             content=request([do_generate(C)]).SerializeToString(),
             headers={"Content-Type": PROTOBUF},
         )
@@ -292,7 +292,7 @@ async def test_the_queue_bound_holds_under_concurrency_and_nothing_is_half_store
 ) -> None:
     """Concurrent requests cannot all pass the bound while their commits are awaited, and a
     trace whose IDs would overfill a queue is refused before any of them is stored."""
-    exporter.generations.intake._limits = IntakeLimits(max_pending=20)
+    exporter.generations.intake.max_pending = 20
     ids = [f"gen_01ARZ3NDEKTSV4RRFFQ69G{n:04d}" for n in range(80)]
     batches = [ids[n : n + 5] for n in range(0, 80, 5)]
     answers = await asyncio.gather(

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from exporter.web import paths
+from exporter import routes
 from tests.support.processes import REPO_ROOT
 from tests.support.snippets import Snippet, section_snippets, snippets
 
@@ -71,7 +71,7 @@ def test_the_collector_configs_parse_and_name_the_real_trace_path() -> None:
     endpoints = exporter_endpoints(fan_out) + exporter_endpoints(routing)
     assert len(endpoints) == 3
     for endpoint in endpoints:
-        assert urlparse(endpoint).path == paths.TRACES, endpoint
+        assert urlparse(endpoint).path == routes.TRACES, endpoint
         assert urlparse(endpoint).port == 9853, "the exporter's default port"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter import routes
 from exporter.clock import FakeClock
 from exporter.config import load_config
 from exporter.generations import otlp
@@ -29,7 +30,6 @@ from exporter.generations.store import Resolve, SeriesMirror
 from exporter.metrics import GENERATION_IDS_RECEIVED
 from exporter.service import Exporter
 from exporter.teams import resolve_teams
-from exporter.web import paths
 from exporter.web.landing import SENDING_DOCS, SENDING_TRACES_ANCHOR, landing_page
 from tests.support.landing import arrival_rows as read
 from tests.support.processes import REPO_ROOT
@@ -64,14 +64,14 @@ def clock(exporter: Exporter) -> FakeClock:
 async def test_before_anything_arrives_one_sentence_says_how_to_send_ids(
     client: httpx.AsyncClient,
 ) -> None:
-    page = (await client.get(paths.LANDING)).text
+    page = (await client.get(routes.LANDING)).text
     sentence = re.search(r'<p class="nothing-yet">(.*?)</p>', page)
     assert sentence is not None
     assert "No generation IDs have arrived for team default yet" in sentence.group(1)
     assert f'href="{SENDING_DOCS}"' in sentence.group(1)
     assert f'href="{SENDING_DOCS}#{SENDING_TRACES_ANCHOR}"' in sentence.group(1)
     assert "since this exporter started (2027-01-15 08:00:00 UTC)" in page
-    assert f"<code>{paths.TRACES}</code>" in page, "the links name the trace intake too"
+    assert f"<code>{routes.TRACES}</code>" in page, "the links name the trace intake too"
     rows = read(page)
     for intake in INTAKE_PATHS:
         assert rows[("arrivals", "default", intake)][1:] == ["0", "never", "0", "0", "0"]
@@ -91,10 +91,10 @@ async def test_an_intake_request_shows_as_received_with_its_time_and_results(
     exporter: Exporter, client: httpx.AsyncClient
 ) -> None:
     clock(exporter).advance(5)
-    resp = await client.post(paths.GENERATIONS, json={"ids": [IDS[0], IDS[1], IDS[0], "junk"]})
+    resp = await client.post(routes.GENERATIONS, json={"ids": [IDS[0], IDS[1], IDS[0], "junk"]})
     assert resp.status_code == 202
     clock(exporter).advance(42)
-    page = (await client.get(paths.LANDING)).text
+    page = (await client.get(routes.LANDING)).text
     assert 'class="nothing-yet"' not in page
     rows = read(page)
     http = rows[("arrivals", "default", "http")]
@@ -109,11 +109,11 @@ async def test_each_intake_path_is_its_own_row(
     intake = exporter.generations.intake
     await intake.accept("default", IDS[:3], "follow")
     await intake.accept("default", IDS[2:4], otlp.INTAKE_PATH)
-    rows = read((await client.get(paths.LANDING)).text)
+    rows = read((await client.get(routes.LANDING)).text)
     follow = rows[("arrivals", "default", "follow")]
     assert [follow[1], *follow[3:]] == ["3", "3", "0", "0"]
     traces = rows[("arrivals", "default", otlp.INTAKE_PATH)]
-    assert traces[0] == f"POST {paths.TRACES}"
+    assert traces[0] == f"POST {routes.TRACES}"
     assert [traces[1], *traces[3:]] == ["2", "1", "1", "0"], "one of the two was a duplicate"
     assert rows[("arrivals", "default", "http")][1:3] == ["0", "never"]
 
@@ -121,26 +121,26 @@ async def test_each_intake_path_is_its_own_row(
 async def test_the_hour_forgets_old_minutes_but_the_totals_and_last_arrival_stay(
     exporter: Exporter, client: httpx.AsyncClient
 ) -> None:
-    await client.post(paths.GENERATIONS, json={"ids": IDS[:3]})
+    await client.post(routes.GENERATIONS, json={"ids": IDS[:3]})
     clock(exporter).advance(30 * 60)
-    await client.post(paths.GENERATIONS, json={"ids": IDS[3:4]})
-    assert read((await client.get(paths.LANDING)).text)[("arrivals", "default", "http")][1] == "4"
+    await client.post(routes.GENERATIONS, json={"ids": IDS[3:4]})
+    assert read((await client.get(routes.LANDING)).text)[("arrivals", "default", "http")][1] == "4"
     clock(exporter).advance(31 * 60)
-    http = read((await client.get(paths.LANDING)).text)[("arrivals", "default", "http")]
+    http = read((await client.get(routes.LANDING)).text)[("arrivals", "default", "http")]
     assert http[1] == "1", "the first three arrived 61 minutes ago"
     assert http[2] == "2027-01-15 08:30:00 UTC (31 min ago)"
     assert http[3] == "4"
     clock(exporter).advance(60 * 60)
-    http = read((await client.get(paths.LANDING)).text)[("arrivals", "default", "http")]
+    http = read((await client.get(routes.LANDING)).text)[("arrivals", "default", "http")]
     assert http[1:3] == ["0", "2027-01-15 08:30:00 UTC (91 min ago)"]
 
 
 async def test_a_wall_clock_jump_moves_no_count(
     exporter: Exporter, client: httpx.AsyncClient
 ) -> None:
-    await client.post(paths.GENERATIONS, json={"ids": IDS[:2]})
+    await client.post(routes.GENERATIONS, json={"ids": IDS[:2]})
     clock(exporter).jump(2 * 3600)  # NTP sets the wall clock forward: an hour passed for nobody
-    http = read((await client.get(paths.LANDING)).text)[("arrivals", "default", "http")]
+    http = read((await client.get(routes.LANDING)).text)[("arrivals", "default", "http")]
     assert http[1] == "2"
     assert http[2].endswith("(0s ago)")
 
@@ -148,14 +148,14 @@ async def test_a_wall_clock_jump_moves_no_count(
 async def test_counted_and_abandoned_come_from_what_was_committed(
     exporter: Exporter, client: httpx.AsyncClient
 ) -> None:
-    await client.post(paths.GENERATIONS, json={"ids": IDS[:4]})
+    await client.post(routes.GENERATIONS, json={"ids": IDS[:4]})
     pipeline = exporter.generations
     due = pipeline.store.due("default", clock(exporter).steady() + 3600, 10)
     assert len(due) == 4
     await pipeline.writer.submit(Resolve(due[0], "found"))
     await pipeline.writer.submit(Resolve(due[1], "found"))
     await pipeline.writer.submit(Resolve(due[2], "pending", abandoned="max_age"))
-    rows = read((await client.get(paths.LANDING)).text)
+    rows = read((await client.get(routes.LANDING)).text)
     assert rows[("outcomes", "default", "pending")] == ["Pending lookup", "1"]
     assert rows[("outcomes", "default", "counted")] == ["Counted (found)", "2"]
     assert rows[("outcomes", "default", "abandoned:max_age")] == ["Abandoned: max_age", "1"]
@@ -190,7 +190,7 @@ def test_what_the_page_prints_is_escaped() -> None:
     hostile = '<script>alert("x")</script>'
     path = PathArrivals(hostile, 1, 0.0, 1.0, 1, 0, 0)
     team = TeamArrivals(hostile, (path,), 0, 0, 0, ((hostile, 1),))
-    page = landing_page(paths.DEFAULT_METRICS, [], arrivals=Arrivals(0.0, (team,)))
+    page = landing_page(routes.DEFAULT_METRICS, [], arrivals=Arrivals(0.0, (team,)))
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from exporter.web import paths
+from exporter import routes
 from exporter.web.limits import PROTOCOLS, HeaderLimit, IntakeLimit, RequestLimits, protocol_for
 
 
@@ -34,20 +34,20 @@ async def test_intake_beyond_the_cap_gets_503_at_once_and_other_paths_are_not_co
         return PlainTextResponse("ok")
 
     app = Starlette(
-        routes=[Route(paths.GENERATIONS, slow_intake, methods=["POST"]), Route("/metrics", ok)]
+        routes=[Route(routes.GENERATIONS, slow_intake, methods=["POST"]), Route("/metrics", ok)]
     )
     app.add_middleware(IntakeLimit, limit=2)
     async with client_for(app) as client:
-        held = [asyncio.create_task(client.post(paths.GENERATIONS)) for _ in range(2)]
+        held = [asyncio.create_task(client.post(routes.GENERATIONS)) for _ in range(2)]
         await asyncio.sleep(0.05)
-        refused = await client.post(paths.GENERATIONS)
+        refused = await client.post(routes.GENERATIONS)
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert "2 intake requests in progress" in refused.json()["error"]
         assert (await client.get("/metrics")).status_code == 200, "scrapes are not capped"
         release.set()
         assert [r.status_code for r in await asyncio.gather(*held)] == [202, 202]
-        assert (await client.post(paths.GENERATIONS)).status_code == 202, "slots are freed"
+        assert (await client.post(routes.GENERATIONS)).status_code == 202, "slots are freed"
 
 
 async def test_a_head_over_the_limit_gets_431_and_one_under_it_passes() -> None:

@@ -1,0 +1,152 @@
+"""``POST /generations``: applications hand over generation IDs; 202 means stored on disk.
+
+Accepts JSON (``{"ids": [...]}`` or ``{"id": "..."}``, optionally with ``"team"`` and
+``"attributes"``) or plain text with one ID per line. Every refusal is a JSON error that says
+what is wrong; a full queue or an unwritable disk answers 503 with Retry-After, never a silent
+drop. The IDs go on to exporter/generations/intake.py; this module is the HTTP around it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from exporter.generations.intake import Intake, IntakeError, split_ids
+from exporter.web.auth import BearerToken
+
+
+def parse_body(
+    content_type: str, body: bytes, query_team: str | None
+) -> tuple[str | None, list[str], dict[str, str]]:
+    """(team, raw ID values, attribution fields) from a JSON or plain-text body."""
+    media = content_type.split(";")[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IntakeError(400, "body is not valid UTF-8") from None
+    if media == "text/plain":
+        # Lines end at \n (\r\n too); str.splitlines would also split at \x1c-\x1e and more.
+        return query_team, [line.strip() for line in text.split("\n") if line.strip()], {}
+    if media != "application/json":
+        raise IntakeError(
+            415,
+            f"unsupported content type {media or '(none)'!r}: send application/json or text/plain",
+        )
+    try:
+        data: Any = json.loads(text)
+    except ValueError as exc:
+        raise IntakeError(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise IntakeError(400, "body is not valid JSON: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise IntakeError(400, 'expected a JSON object: {"ids": [...]} or {"id": "..."}')
+    unknown = sorted(set(data) - {"ids", "id", "team", "attributes"})
+    if unknown:
+        raise IntakeError(400, f"unknown field {unknown[0]!r} (expected ids, id, team, attributes)")
+    if ("ids" in data) == ("id" in data):
+        raise IntakeError(400, 'give exactly one of "ids" (a list) or "id" (a string)')
+    values = data["ids"] if "ids" in data else [data["id"]]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        field = "ids" if "ids" in data else "id"
+        raise IntakeError(
+            400, f'"{field}" must be ' + ("a list of strings" if field == "ids" else "a string")
+        )
+    team = data.get("team", query_team)
+    if team is not None and not isinstance(team, str):
+        raise IntakeError(400, '"team" must be a string')
+    attributes = data.get("attributes", {})
+    if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
+        raise IntakeError(400, '"attributes" must be an object of strings')
+    # JSON may escape a lone UTF-16 surrogate ("\ud800"): such a string is no text at all, so
+    # the request is refused whole before anything is stored.
+    for index, value in enumerate([*values, team or ""]):
+        if not _is_text(value):
+            where = f"ids[{index}]" if index < len(values) else '"team"'
+            raise IntakeError(400, f"{where} holds a lone UTF-16 surrogate, which is not text")
+    if not all(_is_text(text) for pair in attributes.items() for text in pair):
+        raise IntakeError(400, '"attributes" holds a lone UTF-16 surrogate, which is not text')
+    if query_team is not None and team != query_team:
+        raise IntakeError(400, "the team in the body and in the query differ")
+    return team, values, attributes
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise IntakeError(413, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise IntakeError(413, f"body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Gone, or cut off by the read deadline (exporter/web/limits.py): nobody reads this
+        # answer, but it ends the request quietly instead of with a traceback in the log.
+        raise IntakeError(400, "the client left before the body was complete") from None
+    return b"".join(chunks)
+
+
+def query_param(request: Request, name: str) -> str | None:
+    """A query parameter, without parsing an empty query string (most intake requests)."""
+    return request.query_params.get(name) if request.scope["query_string"] else None
+
+
+class IntakeEndpoint:
+    """The ``POST /generations`` handler: read, check, parse, hand on, answer."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        token: BearerToken,
+        max_body_bytes: int,
+        max_ids: int,
+        on_refusal: Callable[[int, str], None],
+    ) -> None:
+        self._intake = intake
+        self._token = token
+        self._max_body_bytes = max_body_bytes
+        self._max_ids = max_ids
+        self._on_refusal = on_refusal  # (status, message) of each refused request
+
+    async def handle(self, request: Request) -> Response:
+        intake = self._intake
+        try:
+            self._token.check(request)
+            body = await read_body(request, self._max_body_bytes)
+            query_team = query_param(request, "team")
+            if query_team is not None:
+                intake.resolve_team(query_team)
+            team, values, fields = parse_body(
+                request.headers.get("content-type", ""), body, query_team
+            )
+            if len(values) > self._max_ids:
+                raise IntakeError(
+                    413, f"too many IDs in one request: {len(values)} > {self._max_ids}"
+                )
+            team = intake.resolve_team(team)
+            ids, rejected = split_ids(values)
+            accepted, duplicates = await intake.accept(
+                team, ids, "http", len(rejected), attributes=intake.attributes(fields)
+            )
+        except IntakeError as exc:
+            self._on_refusal(exc.status, str(exc))
+            return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
+        return JSONResponse(
+            {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}, status_code=202
+        )
