@@ -39,6 +39,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from bench.common import Process, Row, Simulator, exporter_cmd, log, metric_sum, metric_value
 from bench.context import Context
+from exporter import routes
 from exporter.generations.drain import GENERATION_ID
 from exporter.metrics import (
     DRAIN_DELIVERIES,
@@ -48,7 +49,6 @@ from exporter.metrics import (
     PROVIDER_ATTEMPTS,
     SOURCE_UP,
 )
-from exporter.web import paths
 from tests.support.drain import SECRET, attempt, delivery, root_of, sign, traces
 from tests.support.processes import free_port
 
@@ -212,7 +212,7 @@ def drain_path(work: Path, sim: Simulator, warm: list[Body], timed: list[Body]) 
     secret.write_text(SECRET + "\n")
     proc, base = exporter(work, sim, "drain", f"--drain.secret-file={secret}")
     try:
-        url = f"{base}{paths.TRACES}"
+        url = f"{base}{routes.TRACES}"
         asyncio.run(send(url, warm, IN_FLIGHT))
         before = proc.cpu_seconds()
         sent = asyncio.run(send(url, timed, IN_FLIGHT))
@@ -273,7 +273,7 @@ def lookup_path(work: Path, sim: Simulator, ids: list[str]) -> Measured:
             started = time.perf_counter()
             for start in range(0, len(ids), ID_BATCH):
                 batch = ids[start : start + ID_BATCH]
-                client.post(paths.GENERATIONS, json={"ids": batch}).raise_for_status()
+                client.post(routes.GENERATIONS, json={"ids": batch}).raise_for_status()
             done = 0
             while time.monotonic() < deadline:
                 done = state.execute("SELECT COUNT(*) FROM resolved").fetchone()[0]

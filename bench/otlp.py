@@ -21,9 +21,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from bench.common import Process, Row, exporter_cmd, launcher_cmd, log, metric_value, wrk
 from bench.context import Context
+from exporter import routes
 from exporter.gateway.models import is_generation_id
 from exporter.metrics import GENERATION_IDS_RECEIVED, GENERATION_TRACE_SPANS
-from exporter.web import paths
 from exporter.web.server import STACK
 from tests.support.otlp import do_generate, request
 from tests.support.processes import free_port
@@ -101,7 +101,7 @@ def script(pieces: list[bytes], rng: random.Random) -> str:
         pieces=", ".join(lua_string(p) for p in pieces),
         prefix=prefix,
         width=26 - PREFIX,
-        path=paths.TRACES,
+        path=routes.TRACES,
     )
 
 
@@ -131,7 +131,7 @@ def run(ctx: Context) -> list[Row]:
         seconds = ctx.seconds(8)
         results = {}
         for who, port in (("exporter", ours_port), ("baseline", theirs_port)):
-            url = f"http://127.0.0.1:{port}{paths.TRACES}"
+            url = f"http://127.0.0.1:{port}{routes.TRACES}"
             warm = wrk(url, 2, CONNECTIONS, work, script(pieces, rng))
             results[who] = wrk(url, seconds, CONNECTIONS, work, script(pieces, rng))
             if who == "exporter":

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from exporter.web import paths
+from exporter import routes
 from exporter.web.server import AsgiServer, bind, run, stop_on_signals
 
 PROTOBUF = "application/x-protobuf"
@@ -37,7 +37,7 @@ async def ok(request: Request) -> Response:
 
 
 async def main(port: int) -> None:
-    app = Starlette(routes=[Route(paths.TRACES, export, methods=["POST"]), Route("/", ok)])
+    app = Starlette(routes=[Route(routes.TRACES, export, methods=["POST"]), Route("/", ok)])
     stop = asyncio.Event()
     stop_on_signals(stop)
     server = AsgiServer(app, bind(f"127.0.0.1:{port}"))
