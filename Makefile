@@ -52,10 +52,10 @@ test: $(VENV)/.installed system-deps $(DASHBOARD_CHECK)/node_modules/.installed
 bench: $(VENV)/.installed system-deps
 	$(BIN)/python -m bench
 
-## The README's Performance table: the whole set three times, medians and spreads (a quiet
+## docs/performance.md's table: the whole set three times, medians and spreads (a quiet
 ## machine, about 20 minutes); exits 1 when a goal is missed in most runs.
 bench-readme: $(VENV)/.installed system-deps
-	$(BIN)/python -m bench --runs 3 --strict --update README.md
+	$(BIN)/python -m bench --runs 3 --strict --update docs/performance.md
 
 ## Regenerate the generated parts of docs/ (metrics, options) and the chart's values table.
 docs: $(VENV)/.installed

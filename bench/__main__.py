@@ -1,7 +1,7 @@
 """``python -m bench [NAME ...]``: run the benchmarks and print one markdown table.
 
 Progress goes to stderr; the table (machine description first) goes to stdout and, with
-``--output``, to a file; ``--update README.md`` replaces the README's Performance table.
+``--output``, to a file; ``--update docs/performance.md`` replaces the table there.
 ``--runs 3`` runs the whole set three times and gives the median of each figure and the
 spread of each ratio. ``--scale 0.3`` shortens every timed run for a quick look (the figures
 are then noisier); ``--strict`` exits 1 when a goal is missed (in most runs).

@@ -1,5 +1,5 @@
 """The benchmark table: one run's rows, or the median of several with the spread of each ratio,
-and the README section it replaces."""
+and the section of docs/performance.md it replaces."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.common import Row, fmt
 
-BEGIN = "<!-- bench:begin (python -m bench --update README.md) -->"
+BEGIN = "<!-- bench:begin (python -m bench --update docs/performance.md) -->"
 END = "<!-- bench:end -->"
 
 

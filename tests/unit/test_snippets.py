@@ -19,10 +19,10 @@ GENERATIONS_DOC = REPO_ROOT / "docs" / "generations.md"
 PYTHON = snippets("python")
 
 
-def test_the_readme_has_python_and_typescript_to_check() -> None:
-    readme = REPO_ROOT / "README.md"
-    assert any(s.page == readme for s in PYTHON)
-    assert any(s.page == readme for s in snippets("ts"))
+def test_the_client_code_page_has_python_and_typescript_to_check() -> None:
+    page = REPO_ROOT / "docs" / "sending-ids.md"
+    assert any(s.page == page for s in PYTHON)
+    assert any(s.page == page for s in snippets("ts"))
 
 
 @pytest.mark.parametrize("snippet", PYTHON, ids=lambda s: s.where)
