@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,14 @@ import bcrypt
 import httpx
 import pytest
 import yaml
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics
 from tests.chart.dockerfile import final_stage
 from tests.chart.rendering import SCENARIOS, Obj, Rendered, render_scenario
 from tests.support.certs import Authority, client_context
+from tests.support.drain import delivery, new_id, root, traces
 from tests.support.processes import ManagedProcess, free_port, wait_until
 from tests.support.stack import SimulatorProcess
 
@@ -60,7 +63,10 @@ def existing_secrets(workdir: Path) -> tuple[dict[str, dict[str, bytes]], Access
         "ai-gateway-prod": {"api-key": b"vck_existing-prod-key\n"},
         "vercel-budgets": {"token": b"vercel-access-token-0123\n"},
         "ai-gateway-ingest": {"token": b"ingest-token-from-secret\n"},
-        "ai-gateway-prod-drain": {"secret": b"prod-drain-signature-secret\n"},
+        "ai-gateway-prod-drain": {
+            "secret": b"prod-drain-signature-secret\n",
+            "verify-code": b"prod-verify-code\n",
+        },
         "exporter-web-config": {
             "web-config.yml": yaml.safe_dump(web_config).encode(),
             "tls.crt": server.cert.read_bytes(),
@@ -285,3 +291,41 @@ def test_intake_takes_the_ingest_token_from_its_secret(running: Running) -> None
     token = Path(token_file).read_text().strip()
     assert post({}) == 401
     assert post({"Authorization": f"Bearer {token}"}) == 202
+
+
+def _post_delivery(
+    running: Running, message: ExportTraceServiceRequest, secret: str
+) -> httpx.Response:
+    """A drain delivery signed with ``secret``, with no credentials: a signed delivery needs
+    none, even behind basic auth."""
+    body, headers = delivery(message, secret=secret)
+    url = f"{running.url}/v1/traces"
+    return httpx.post(url, content=body, headers=headers, verify=running.access.verify)
+
+
+def test_drain_deliveries_verify_with_the_mounted_files(running: Running) -> None:
+    """Each team's drain secret and verification code, as the chart mounts them: the endpoint
+    check gets the team's code, a delivery signed with its secret counts for that team, one
+    signed with anything else is refused."""
+    config = running.pod.config()
+    drained = [team for team in config["teams"] if "drain_secret_file" in team]
+    if not drained:
+        assert "secret_file" not in config.get("drain", {})
+        return
+    for team in drained:
+        name = team["name"]
+        check = running.get(f"/v1/traces?team={name}")
+        code = Path(team["drain_verify_code_file"]).read_text().strip()
+        assert (check.status_code, check.headers["x-vercel-verify"]) == (200, code)
+        secret = Path(team["drain_secret_file"]).read_text().splitlines()[0]
+        message = traces([root(new_id(time.time()))])
+        labels = (("result", "accepted"), ("vercel_team", name))
+        key = (metrics.DRAIN_DELIVERIES.name, labels)
+        before = running.samples().get(key, 0.0)
+
+        forged = _post_delivery(running, message, f"not-{secret}")
+        assert forged.status_code == 403, forged.text
+        assert running.samples().get(key, 0.0) == before
+        accepted = _post_delivery(running, message, secret)
+        assert (accepted.status_code, accepted.headers["x-vercel-verify"]) == (200, code)
+        assert running.samples()[key] == before + 1

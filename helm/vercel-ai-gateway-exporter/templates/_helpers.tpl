@@ -360,8 +360,3 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end }}
-
-{{/* Non-empty when some team has its own drain secret. */}}
-{{- define "vercel-ai-gateway-exporter.teamDrains" -}}
-{{- range .Values.teams }}{{ if dig "drain" "secret" nil . }}yes{{ end }}{{ end }}
-{{- end }}
