@@ -12,7 +12,7 @@ chunk ``latency / 1000``, so what the spans say and what a lookup says can be co
 A delivery is protobuf, or JSON as Vercel's reference spells it (hex IDs, ``"kind":
 "server"``), optionally gzipped, with ``x-vercel-signature``: the hex HMAC-SHA1 of the exact
 bytes sent. ``DrainSender`` batches the simulator's requests, samples them, posts each
-delivery until it is answered 2xx (as Vercel retries), and can send one again.
+delivery until it is answered 2xx (as an OTLP client retries), and can send one again.
 """
 
 from __future__ import annotations
