@@ -59,8 +59,8 @@ bench-readme: $(VENV)/.installed system-deps
 
 ## Regenerate the generated parts of docs/ (metrics, options) and the chart's values table.
 docs: $(VENV)/.installed
-	$(BIN)/python -m tests.support.reference --write
-	$(BIN)/python -m tests.chart.values_doc --write
+	$(BIN)/python -m tools.docs_reference --write
+	$(BIN)/python -m tools.values_table --write
 
 ## Regenerate grafana/dashboards/vercel-ai-gateway.json from the grafana.dashboards package.
 dashboard: $(VENV)/.installed
@@ -68,7 +68,7 @@ dashboard: $(VENV)/.installed
 
 ## Regenerate the values table of the chart's README alone.
 chart-docs: $(VENV)/.installed
-	$(BIN)/python -m tests.chart.values_doc --write
+	$(BIN)/python -m tools.values_table --write
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

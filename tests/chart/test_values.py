@@ -23,8 +23,8 @@ from exporter.config import (
     TeamConfig,
 )
 from tests.chart.rendering import CHART_DIR, chart_values
-from tests.chart.values_doc import documented, readme_table, table
 from tests.support.processes import REPO_ROOT
+from tools.values_table import documented, readme_table, table
 
 SCHEMA: dict[str, Any] = json.loads((CHART_DIR / "values.schema.json").read_text())
 # Exporter options the chart sets itself, which values must not be able to override.
@@ -68,7 +68,7 @@ def test_app_version_is_the_package_version() -> None:
 
 
 def test_readme_values_table_is_generated_from_values_yaml() -> None:
-    assert readme_table() == table(), "run: python -m tests.chart.values_doc --write"
+    assert readme_table() == table(), "run: python -m tools.values_table --write"
 
 
 def test_every_value_is_documented() -> None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from exporter.cli import run_parser
 from exporter.config import TeamConfig, options
 from exporter.metrics import BY_NAME, BY_SERIES_NAME, FAMILIES, Type
-from tests.support.reference import COMMAND, EXTRA_FLAGS, PARTS, REPO_ROOT, Generated
+from tools.docs_reference import COMMAND, EXTRA_FLAGS, PARTS, REPO_ROOT, Generated
 
 README = REPO_ROOT / "README.md"
 DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
@@ -131,7 +131,7 @@ def test_every_flag_is_in_the_configuration_table() -> None:
         if flag.startswith("--") and flag not in ("--help", "--version")
     }
     table_flags = {flag for flag, *_ in EXTRA_FLAGS} | {option.flag for option in options()}
-    assert parser_flags == table_flags, "add the flag to EXTRA_FLAGS in tests/support/reference.py"
+    assert parser_flags == table_flags, "add the flag to EXTRA_FLAGS in tools/docs_reference.py"
     text = CONFIGURATION.read_text()
     for flag in table_flags:
         assert f"| `{flag}` |" in text, flag

@@ -15,7 +15,7 @@ from tests.support.processes import REPO_ROOT
 # Python code that could spell a name: the package, its tests, benchmarks and generators.
 CODE = sorted(
     path
-    for folder in ("exporter", "tests", "bench", "grafana")
+    for folder in ("exporter", "tests", "bench", "grafana", "tools")
     for path in (REPO_ROOT / folder).rglob("*.py")
     if "node_modules" not in path.parts
 )

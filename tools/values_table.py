@@ -1,8 +1,8 @@
 """The values table of the chart's README, generated from the `# --` comments of values.yaml
 (the helm-docs convention), so the README cannot drift from the values.
 
-    python -m tests.chart.values_doc          # print the table
-    python -m tests.chart.values_doc --write  # replace the table in the chart's README.md
+    python -m tools.values_table          # print the table
+    python -m tools.values_table --write  # replace the table in the chart's README.md
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.chart.rendering import CHART_DIR
-
+CHART_DIR = Path(__file__).resolve().parents[1] / "helm" / "vercel-ai-gateway-exporter"
 VALUES = CHART_DIR / "values.yaml"
 README = CHART_DIR / "README.md"
-START = "<!-- values-table:start (python -m tests.chart.values_doc --write) -->"
+START = "<!-- values-table:start (python -m tools.values_table --write) -->"
 END = "<!-- values-table:end -->"
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_]*):")

@@ -5,12 +5,12 @@ configuration (``exporter.config.options()``), so neither document can drift fro
 Each generated part sits between two marker comments; the prose around them is written by
 hand and kept as it is:
 
-    <!-- generated: metrics (python -m tests.support.reference --write) -->
+    <!-- generated: metrics (python -m tools.docs_reference --write) -->
     ...
     <!-- end generated -->
 
-    python -m tests.support.reference          # exit 1 and name the stale parts
-    python -m tests.support.reference --write  # rewrite the stale parts in place
+    python -m tools.docs_reference          # exit 1 and name the stale parts
+    python -m tools.docs_reference --write  # rewrite the stale parts in place
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from exporter.cli import default_text
 from exporter.config import SECTIONS, Option, options
 from exporter.metrics import FAMILIES, Area, Family, Replicas, Type
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs"
-COMMAND = "python -m tests.support.reference --write"
+COMMAND = "python -m tools.docs_reference --write"
 END = "<!-- end generated -->"
 
 # Flags of the run command that are not options of a configuration section (cli.run_parser).
@@ -182,7 +182,7 @@ PARTS = (
 
 def main(argv: list[str]) -> int:
     if argv not in ([], ["--write"]):
-        print(f"usage: python -m tests.support.reference [--write]\n{__doc__}", file=sys.stderr)
+        print(f"usage: python -m tools.docs_reference [--write]\n{__doc__}", file=sys.stderr)
         return 2
     stale = [part for part in PARTS if part.is_stale()]
     if argv == ["--write"]:
