@@ -4,14 +4,12 @@ included, are still exact."""
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from exporter import metrics
+from tests.support.crashes import Resender
 from tests.support.generations import (
     assert_totals_match,
     expected_savings,
@@ -26,30 +24,20 @@ from tests.support.stack import ExporterProcess, SimulatorProcess
 KEY = "sk-crash-0123456789"
 
 
-class Sender(threading.Thread):
+class Sender(Resender):
     """An application: sends IDs in small batches and re-sends a batch until it gets a 202."""
 
     def __init__(self, ids: list[str], url: Callable[[], str]) -> None:
-        super().__init__(daemon=True)
+        super().__init__(url)
         self.ids = ids
-        self.url = url
-        self.done = threading.Event()
 
     def run(self) -> None:
         rng = random.Random(9)
         for start in range(0, len(self.ids), 8):
             batch = self.ids[start : start + 8] + rng.sample(self.ids[: start + 8], 2)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    resp = httpx.post(f"{self.url()}/generations", json={"ids": batch}, timeout=5)
-                    if resp.status_code == 202:
-                        break
-                except httpx.HTTPError:
-                    pass  # the exporter is down: try again, as an app with a retry would
-                time.sleep(0.05)
+            self.post_until_acknowledged("/generations", 202, json={"ids": batch})
             time.sleep(0.03)
-        self.done.set()
+        self.finish()
 
 
 def test_twenty_kills_lose_nothing_and_count_nothing_twice(

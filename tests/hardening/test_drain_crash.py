@@ -5,15 +5,13 @@ equal the simulator's truth with no lookup at all."""
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from exporter import metrics, routes
+from tests.support.crashes import Resender, SteeredKills
 from tests.support.drain import SECRET, attempt, delivery, root_of, traces
 from tests.support.generations import assert_totals_match, expected_totals, observed_totals
 from tests.support.stack import ExporterProcess, SimulatorProcess
@@ -25,47 +23,23 @@ LANDED = 8  # kills that must land while a delivery is on its way or being answe
 MAX_KILLS = 60  # the bound on the kills it may take to land them
 
 
-class Drain(threading.Thread):
-    """Sends each delivery until it gets a 200, as Vercel retries a failed one; once the
+class Drain(Resender):
+    """Sends each delivery until it gets a 200, as an OTLP client with retry does; once the
     generations are all delivered it sends the first delivery again (a lost answer), and
     keeps the exporter busy that way until told to stop."""
 
     def __init__(self, generations: Sequence[dict[str, Any]], url: Callable[[], str]) -> None:
-        super().__init__(daemon=True)
+        super().__init__(url)
         self.bodies = [
             delivery(traces([span for g in chunk for span in _trace(g)]))
             for chunk in (
                 generations[i : i + PER_DELIVERY] for i in range(0, len(generations), PER_DELIVERY)
             )
         ]
-        self.url = url
-        self.stop = threading.Event()
-        self.done = threading.Event()
         self.acknowledged = 0
-        self.in_flight = threading.Event()
-        self.cut_off = 0
-        self.gave_up = 0
-        self.client = httpx.Client(timeout=5, limits=httpx.Limits(max_keepalive_connections=0))
 
     def send(self, body: bytes, headers: dict[str, str]) -> bool:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            self.in_flight.set()
-            try:
-                resp = self.client.post(
-                    f"{self.url()}{routes.TRACES}", content=body, headers=headers
-                )
-                if resp.status_code == 200:
-                    return True
-            except httpx.ConnectError:
-                pass  # down: try again
-            except httpx.HTTPError:
-                self.cut_off += 1  # connected, then the process died under the request
-            finally:
-                self.in_flight.clear()
-            time.sleep(0.05)
-        self.gave_up += 1
-        return False
+        return self.post_until_acknowledged(routes.TRACES, 200, content=body, headers=headers)
 
     def run(self) -> None:
         for body, headers in self.bodies:
@@ -75,8 +49,7 @@ class Drain(threading.Thread):
         while not self.stop.is_set():
             self.send(*self.bodies[0])  # a redelivery: it must count nothing
             time.sleep(0.05)
-        self.client.close()
-        self.done.set()
+        self.finish()
 
 
 def counted(exp: ExporterProcess) -> float:
@@ -105,15 +78,9 @@ def test_kills_mid_delivery_lose_no_acknowledged_generation_and_count_none_twice
     current = [exporter_factory(sim.url, *args, env=env)]
     drain = Drain(generations, lambda: current[0].url)
     drain.start()
-    rng = random.Random(7)
-    kills = 0
-    # Kills are steered, not counted on: each waits for a delivery in flight, and they go on
-    # until enough of them cut one off (bounded), so a busy machine needs more, not luck.
-    while drain.cut_off < LANDED and kills < MAX_KILLS and not drain.done.is_set():
-        drain.in_flight.wait(2)
-        time.sleep(rng.uniform(0, 0.004))
+    kills = SteeredKills(drain, LANDED, MAX_KILLS, random.Random(7), into=0.004)
+    for _ in kills:
         current[0].process.kill()
-        kills += 1
         acknowledged = drain.acknowledged  # the dead process can answer no more
         current[0] = exporter_factory(sim.url, *args, env=env)
         # The restarted exporter holds every generation of the deliveries acknowledged before.
@@ -122,7 +89,7 @@ def test_kills_mid_delivery_lose_no_acknowledged_generation_and_count_none_twice
     assert drain.done.wait(120), "the drain finished"
     assert drain.gave_up == 0
     assert drain.acknowledged == len(drain.bodies)
-    assert drain.cut_off >= LANDED, f"{kills} kills, {drain.cut_off} during a delivery"
+    assert drain.cut_off >= LANDED, f"{kills.count} kills, {drain.cut_off} during a delivery"
 
     exp = current[0]
     assert_totals_match(expected_totals(generations, drained=True), observed_totals(exp, TEAM))

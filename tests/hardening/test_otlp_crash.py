@@ -10,9 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from exporter import metrics, routes
+from tests.support.crashes import Resender, SteeredKills
 from tests.support.generations import assert_totals_match, expected_totals, observed_totals
 from tests.support.otlp import do_generate, request, span
 from tests.support.processes import wait_until
@@ -25,26 +24,17 @@ LANDED = 10  # kills that must cut off a request in flight
 MAX_KILLS = 60  # the bound on the kills it may take
 
 
-class Sender(threading.Thread):
+class Sender(Resender):
     """An OTLP exporter (a Collector, an SDK): sends span batches and re-sends each one until
     it gets a 200. Each batch holds fresh IDs while there are any, a few already acknowledged
     ones (a trace often repeats an ID) and spans without one; once the fresh IDs are all sent
     it keeps the intake busy with repeats until told to stop."""
 
     def __init__(self, ids: list[str], url: Callable[[], str]) -> None:
-        super().__init__(daemon=True)
+        super().__init__(url)
         self.ids = ids
-        self.url = url
-        self.stop = threading.Event()
-        self.done = threading.Event()
         self.lock = threading.Lock()
         self.acknowledged: set[str] = set()
-        self.in_flight = threading.Event()  # a request is on its way or being answered
-        self.cut_off = 0  # requests whose connection died before an answer: a kill mid-request
-        self.gave_up = 0
-        # A fresh connection per request: a pooled one to a killed process would fail the next
-        # request as if it had been cut off.
-        self.client = httpx.Client(timeout=5, limits=httpx.Limits(max_keepalive_connections=0))
 
     def body(self, batch: list[str], rng: random.Random) -> tuple[bytes, dict[str, str]]:
         spans = [do_generate(gen_id) for gen_id in batch]
@@ -59,25 +49,9 @@ class Sender(threading.Thread):
 
     def send(self, batch: list[str], rng: random.Random) -> None:
         payload, headers = self.body(batch, rng)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            self.in_flight.set()
-            try:
-                resp = self.client.post(
-                    f"{self.url()}{routes.TRACES}", content=payload, headers=headers
-                )
-                if resp.status_code == 200:
-                    with self.lock:
-                        self.acknowledged.update(batch)
-                    return
-            except httpx.ConnectError:
-                pass  # down: try again, as an OTLP exporter with retry would
-            except httpx.HTTPError:
-                self.cut_off += 1  # connected, then the process died under the request
-            finally:
-                self.in_flight.clear()
-            time.sleep(0.05)
-        self.gave_up += 1
+        if self.post_until_acknowledged(routes.TRACES, 200, content=payload, headers=headers):
+            with self.lock:
+                self.acknowledged.update(batch)
 
     def run(self) -> None:
         rng = random.Random(11)
@@ -88,8 +62,7 @@ class Sender(threading.Thread):
             repeats = rng.sample(self.ids[:sent], min(3, sent)) if sent else []
             self.send(fresh + repeats, rng)
             time.sleep(0.08)  # fresh IDs through most of the kills
-        self.client.close()
-        self.done.set()
+        self.finish()
 
     def acknowledged_count(self) -> int:
         with self.lock:
@@ -121,25 +94,20 @@ def test_kills_mid_otlp_intake_lose_no_acknowledged_id(
     sender = Sender(ids, lambda: current[0].url)
     sender.start()
     rng = random.Random(21)
-    kills = 0
-    # Kills are steered onto requests in flight and go on until enough of them cut one off
-    # (bounded): a busy machine takes more kills, never luck.
-    while sender.cut_off < LANDED and kills < MAX_KILLS:
-        time.sleep(rng.uniform(0.05, 0.5))
-        # Mostly in the middle of a request: reading it, storing its IDs or answering.
-        sender.in_flight.wait(2)
-        time.sleep(rng.uniform(0, 0.006))
+    # Mostly in the middle of a request: reading it, storing its IDs or answering.
+    kills = SteeredKills(sender, LANDED, MAX_KILLS, rng, into=0.006)
+    for _ in kills:
         current[0].process.kill()
-        kills += 1
         acknowledged = sender.acknowledged_count()  # the dead process can answer no more
         current[0] = exporter_factory(sim.url, *args, env=env)
         # The restarted exporter already holds every ID the killed one acknowledged.
         assert accepted(current[0]) >= acknowledged
+        time.sleep(rng.uniform(0.05, 0.5))
     sender.stop.set()
     assert sender.done.wait(120), "the sender finished"
     assert sender.gave_up == 0
     assert sender.acknowledged == set(ids)
-    assert sender.cut_off >= LANDED, f"{kills} kills, {sender.cut_off} during a request"
+    assert sender.cut_off >= LANDED, f"{kills.count} kills, {sender.cut_off} during a request"
 
     exp = current[0]
     wait_until(
