@@ -1,9 +1,9 @@
 """``POST /generations``: applications hand over generation IDs; 202 means stored on disk.
 
-Accepts JSON (``{"ids": [...]}`` or ``{"id": "..."}``, optionally with ``"team"`` and
-``"attributes"``) or plain text with one ID per line. Every refusal is a JSON error that says
-what is wrong; a full queue or an unwritable disk answers 503 with Retry-After, never a silent
-drop. The IDs go on to exporter/generations/intake.py; this module is the HTTP around it.
+Accepts JSON (the model in exporter/web/intake_body.py) or plain text with one ID per line.
+Every refusal is a JSON error that says what is wrong; a full queue or an unwritable disk
+answers 503 with Retry-After, never a silent drop. The IDs go on to
+exporter/generations/intake.py; this module is the HTTP around it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from exporter.generations.intake import Intake, IntakeError, split_ids
 from exporter.web.auth import BearerToken
+from exporter.web.intake_body import read_intake_body
 
 
 def parse_body(
@@ -42,44 +43,11 @@ def parse_body(
         raise IntakeError(400, f"body is not valid JSON: {exc}") from None
     except RecursionError:
         raise IntakeError(400, "body is not valid JSON: nested too deeply") from None
-    if not isinstance(data, dict):
-        raise IntakeError(400, 'expected a JSON object: {"ids": [...]} or {"id": "..."}')
-    unknown = sorted(set(data) - {"ids", "id", "team", "attributes"})
-    if unknown:
-        raise IntakeError(400, f"unknown field {unknown[0]!r} (expected ids, id, team, attributes)")
-    if ("ids" in data) == ("id" in data):
-        raise IntakeError(400, 'give exactly one of "ids" (a list) or "id" (a string)')
-    values = data["ids"] if "ids" in data else [data["id"]]
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        field = "ids" if "ids" in data else "id"
-        raise IntakeError(
-            400, f'"{field}" must be ' + ("a list of strings" if field == "ids" else "a string")
-        )
-    team = data.get("team", query_team)
-    if team is not None and not isinstance(team, str):
-        raise IntakeError(400, '"team" must be a string')
-    attributes = data.get("attributes", {})
-    if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
-        raise IntakeError(400, '"attributes" must be an object of strings')
-    # JSON may escape a lone UTF-16 surrogate ("\ud800"): such a string is no text at all, so
-    # the request is refused whole before anything is stored.
-    for index, value in enumerate([*values, team or ""]):
-        if not _is_text(value):
-            where = f"ids[{index}]" if index < len(values) else '"team"'
-            raise IntakeError(400, f"{where} holds a lone UTF-16 surrogate, which is not text")
-    if not all(_is_text(text) for pair in attributes.items() for text in pair):
-        raise IntakeError(400, '"attributes" holds a lone UTF-16 surrogate, which is not text')
+    parsed = read_intake_body(data)
+    team = query_team if parsed.team is None else parsed.team
     if query_team is not None and team != query_team:
         raise IntakeError(400, "the team in the body and in the query differ")
-    return team, values, attributes
-
-
-def _is_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return team, parsed.id_values(), parsed.attributes
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from exporter import __version__, routes
+from exporter.web.intake_body import INTAKE_BODY
 
 _ERROR = {
     "type": "object",
@@ -41,15 +42,7 @@ def openapi_document(
     # With several teams a request must name its team, in the body or in the query: OpenAPI
     # cannot express "one of the two", so neither is marked required and a 400 says so.
     team = {"type": "string", "enum": list(teams)}
-
-    def variant(key: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "additionalProperties": False,
-            "required": [key],
-            "properties": {key: schema, "team": team},
-        }
-
+    body, bodies = _intake_body(teams, max_ids)
     intake: dict[str, Any] = {
         "summary": "Hand over generation IDs for lookup",
         "description": "202 means the IDs are stored on disk. Each ID is counted once, however "
@@ -68,17 +61,7 @@ def openapi_document(
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            variant(
-                                "ids",
-                                {"type": "array", "maxItems": max_ids, "items": {"type": "string"}},
-                            ),
-                            variant("id", {"type": "string"}),
-                        ]
-                    }
-                },
+                "application/json": {"schema": body},
                 "text/plain": {"schema": {"type": "string"}},
             },
         },
@@ -170,6 +153,7 @@ def openapi_document(
         "components": {
             "schemas": {
                 "Error": _ERROR,
+                **bodies,
                 "IntakeResult": {
                     "type": "object",
                     "additionalProperties": False,
@@ -212,6 +196,24 @@ def openapi_document(
     }
     _add_access_answers(document, basic_auth)
     return document
+
+
+def _intake_body(
+    teams: Sequence[str], max_ids: int
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The JSON body's schema, from the model that checks it (exporter/web/intake_body.py),
+    narrowed to this instance: its teams and its ID limit. Returns the schema and the
+    components it refers to."""
+    schema = INTAKE_BODY.json_schema(ref_template="#/components/schemas/{model}")
+    components: dict[str, dict[str, Any]] = schema.pop("$defs")
+    for component in components.values():
+        properties = component["properties"]
+        for choice in properties["team"]["anyOf"]:
+            if choice["type"] == "string":
+                choice["enum"] = list(teams)
+        if "ids" in properties:
+            properties["ids"]["maxItems"] = max_ids
+    return schema, components
 
 
 def _traces_description(team: dict[str, Any]) -> dict[str, Any]:
