@@ -18,7 +18,6 @@ from tests.support.generations import (
     observed_totals,
     priced_catalog_args,
 )
-from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-crash-0123456789"
@@ -65,16 +64,7 @@ def test_twenty_kills_lose_nothing_and_count_nothing_twice(
         current[0] = exporter_factory(sim.url, *args, env=env)
     assert sender.done.wait(120), "the sender finished"
     exp = current[0]
-    wait_until(
-        lambda: (
-            exp.value(metrics.GENERATION_QUEUE_LENGTH, vercel_team="default") == 0
-            and exp.value(metrics.GENERATION_LOOKUPS, vercel_team="default", outcome="found")
-            == len(ids)
-        ),
-        90,
-        interval=0.5,
-        what="every ID looked up once",
-    )
+    exp.wait_looked_up(len(ids), 90)
     truth = sim.team_truth(KEY)["generations"]
     assert_totals_match(expected_savings(truth), observed_savings(exp, "default"))
     assert_totals_match(expected_totals(truth), observed_totals(exp, "default"))

@@ -43,11 +43,7 @@ def test_sigterm_drains_and_loses_nothing(
 
     sim.fault(None)
     exp = exporter_factory(sim.url, *args, env=env)
-    wait_until(
-        lambda: exp.value(metrics.GENERATION_LOOKUPS, vercel_team="default", outcome="found") == 40,
-        30,
-        what="all found after restart",
-    )
+    exp.wait_looked_up(40, 30)
     assert_totals_match(
         expected_totals(sim.team_truth(KEY)["generations"]), observed_totals(exp, "default")
     )

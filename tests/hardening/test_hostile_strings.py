@@ -13,7 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics
 from exporter.labels import MAX_LENGTH
-from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-hostile-0123456789"
@@ -47,11 +46,7 @@ def test_hostile_records_never_break_a_scrape(
     ids = sim.control("generations", {"count": 5}, key=KEY)["ids"]
     sim.fault("hostile_strings", endpoints=["generation"])
     assert httpx.post(f"{exp.url}/generations", json={"ids": ids}, timeout=10).status_code == 202
-    wait_until(
-        lambda: exp.value(metrics.GENERATION_LOOKUPS, vercel_team="default", outcome="found") == 5,
-        20,
-        what="the hostile records looked up",
-    )
+    exp.wait_looked_up(5, 20)
     labels = scrape_both(exp)
     assert labels, "the generations are published"
     for series in labels:

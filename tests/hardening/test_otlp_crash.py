@@ -14,7 +14,6 @@ from exporter import metrics, routes
 from tests.support.crashes import Resender, SteeredKills
 from tests.support.generations import assert_totals_match, expected_totals, observed_totals
 from tests.support.otlp import do_generate, request, span
-from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-otlp-crash-0123456789"
@@ -110,15 +109,7 @@ def test_kills_mid_otlp_intake_lose_no_acknowledged_id(
     assert sender.cut_off >= LANDED, f"{kills.count} kills, {sender.cut_off} during a request"
 
     exp = current[0]
-    wait_until(
-        lambda: (
-            exp.value(metrics.GENERATION_QUEUE_LENGTH, vercel_team=TEAM) == 0
-            and exp.value(metrics.GENERATION_LOOKUPS, vercel_team=TEAM, outcome="found") == len(ids)
-        ),
-        120,
-        interval=0.5,
-        what="every ID looked up once",
-    )
+    exp.wait_looked_up(len(ids), 120, TEAM)
     assert_totals_match(
         expected_totals(sim.team_truth(KEY)["generations"]), observed_totals(exp, TEAM)
     )

@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from exporter import metrics
 from tests.integration.test_prometheus import promtool_check_metrics
-from tests.support.processes import REPO_ROOT, wait_until
+from tests.support.processes import REPO_ROOT
 from tests.support.prometheus import PrometheusServer, static_job
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
@@ -31,13 +31,7 @@ def looked_up(
     ids = sim.control("generations", {"count": count}, key=KEY)["ids"]
     exp = exporter_factory(sim.url, "--lookup.initial-delay=0s", env={"AI_GATEWAY_API_KEY": KEY})
     assert httpx.post(f"{exp.url}/generations", json={"ids": ids}, timeout=10).status_code == 202
-    wait_until(
-        lambda: (
-            exp.value(metrics.GENERATION_LOOKUPS, vercel_team="default", outcome="found") == count
-        ),
-        30,
-        what="lookups",
-    )
+    exp.wait_looked_up(count, 30)
     return exp, ids
 
 

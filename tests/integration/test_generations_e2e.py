@@ -57,13 +57,6 @@ def counters(exp: ExporterProcess) -> dict[tuple[str, tuple[tuple[str, str], ...
     return {k: v for k, v in exp.samples().items() if k[0] in MONOTONIC}
 
 
-def drained(exp: ExporterProcess, team: str, found: int) -> bool:
-    return (
-        exp.value(QUEUE, vercel_team=team) == 0
-        and exp.value(LOOKUPS, vercel_team=team, outcome="found") == found
-    )
-
-
 def test_a_thousand_ids_through_every_path_with_a_kill_are_counted_exactly(
     tmp_path: Path,
     simulator_factory: Callable[..., SimulatorProcess],
@@ -119,12 +112,7 @@ def test_a_thousand_ids_through_every_path_with_a_kill_are_counted_exactly(
 
     submit(ids[500:])
     assert post_json(exp, {"ids": ids[:50]}).json()["duplicates"] == 50, "already known"
-    wait_until(
-        lambda: drained(exp, "default", 1000),
-        180,
-        interval=1,
-        what="all 1000 looked up (50 appear only after 60 s)",
-    )
+    exp.wait_looked_up(1000, 180)  # 50 of them appear only after 60 s
 
     truth = sim.team_truth(KEY)["generations"]
     # Cache savings at the simulator's own prices (provider prices and tiers included), and
@@ -162,7 +150,7 @@ def test_no_lookup_is_sent_before_retry_after_during_a_429_storm(
     )
     sim.fault("rate_limit", endpoints=["generation"], retry_after=2, count=12)
     assert post_json(exp, {"ids": ids}).status_code == 202
-    wait_until(lambda: drained(exp, "default", 60), 60, what="all found after the storm")
+    exp.wait_looked_up(60, 60)
 
     lookups = [r for r in sim.requests() if r["endpoint"] == "generation"]
     limited = [r for r in lookups if r["status"] == 429]
@@ -224,7 +212,7 @@ def test_log_follower_survives_rotation_truncation_and_restart(
     append(log, ids[26:30])
     exp = exporter_factory(sim.url, *args, env=env)
     received(exp, 30)
-    wait_until(lambda: drained(exp, "default", 30), 30, what="all 30 looked up")
+    exp.wait_looked_up(30, 30)
     assert (
         exp.value(RECEIVED, vercel_team="default", intake="follow", result="duplicate") is None
     ), "no line read twice"

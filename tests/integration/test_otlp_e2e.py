@@ -44,16 +44,14 @@ from tests.support.generations import (
     priced_catalog_args,
 )
 from tests.support.otlp import as_json, do_generate, provider_metadata, request, span
-from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-e2e-otlp-0123456789"
 TEAM = "default"
 StartExporter = Callable[..., ExporterProcess]
-RECEIVED, QUEUE, LOOKUPS, SPANS = (
+RECEIVED, QUEUE, SPANS = (
     metrics.GENERATION_IDS_RECEIVED,
     metrics.GENERATION_QUEUE_LENGTH,
-    metrics.GENERATION_LOOKUPS,
     metrics.GENERATION_TRACE_SPANS,
 )
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -231,13 +229,6 @@ def received(exp: ExporterProcess, intake: str, result: str) -> float:
     return exp.value(RECEIVED, vercel_team=TEAM, intake=intake, result=result) or 0.0
 
 
-def drained(exp: ExporterProcess, found: int) -> bool:
-    return (
-        exp.value(QUEUE, vercel_team=TEAM) == 0
-        and exp.value(LOOKUPS, vercel_team=TEAM, outcome="found") == found
-    )
-
-
 def test_every_generation_in_sdk_traces_is_counted_once_over_every_encoding(
     tmp_path: Path,
     simulator_factory: Callable[..., SimulatorProcess],
@@ -270,7 +261,7 @@ def test_every_generation_in_sdk_traces_is_counted_once_over_every_encoding(
     pushed = embedding_ids(proto_gzip) + embedding_ids(json_gzip)
     assert post_ids(exp, pushed) == {"accepted": 2 * embeddings, "duplicates": 0, "rejected": []}
 
-    wait_until(lambda: drained(exp, len(ids)), 60, interval=0.5, what="every ID looked up once")
+    exp.wait_looked_up(len(ids), 60, TEAM)
     truth = sim.team_truth(KEY)["generations"]
     assert len(truth) == len(ids)
     assert_totals_match(expected_savings(truth), observed_savings(exp, TEAM))
@@ -355,7 +346,7 @@ def test_a_span_flood_past_the_queue_bound_is_refused_whole_and_retried_by_the_s
     retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
     assert len(retries) == 1 and "retrying in 30.00s" in retries[0], retries
 
-    wait_until(lambda: drained(exp, len(ids)), 60, interval=0.5, what="every ID looked up once")
+    exp.wait_looked_up(len(ids), 60, TEAM)
     assert received(exp, "otlp", "accepted") == len(ids)
     assert received(exp, "otlp", "duplicate") == 0
     assert_totals_match(

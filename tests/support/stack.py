@@ -10,8 +10,9 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import metrics
 from exporter.metrics import Family
-from tests.support.processes import ManagedProcess, exporter_command, free_port
+from tests.support.processes import ManagedProcess, exporter_command, free_port, wait_until
 
 
 def sample_name(metric: Family | str) -> str:
@@ -135,6 +136,20 @@ class ExporterProcess:
         """One sample's value (None when absent): a counter or gauge family from
         exporter.metrics, or a sample name such as ``f"{GENERATION_COST.name}_count"``."""
         return self.samples().get((sample_name(metric), tuple(sorted(labels.items()))))
+
+    def wait_looked_up(self, found: int, timeout: float, team: str = "default") -> None:
+        """Wait until ``team``'s queue is empty and exactly ``found`` lookups found their
+        record: the point from which end-to-end tests compare what was counted."""
+        wait_until(
+            lambda: (
+                self.value(metrics.GENERATION_QUEUE_LENGTH, vercel_team=team) == 0
+                and self.value(metrics.GENERATION_LOOKUPS, vercel_team=team, outcome="found")
+                == found
+            ),
+            timeout,
+            interval=0.5,
+            what=f"{found} generations of {team} looked up and none queued",
+        )
 
     def stop(self) -> int:
         return self.process.stop()
