@@ -56,7 +56,7 @@ def zero_series(team: str) -> list[SeriesKey]:
 
 class GenerationsCollector(Collector):
     """The committed mirror as metric families, also rendered incrementally for scrapes
-    (exporter/web/exposition.py). The generation families carry the configured attribution
+    (exporter/exposition.py). The generation families carry the configured attribution
     labels after the table's."""
 
     def __init__(

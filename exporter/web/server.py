@@ -26,10 +26,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-# The server stack, chosen on the intake benchmark (bench/README.md): httptools parses HTTP in
-# C and uvloop runs the event loop in C (single-ID intake: about 1,400 requests a second on
-# h11 and asyncio's loop, 2,200 on both). Named here, never uvicorn's "auto", so every server
-# of the project, the benchmarks' baselines too, runs the same stack.
+# The server stack, chosen on the intake benchmark: httptools parses HTTP in C and uvloop runs
+# the event loop in C; docs/performance.md has the figures of each combination. Named here,
+# never uvicorn's "auto", so every server of the project, the benchmarks' baselines too, runs
+# the same stack.
 HTTP = "httptools"
 STACK = f"uvicorn, {HTTP}, uvloop"  # how benchmark tables name it
 

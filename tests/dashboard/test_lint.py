@@ -1,4 +1,5 @@
-"""The dashboard passes the rules of Grafana's dashboard linter (grafana/dashboard-linter).
+"""The dashboard passes the rules of Grafana's dashboard linter
+(github.com/grafana/dashboard-linter).
 
 The linter is a Go program with no release this project can install, so its default rules are
 restated here, each as the linter words it (lint/rule_*.go), and run on the JSON; a second test

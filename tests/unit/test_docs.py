@@ -198,3 +198,32 @@ def test_every_make_target_named_exists() -> None:
         assert named <= targets, (
             f"{page.name} names make targets that do not exist: {named - targets}"
         )
+
+
+# A repository path written in prose or a comment: a top-level directory of this repository,
+# not inside a URL or an absolute path.
+_REPO_PATH = re.compile(
+    r"(?<![\w./@-])((?:exporter|tests|bench|tools|grafana|helm|docs|scripts)/[\w./-]*\w)"
+)
+_PATH_SOURCES = [
+    *PAGES,
+    REPO_ROOT / "Makefile",
+    *(
+        path
+        for top in ("exporter", "bench", "tools", "grafana", "tests")
+        for path in (REPO_ROOT / top).rglob("*.py")
+    ),
+]
+
+
+@pytest.mark.parametrize("source", _PATH_SOURCES, ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_every_repository_path_named_exists(source: Path) -> None:
+    """Pointers such as "the renderer (exporter/exposition.py)" go stale when a module moves:
+    each one must still lead to a file or directory."""
+    text = source.read_text()
+    missing = [
+        path
+        for path in sorted(set(_REPO_PATH.findall(text)))
+        if "*" not in path and not (REPO_ROOT / path).exists()
+    ]
+    assert not missing, f"{source.relative_to(REPO_ROOT)} names paths that do not exist: {missing}"
