@@ -221,7 +221,10 @@ class OtlpConfig(StrictModel):
         "a value that is a team's name needs no entry.",
     )
     max_body_bytes: int = Field(
-        4 << 20, ge=1024, description="Largest trace body accepted, after decompression."
+        20 << 20,
+        ge=1024,
+        description="Largest trace body accepted, compressed and again once decompressed (the "
+        "OpenTelemetry Collector's receiver default: an SDK's batch of long prompts fits).",
     )
     max_spans: int = Field(10_000, ge=1, description="Most spans accepted in one trace request.")
     scan_all_attributes: bool = Field(

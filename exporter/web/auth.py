@@ -250,7 +250,7 @@ class DrainSignatures:
     def sources(self) -> list[FileSecrets]:
         return list(self._secrets.values())
 
-    def team(self, body: bytes, signature: str) -> str:
+    def team(self, body: bytes | bytearray, signature: str) -> str:
         """The team whose secret signed ``body``; SignatureError when none did."""
         if not _SIGNATURE.fullmatch(signature):
             raise SignatureError(

@@ -3,10 +3,10 @@ own trace drain.
 
 The shape of opentelemetry-collector's OTLP/HTTP receiver: read the content type, read the
 body, establish who sent it, unmarshal, hand the message on (exporter/generations/otlp.py),
-write the answer. Protobuf or JSON, gzipped or not, decoded with the OpenTelemetry bindings;
-``ExportTraceServiceResponse`` with ``partial_success`` for refused spans; 400 with a
-``google.rpc.Status`` for what will never be accepted; 429/503 with Retry-After when the
-exporter cannot take the batch now, which a Collector retries.
+write the answer. Protobuf or JSON, compressed or not (exporter/web/encodings.py), decoded
+with the OpenTelemetry bindings; ``ExportTraceServiceResponse`` with ``partial_success`` for
+refused spans; 400 with a ``google.rpc.Status`` for what will never be accepted; 429/503
+with Retry-After when the exporter cannot take the batch now, which a Collector retries.
 
 Who sent it decides what its spans may do:
 
@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import re
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +49,7 @@ from exporter.gateway.keys import FileKey, FileSecrets, KeySource
 from exporter.generations.intake import Intake, IntakeError
 from exporter.generations.otlp import Accepted, OtlpIntake, Sender
 from exporter.web.auth import SIGNATURE_HEADER, BearerToken, DrainSignatures, SignatureError
+from exporter.web.encodings import ACCEPTED, inflate
 from exporter.web.intake import query_param, read_body
 from exporter.web.refusals import Refusals, reason_of
 
@@ -61,16 +61,15 @@ OFF_LOOP_BYTES = 64 << 10  # bodies from this size are decoded in a thread
 log = logging.getLogger(__name__)
 
 
-def decode(body: bytes, content_type: str, encoding: str, limit: int) -> ExportTraceServiceRequest:
+def decode(
+    body: bytes | bytearray, content_type: str, encoding: str, limit: int
+) -> ExportTraceServiceRequest:
     """The request message of a body as OTLP/HTTP sends it; IntakeError says what is wrong."""
-    if encoding == "gzip":
-        body = _gunzip(body, limit)
-    elif encoding not in ("", "identity"):
-        raise IntakeError(415, f"unsupported Content-Encoding {encoding!r}: send gzip or none")
+    body = inflate(body, encoding, limit)
     message = ExportTraceServiceRequest()
     try:
         if content_type == PROTOBUF:
-            message.ParseFromString(body)
+            message.ParseFromString(body)  # type: ignore[arg-type]  # upb takes any buffer
         else:
             data = json.loads(body.decode("utf-8"))
             if not isinstance(data, dict):
@@ -118,29 +117,6 @@ def _otlp_json(data: dict[str, Any]) -> dict[str, Any]:
 def _items(value: object) -> list[dict[str, Any]]:
     """The objects of a JSON list (anything else is left for the parser to refuse)."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress every gzip member (a concatenation is one gzip stream to every reader),
-    refusing more than ``limit`` bytes out in all, so a small bomb stays small."""
-    out: list[bytes] = []
-    size = 0
-    rest = body
-    while True:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            part = inflater.decompress(rest, limit + 1 - size)
-        except zlib.error:
-            raise IntakeError(400, "body is not valid gzip") from None
-        size += len(part)
-        if size > limit:
-            raise IntakeError(413, f"body larger than {limit} bytes once decompressed")
-        if not inflater.eof:
-            raise IntakeError(400, "body is not valid gzip: it ends early")
-        out.append(part)
-        rest = inflater.unused_data
-        if not rest:
-            return b"".join(out)
 
 
 def media_type(header: str) -> str:
@@ -248,7 +224,7 @@ class TracesEndpoint:
             return self._verified(_answer(status, content_type, exc.status, exc.headers), team)
         return self._verified(_answer(_response(accepted), content_type, 200), team)
 
-    def _sender(self, body: bytes, signature: str | None) -> Sender:
+    def _sender(self, body: bytearray, signature: str | None) -> Sender:
         """Who sent ``body``: a drain whose signature verified, the ingest token's holder, or
         anyone; raises SignatureError for a signature no configured secret made."""
         if signature is not None and self._drain.signatures is not None:
@@ -277,7 +253,8 @@ class TracesEndpoint:
     def _describe(self, request: Request) -> Response:
         """GET or HEAD: what the path takes (and the verification code Vercel looks for)."""
         team = query_param(request, "team")
-        body = {"accepts": f"POST OTLP/HTTP traces ({PROTOBUF} or {JSON}, gzip or not)"}
+        encodings = ", ".join(ACCEPTED)
+        body = {"accepts": f"POST OTLP/HTTP traces ({PROTOBUF} or {JSON}; {encodings} or none)"}
         return self._verified(JSONResponse(body), team)
 
     def _verified(self, response: Response, team: str | None) -> Response:
@@ -316,7 +293,7 @@ class VerifyHeader:
         await self._app(scope, receive, with_code)
 
 
-def _digest(body: bytes) -> bytes:
+def _digest(body: bytearray) -> bytes:
     """What identifies a trusted delivery: the same bytes again count nothing."""
     return hashlib.sha256(body).digest()
 

@@ -8,6 +8,7 @@ request, and the SDK's own retry gets the batch in once the queue drains.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -227,6 +228,38 @@ def post_ids(exp: ExporterProcess, ids: Sequence[str]) -> dict[str, object]:
 
 def received(exp: ExporterProcess, intake: str, result: str) -> float:
     return exp.value(RECEIVED, vercel_team=TEAM, intake=intake, result=result) or 0.0
+
+
+def test_a_batch_of_big_prompts_sent_deflated_is_counted_whole(
+    simulator_factory: Callable[..., SimulatorProcess], exporter_factory: StartExporter
+) -> None:
+    """AI SDK spans carry the prompt twice (``ai.prompt`` on the call, ``ai.prompt.messages``
+    on its step): 30 calls with 100 KB prompts make one batch of about 6 MB, which Python's
+    OTLP exporter may deflate. The batch is taken (a 413 is never retried: its IDs would be
+    lost) and every ID in it counted."""
+    sim = simulator_factory()
+    ids = sim.control("generations", {"count": 30}, key=KEY)["ids"]
+    exp = exporter_factory(sim.url, "--lookup.initial-delay=0s", env={"AI_GATEWAY_API_KEY": KEY})
+    recorder = Recorder(
+        OTLPSpanExporter(
+            endpoint=f"{exp.url}{routes.TRACES}", compression=Compression.Deflate, timeout=30
+        )
+    )
+    tracer_provider = provider(BatchSpanProcessor(recorder, schedule_delay_millis=600_000))
+    tracer = tracer_provider.get_tracer("ai")
+    prompt = json.dumps([{"role": "user", "content": "how much? " * 10_000}])  # 100 KB
+    for gen_id in ids:
+        call = {**model_call("ai.generateText", gen_id, "stop"), "ai.prompt": prompt}
+        with tracer.start_as_current_span("ai.generateText", attributes=call):
+            name = "ai.generateText.doGenerate"
+            step = {**model_call(name, gen_id, "stop"), "ai.prompt.messages": prompt}
+            with tracer.start_as_current_span(name, attributes=step):
+                pass
+    assert tracer_provider.force_flush(60_000)
+    tracer_provider.shutdown()
+    assert recorder.results == [(60, SpanExportResult.SUCCESS)]
+    exp.wait_looked_up(len(ids), 60, TEAM)
+    assert received(exp, "otlp", "accepted") == len(ids)
 
 
 def test_every_generation_in_sdk_traces_is_counted_once_over_every_encoding(
