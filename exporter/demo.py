@@ -2,24 +2,31 @@
 handed to the exporter's intake as an application would, and whose traces its trace drain
 sends to the exporter's own ``/v1/traces``, signed, so every metric moves within seconds and
 no API key is needed. The drain samples half the requests, as a drain's sampling rule would:
-those are counted from their spans, the others looked up."""
+those are counted from their spans, the others looked up. A third of the IDs arrive in the
+application's own AI SDK spans (exporter/simulator/app_spans.py), with now and then a call
+recorded without its outputs, so every intake path and its dashboard panels move."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import secrets
 import tempfile
+import time
 import zlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from exporter.config import ENV_PREFIX, TeamConfig
 from exporter.gateway.keys import StaticKey
 from exporter.generations.intake import Intake, IntakeError
 from exporter.simulator.app import Simulator, create_app
+from exporter.simulator.app_spans import app_request
 from exporter.simulator.drain import DrainSender
 from exporter.simulator.reporting import demo_team_config
 from exporter.simulator.world import SimGeneration
@@ -32,6 +39,8 @@ FEED_EVERY = 1.0
 FEATURES = ("chat", "search", "summarize", "agent")
 DRAIN_SAMPLE_RATE = 0.5
 DRAIN_EVERY = 2.0
+SPANS_SHARE = 3  # one ID in this many arrives in the application's own spans
+SILENT_EVERY = 5  # feeds between calls recorded without their outputs (no ID)
 
 
 class Demo:
@@ -72,7 +81,10 @@ class Demo:
             and f"{ENV_PREFIX}ATTRIBUTION_LABELS" not in os.environ
         ):
             # The demo's traffic says which feature each call served, as an app would.
-            out["attribution.labels"] = ["feature=field:feature"]
+            out["attribution.labels"] = [
+                "feature=field:feature",
+                "feature=span:ai.telemetry.functionId",
+            ]
         if "state.path" not in given and f"{ENV_PREFIX}STATE_PATH" not in os.environ:
             out["state.path"] = os.path.join(self._workdir.name, "state.db")
         if "drain.secret_file" not in given and f"{ENV_PREFIX}DRAIN_SECRET_FILE" not in os.environ:
@@ -97,7 +109,7 @@ class Demo:
         self._tasks = [
             asyncio.create_task(server.serve()),
             asyncio.create_task(self.simulator.run_traffic()),
-            asyncio.create_task(self._feed(intake)),
+            asyncio.create_task(self._feed(intake, traces_url)),
         ]
         if traces_url is not None and self._drain:
             drain = DrainSender(
@@ -112,21 +124,53 @@ class Demo:
     def _on_generation(self, team: str, gen: SimGeneration) -> None:
         self._new_ids.append(gen.id)
 
-    async def _feed(self, intake: Intake) -> None:
-        while True:
-            await asyncio.sleep(FEED_EVERY)
-            ids, self._new_ids = self._new_ids, []
-            by_feature: dict[str, list[str]] = {}
-            for gen_id in ids:  # a stable feature per ID, as the app that made it would say
-                feature = FEATURES[zlib.crc32(gen_id.encode()) % len(FEATURES)]
-                by_feature.setdefault(feature, []).append(gen_id)
-            for feature, batch in by_feature.items():
-                with contextlib.suppress(IntakeError):
-                    attributes = intake.attributes({"feature": feature})
-                    await intake.accept(TEAM, batch, "http", attributes=attributes)
+    async def _feed(self, intake: Intake, traces_url: str | None) -> None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            for feed in itertools.count():
+                await asyncio.sleep(FEED_EVERY)
+                ids, self._new_ids = self._new_ids, []
+                calls = [(gen_id, _feature(gen_id)) for gen_id in ids]
+                traced = [call for call in calls if zlib.crc32(call[0].encode()) % SPANS_SHARE == 0]
+                silent = int(feed % SILENT_EVERY == 0)
+                if traces_url is None or not (traced or silent):
+                    await _push(intake, calls)
+                elif await _send_spans(client, traces_url, traced, silent):
+                    await _push(intake, [call for call in calls if call not in traced])
+                else:  # refused (an ingest token is set, say): pushed like the rest
+                    await _push(intake, calls)
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._workdir.cleanup()
+
+
+def _feature(gen_id: str) -> str:
+    """A stable feature per ID, as the app that made the call would say."""
+    return FEATURES[zlib.crc32(gen_id.encode()) % len(FEATURES)]
+
+
+async def _send_spans(
+    client: httpx.AsyncClient, url: str, calls: list[tuple[str, str]], silent: int
+) -> bool:
+    """The app's OTLP exporter: True when the exporter took the spans."""
+    body = app_request(calls, silent, time.time_ns()).SerializeToString()
+    try:
+        answer = await client.post(
+            url, content=body, headers={"content-type": "application/x-protobuf"}
+        )
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200
+
+
+async def _push(intake: Intake, calls: list[tuple[str, str]]) -> None:
+    """POST /generations as the app would make it: one request per feature."""
+    by_feature: dict[str, list[str]] = {}
+    for gen_id, feature in calls:
+        by_feature.setdefault(feature, []).append(gen_id)
+    for feature, ids in by_feature.items():
+        with contextlib.suppress(IntakeError):
+            attributes = intake.attributes({"feature": feature})
+            await intake.accept(TEAM, ids, "http", attributes=attributes)

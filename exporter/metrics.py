@@ -306,6 +306,15 @@ GENERATION_TRACE_SPANS = _family(
     "with_id (it named at least one generation ID) or without_id.",
     SUM, Area.PIPELINE,
 )  # fmt: skip
+GENERATION_MODEL_CALL_SPANS = _family(
+    "generation_model_call_spans_total", C, "", "vercel_team result",
+    "Spans on POST /v1/traces (not AI Gateway's own) that record a model call through the "
+    "gateway (the AI SDK's ai.*.doGenerate and ai.*.doStream, or gen_ai.operation.name chat, "
+    "text_completion or generate_content), by whether they carried a generation ID (with_id, "
+    "without_id). A call without one is billed but never counted: AI SDK 6 with recordOutputs "
+    "false, or AI SDK 7's OpenTelemetry integration without providerMetadata true.",
+    SUM, Area.PIPELINE,
+)  # fmt: skip
 GENERATION_TRACE_SPANS_REJECTED = _family(
     "generation_trace_spans_rejected_total", C, "", "reason",
     "Spans refused on POST /v1/traces and reported back in partial_success, by reason "

@@ -249,7 +249,12 @@ class Exporter:
     def arrivals(self) -> Arrivals:
         """Are the applications' generations arriving? For the landing page."""
         pipeline = self.generations
-        return collect_arrivals(pipeline.mirror, pipeline.intake.activity, pipeline.teams)
+        return collect_arrivals(
+            pipeline.mirror,
+            pipeline.intake.activity,
+            pipeline.teams,
+            pipeline.otlp.model_calls.notes(),
+        )
 
     def statuses(self) -> list[TeamStatus]:
         """Credits decide readiness: they are what the alerts need first. A URL that leads to

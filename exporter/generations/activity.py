@@ -105,6 +105,7 @@ class TeamArrivals:
     counted: int  # looked up and found: their generations are in the metrics
     drained: int  # resolved from a verified drain span: generations and failures
     abandoned: tuple[tuple[str, int], ...]  # (reason, IDs), every known reason
+    unseen: str | None = None  # why some of the team's generations never arrive, if known
 
     @property
     def nothing_yet(self) -> bool:
@@ -117,8 +118,14 @@ class Arrivals:
     teams: tuple[TeamArrivals, ...]
 
 
-def collect_arrivals(mirror: SeriesMirror, activity: Activity, teams: Sequence[str]) -> Arrivals:
-    """What the landing page shows: the activity joined with the committed counters."""
+def collect_arrivals(
+    mirror: SeriesMirror,
+    activity: Activity,
+    teams: Sequence[str],
+    unseen: Mapping[str, str],
+) -> Arrivals:
+    """What the landing page shows: the activity joined with the committed counters, and per
+    team, why some generations never arrive (model-call spans without IDs) when that is known."""
     totals = _totals(dict(mirror.values))
     received = totals[GENERATION_IDS_RECEIVED.name]
     abandoned = totals[GENERATION_IDS_ABANDONED.name]
@@ -150,6 +157,7 @@ def collect_arrivals(mirror: SeriesMirror, activity: Activity, teams: Sequence[s
                 found.get((team, "found"), 0),
                 received.get((team, "drain", "accepted"), 0),
                 tuple((reason, abandoned.get((team, reason), 0)) for reason in reasons),
+                unseen.get(team),
             )
         )
     return Arrivals(activity.started, tuple(rows))

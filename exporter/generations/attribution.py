@@ -101,11 +101,20 @@ class Attribution(Collector):
     def names(self) -> tuple[str, ...]:
         return tuple(label.name for label in self.labels)
 
-    def from_span(self, span: Span, resource: Sequence[KeyValue]) -> str:
-        """The stored form of a span's attribution values ("" when none is configured)."""
+    def from_span(
+        self, span: Span, resource: Sequence[KeyValue], ancestors: Sequence[Span] = ()
+    ) -> str:
+        """The stored form of a span's attribution values ("" when none is configured): each
+        from the span, else its nearest ancestor in the request that has it (AI SDK 7 keeps
+        the function ID on the outer spans), else the resource."""
         values = {}
         for label in self.labels:
-            value = _first(span.attributes, label.spans) or _first(resource, label.spans)
+            value = _first(span.attributes, label.spans)
+            for ancestor in ancestors:
+                if value:
+                    break
+                value = _first(ancestor.attributes, label.spans)
+            value = value or _first(resource, label.spans)
             if value is not None:
                 values[label.name] = value
         return encode(values)

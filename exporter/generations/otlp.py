@@ -42,6 +42,7 @@ from exporter.generations.drain import (
     is_gateway,
 )
 from exporter.generations.intake import Intake, IntakeError
+from exporter.generations.model_calls import ModelCallSpans, model_call
 from exporter.generations.observations import Observer
 from exporter.generations.store import AddIds, RecordDelivery, Transaction
 from exporter.metrics import GENERATION_TRACE_SPANS, GENERATION_TRACE_SPANS_REJECTED
@@ -156,6 +157,10 @@ class Batch:
     without_id: dict[str, int] = field(default_factory=dict)
     unknown_teams: set[str] = field(default_factory=set)
     refused: int = 0
+    # (team, with_id|without_id) of the spans that record a model call through the gateway,
+    # and the kind of each team's last one without an ID (exporter/generations/model_calls.py)
+    model_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    model_call_kinds: dict[str, str] = field(default_factory=dict)
 
     def add(self, team: str, attributes: str, span_ids: list[str]) -> None:
         counts = self.with_id if span_ids else self.without_id
@@ -175,6 +180,15 @@ class Batch:
                 counts[team] = counts.get(team, 0) + count
         if carrying:
             self.ids.setdefault((team, ""), {}).update(dict.fromkeys(chain.from_iterable(carrying)))
+
+    def add_model_call(self, team: str, span: Span, span_ids: list[str]) -> None:
+        """Count ``span`` if it records a model call through the gateway."""
+        kind = model_call(span)
+        if kind is None:
+            return
+        self.model_calls[(team, "with_id" if span_ids else "without_id")] += 1
+        if not span_ids:
+            self.model_call_kinds[team] = kind
 
 
 class TeamMapping:
@@ -254,6 +268,7 @@ class OtlpIntake(Collector):
             {(team, result): 0 for team in teams for result in ("with_id", "without_id")}
         )
         self._rejected: Counter[str] = Counter({"unknown_team": 0})
+        self.model_calls = ModelCallSpans(teams)
 
     def collect(self) -> Iterable[Metric]:
         spans = GENERATION_TRACE_SPANS.counter()
@@ -262,7 +277,7 @@ class OtlpIntake(Collector):
         rejected = GENERATION_TRACE_SPANS_REJECTED.counter()
         for reason, count in sorted(self._rejected.items()):
             rejected.add_metric([reason], count)
-        return [spans, rejected, *self.drain_counts.collect()]
+        return [spans, rejected, *self.model_calls.collect(), *self.drain_counts.collect()]
 
     async def accept(
         self, message: ExportTraceServiceRequest, sender: Sender, team: str | None
@@ -332,13 +347,22 @@ class OtlpIntake(Collector):
         batch = Batch()
         per_span = self._mapping.per_span and not fixed
         everything = self._config.scan_all_attributes
+        resources = list(resources)
+        lineage = Lineage(resources) if self._attribution is not None else None
         for resource_spans in resources:
             resource = resource_spans.resource.attributes
             gateway = is_gateway(resource)
             for scope_spans in resource_spans.scope_spans:
-                scan = _scanner(scope_spans.SerializeToString(), gateway, everything)
-                if not per_span and self._attribution is None:
-                    batch.add_all(default_team, [scan(span) for span in scope_spans.spans])
+                serialized = scope_spans.SerializeToString()
+                scan = _scanner(serialized, gateway, everything)
+                # The same shortcut for model calls: one through the gateway names it.
+                calls = not gateway and b"gateway" in serialized
+                if not per_span and lineage is None:
+                    found = [scan(span) for span in scope_spans.spans]
+                    batch.add_all(default_team, found)
+                    if calls:
+                        for span, span_ids in zip(scope_spans.spans, found, strict=True):
+                            batch.add_model_call(default_team, span, span_ids)
                     continue
                 for span in scope_spans.spans:
                     team = (
@@ -353,11 +377,13 @@ class OtlpIntake(Collector):
                         continue
                     span_ids = scan(span)
                     attributes = (
-                        self._attribution.from_span(span, resource)
-                        if span_ids and self._attribution
+                        self._attribution.from_span(span, resource, lineage.ancestors(span))
+                        if span_ids and self._attribution and lineage
                         else ""
                     )
                     batch.add(team, attributes, span_ids)
+                    if calls:
+                        batch.add_model_call(team, span, span_ids)
         return batch
 
     async def store(self, batch: Batch) -> None:
@@ -401,6 +427,8 @@ class OtlpIntake(Collector):
             for team, count in counts.items():
                 self._spans[(team, result)] += count
         self._rejected["unknown_team"] += batch.refused
+        if batch.model_calls:
+            self.model_calls.merge(batch.model_calls, batch.model_call_kinds)
 
 
 async def _off_loop(spans: int, work: Callable[..., T], *args: Any) -> T:
@@ -431,6 +459,33 @@ def _wanted(ops: Sequence[AddIds]) -> dict[str, int]:
 
 def _arrivals(ops: Sequence[AddIds]) -> list[tuple[str, str, int]]:
     return [(op.team, op.source, len(op.ids)) for op in ops]
+
+
+class Lineage:
+    """The spans of one request by ID, to walk a span's ancestors: AI SDK 7 records the
+    function and agent names on the outer and step spans, not on the model call whose
+    response carries the ID."""
+
+    MAX_DEPTH = 32  # a malformed trace may loop
+
+    def __init__(self, resources: Iterable[ResourceSpans]) -> None:
+        self._spans = {
+            (span.trace_id, span.span_id): span
+            for resource_spans in resources
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        }
+
+    def ancestors(self, span: Span) -> list[Span]:
+        """Parent first, up to the root, within this request."""
+        out: list[Span] = []
+        while span.parent_span_id and len(out) < self.MAX_DEPTH:
+            parent = self._spans.get((span.trace_id, span.parent_span_id))
+            if parent is None:
+                break
+            out.append(parent)
+            span = parent
+        return out
 
 
 def _scanner(serialized: bytes, gateway: bool, everything: bool) -> Callable[[Span], list[str]]:

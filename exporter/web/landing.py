@@ -140,7 +140,10 @@ def _team_arrivals(team: TeamArrivals) -> str:
         "<th>Rejected</th></tr>\n"
     )
     out += [_path_row(path) for path in team.paths]
-    out.append(f'</table>\n<table class="outcomes" data-team="{name}">\n')
+    out.append("</table>\n")
+    if team.unseen:
+        out.append(f'<p class="unseen">{html.escape(team.unseen)}</p>\n')
+    out.append(f'<table class="outcomes" data-team="{name}">\n')
     outcomes = [
         ("pending", "Pending lookup", team.pending),
         ("counted", "Counted (found)", team.counted),

@@ -56,18 +56,24 @@ def chromium_dom(url: str, profile: Path) -> str:
     return result.stdout
 
 
-def counters(metrics_url: str) -> tuple[int, int]:
-    """(IDs accepted over POST /generations, lookups found) of the demo team, as scraped."""
-    accepted = found = 0.0
+APP_PATHS = ("http", "otlp")  # the demo app pushes most IDs and sends a third in its spans
+
+
+def counters(metrics_url: str) -> tuple[dict[str, int], int]:
+    """(IDs accepted per path of the demo app, lookups found) of the demo team, as scraped."""
+    accepted = dict.fromkeys(APP_PATHS, 0)
+    found = 0
     for family in text_string_to_metric_families(httpx.get(metrics_url, timeout=5).text):
         for s in family.samples:
             if s.labels.get("vercel_team") != TEAM:
                 continue
-            if s.name == GENERATION_IDS_RECEIVED.name and s.labels["intake"] == "http":
-                accepted += s.value if s.labels["result"] == "accepted" else 0
+            if s.name == GENERATION_IDS_RECEIVED.name and s.labels["intake"] in APP_PATHS:
+                accepted[s.labels["intake"]] += (
+                    int(s.value) if s.labels["result"] == "accepted" else 0
+                )
             if s.name == GENERATION_LOOKUPS.name and s.labels["outcome"] == "found":
-                found += s.value
-    return int(accepted), int(found)
+                found += int(s.value)
+    return accepted, found
 
 
 @pytest.fixture
@@ -89,20 +95,30 @@ def test_the_page_shows_the_demo_generations_arriving_and_counted(
     demo: str, tmp_path: Path
 ) -> None:
     metrics = demo + routes.DEFAULT_METRICS
-    wait_until(lambda: counters(metrics)[1] > 0, timeout=60, what="a generation counted")
+
+    def moving() -> bool:
+        accepted, found = counters(metrics)
+        return found > 0 and all(accepted.values())
+
+    wait_until(moving, timeout=60, what="IDs over every app path and a generation counted")
     before = counters(metrics)
     page = chromium_dom(demo + routes.LANDING, tmp_path / "chromium")
     after = counters(metrics)
 
     rows = arrival_rows(page)
     assert 'class="nothing-yet"' not in page, "the demo's IDs have arrived"
-    http = rows[("arrivals", TEAM, "http")]
-    name, last_hour, last_arrival, accepted, duplicates, rejected = http
-    assert name == f"POST {routes.GENERATIONS}"
-    assert LAST_ARRIVAL.fullmatch(last_arrival), last_arrival
-    assert before[0] <= int(accepted) <= after[0], "the page shows what /metrics publishes"
-    assert int(last_hour) == int(accepted) + int(duplicates) + int(rejected) > 0, (
-        "a fresh exporter received everything within the hour"
+    assert rows[("arrivals", TEAM, "http")][0] == f"POST {routes.GENERATIONS}"
+    assert rows[("arrivals", TEAM, "otlp")][0].startswith(f"POST {routes.TRACES}")
+    accepted = 0
+    for intake in APP_PATHS:
+        _, last_hour, last_arrival, taken, duplicates, rejected = rows[("arrivals", TEAM, intake)]
+        assert LAST_ARRIVAL.fullmatch(last_arrival), (intake, last_arrival)
+        assert int(last_hour) == int(taken) + int(duplicates) + int(rejected) > 0, (
+            f"a fresh exporter received everything over {intake} within the hour"
+        )
+        accepted += int(taken)
+    assert sum(before[0].values()) <= accepted <= sum(after[0].values()), (
+        "the page shows what /metrics publishes"
     )
     counted = int(rows[("outcomes", TEAM, "counted")][1])
     assert before[1] <= counted <= after[1]
@@ -111,9 +127,9 @@ def test_the_page_shows_the_demo_generations_arriving_and_counted(
     # The demo's drain counts half the requests from their spans, a pushed ID among them.
     drained = int(rows[("outcomes", TEAM, "drained")][1])
     settled = pending + counted + abandoned
-    assert settled <= int(accepted) <= settled + drained, "every accepted ID is in one state"
+    assert settled <= accepted <= settled + drained, "every accepted ID is in one state"
     drain = rows[("arrivals", TEAM, "drain")]
     assert drain[0].startswith("AI Gateway trace drain") and LAST_ARRIVAL.fullmatch(drain[2])
     for intake in INTAKE_PATHS:
-        if intake not in ("http", "drain"):
+        if intake not in (*APP_PATHS, "drain"):
             assert rows[("arrivals", TEAM, intake)][1:3] == ["0", "never"], intake

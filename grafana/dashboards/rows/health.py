@@ -8,6 +8,7 @@ from grafana.dashboards.panels import (
     BLUE,
     GREEN,
     ORANGE,
+    PERCENT,
     RED,
     REQUESTS_PER_SECOND,
     SECONDS,
@@ -22,6 +23,8 @@ from grafana.dashboards.panels import (
     fixed,
 )
 from grafana.dashboards.queries import rate, sel
+
+MODEL_CALLS, WITHOUT_ID = metrics.GENERATION_MODEL_CALL_SPANS, 'result="without_id"'
 
 
 def per_second(family: metrics.Family, by: str) -> str:
@@ -171,6 +174,25 @@ ROW = Row(
             width=8,
         ),
         TimeSeries(
+            title="Model calls without a generation ID",
+            description="Of the spans on POST /v1/traces that record a model call through the "
+            "gateway (the AI SDK's doGenerate/doStream, semantic-convention chat spans), the "
+            "share that carried no generation ID, by team. Those generations are billed but "
+            "never counted: AI SDK 6 with recordOutputs: false, or AI SDK 7's OpenTelemetry "
+            "integration without providerMetadata: true. The exporter's log and landing page "
+            "name the likely setting once most of a team's calls have none.",
+            targets=(
+                Target(
+                    f"sum by (vercel_team) ({rate(sel(MODEL_CALLS, WITHOUT_ID))})"
+                    f" / {per_second(MODEL_CALLS, 'vercel_team')}",
+                    "{{vercel_team}}",
+                ),
+            ),
+            unit=PERCENT,
+            thresholds=Thresholds(GREEN, ((ORANGE, 0.1), (RED, 0.5))),
+            width=8,
+        ),
+        TimeSeries(
             title="Queue length",
             description="Generation IDs waiting for a lookup, summed over the replicas (each has "
             "its own queue). A queue that keeps growing means lookups cannot keep up.",
@@ -194,7 +216,7 @@ ROW = Row(
             unit=SHORT,
             axis_label="IDs/s",
             stack=True,
-            width=12,
+            width=8,
         ),
         TimeSeries(
             title="Lookup delay",
@@ -203,7 +225,7 @@ ROW = Row(
             targets=(Target(lookup_delay("0.5"), "p50"), Target(lookup_delay("0.95"), "p95")),
             unit=SECONDS,
             thresholds=Thresholds(GREEN, ((ORANGE, 60), (RED, 300))),
-            width=12,
+            width=8,
         ),
         TimeSeries(
             title="Skipped and folded observations",

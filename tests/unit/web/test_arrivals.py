@@ -175,7 +175,7 @@ def test_teams_are_kept_apart_and_unknown_paths_and_reasons_are_listed_too() -> 
     )
     mirror.values[key] = SeriesValue().add(Decimal(7))
     mirror.pending = {"dev": 7}
-    shown = collect_arrivals(mirror, activity, ["prod", "dev"])
+    shown = collect_arrivals(mirror, activity, ["prod", "dev"], {"dev": "spans without IDs"})
     prod, dev = shown.teams
     assert [p.intake for p in prod.paths] == [*INTAKE_PATHS, "batch"]
     prod_paths = {p.intake: p for p in prod.paths}
@@ -184,14 +184,16 @@ def test_teams_are_kept_apart_and_unknown_paths_and_reasons_are_listed_too() -> 
     assert prod.pending == 0 and not prod.nothing_yet
     assert dev_paths["follow"].accepted == 7 and dev.pending == 7 and not dev.nothing_yet
     assert dev_paths["otlp"].last_arrival is None, "a record of zero IDs is no arrival"
+    assert (prod.unseen, dev.unseen) == (None, "spans without IDs")
 
 
 def test_what_the_page_prints_is_escaped() -> None:
     hostile = '<script>alert("x")</script>'
     path = PathArrivals(hostile, 1, 0.0, 1.0, 1, 0, 0)
-    team = TeamArrivals(hostile, (path,), 0, 0, 0, ((hostile, 1),))
+    team = TeamArrivals(hostile, (path,), 0, 0, 0, ((hostile, 1),), unseen=hostile)
     page = landing_page(routes.DEFAULT_METRICS, [], arrivals=Arrivals(0.0, (team,)))
     assert "<script>" not in page
+    assert '<p class="unseen">&lt;script&gt;' in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
 
 
