@@ -1,2 +1,3 @@
-"""What the exporter ships for Grafana and Prometheus: the dashboard and its generator
-(``grafana.dashboards``), the alert and recording rules (``alerts/``) and their runbook."""
+"""What the exporter ships for Grafana and Prometheus, laid out as a monitoring mixin (see
+README.md here): the dashboard and its generator (``grafana.dashboards``), the recording and
+alerting rules with their promtool tests (``rules/``) and the runbook (``RUNBOOK.md``)."""

@@ -141,7 +141,7 @@ def dashboard() -> Json:
         "description": (
             "Vercel AI Gateway credits, spend, latency, tokens and the exporter's health, from "
             "the vercel-ai-gateway-exporter. Alerts and recording rules: "
-            "grafana/alerts/vercel-ai-gateway.rules.yaml; runbook: grafana/RUNBOOK.md."
+            "grafana/rules/vercel-ai-gateway.rules.yaml; runbook: grafana/RUNBOOK.md."
         ),
         "editable": True,
         "fiscalYearStartMonth": 0,

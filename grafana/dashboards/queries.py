@@ -29,7 +29,7 @@ RATE_WINDOW = "[$__rate_interval]"
 
 @dataclass(frozen=True)
 class Recorded:
-    """A series of a recording rule in grafana/alerts/vercel-ai-gateway.rules.yaml.
+    """A series of a recording rule in grafana/rules/vercel-ai-gateway.rules.yaml.
 
     Alerts and panels read the same recorded burn rate, spend and runway, so they cannot
     disagree; tests check that each name here is recorded there.

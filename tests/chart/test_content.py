@@ -31,7 +31,7 @@ from tests.chart.rendering import (
 )
 from tests.support.processes import REPO_ROOT
 
-RULES_FILE = REPO_ROOT / "grafana" / "alerts" / "vercel-ai-gateway.rules.yaml"
+RULES_FILE = REPO_ROOT / "grafana" / "rules" / "vercel-ai-gateway.rules.yaml"
 RUNBOOK_URL = (
     "https://github.com/vercel-ai-gateway-exporter/vercel-ai-gateway-exporter/blob/main/"
     "grafana/RUNBOOK.md#"

@@ -168,7 +168,7 @@ def test_enumerations_match_the_exporters() -> None:
 
 
 def test_per_alert_overrides_name_exactly_the_shipped_alerts() -> None:
-    rules = yaml.safe_load((REPO_ROOT / "grafana/alerts/vercel-ai-gateway.rules.yaml").read_text())
+    rules = yaml.safe_load((REPO_ROOT / "grafana/rules/vercel-ai-gateway.rules.yaml").read_text())
     names = {r["alert"] for group in rules["groups"] for r in group["rules"] if "alert" in r}
     alerts = SCHEMA["properties"]["prometheusRule"]["properties"]["alerts"]
     assert set(alerts["properties"]) == names

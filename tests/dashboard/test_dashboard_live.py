@@ -27,7 +27,7 @@ from tests.support.processes import REPO_ROOT, ManagedProcess, exporter_command,
 from tests.support.prometheus import PrometheusServer, static_job
 
 JOB = "vercel-ai-gateway-exporter"
-RULE_FILE = REPO_ROOT / "grafana" / "alerts" / "vercel-ai-gateway.rules.yaml"
+RULE_FILE = REPO_ROOT / "grafana" / "rules" / "vercel-ai-gateway.rules.yaml"
 COLLECT_SECONDS = 70.0
 RATE_INTERVAL = "1m"  # what Grafana picks for a 1 s scrape interval and a 24 h view
 

@@ -24,7 +24,7 @@ from tests.support.processes import REPO_ROOT
 
 GRAFANA = REPO_ROOT / "grafana"
 DASHBOARD_PATH = GRAFANA / "dashboards" / "vercel-ai-gateway.json"
-RULE_FILE = GRAFANA / "alerts" / "vercel-ai-gateway.rules.yaml"
+RULE_FILE = GRAFANA / "rules" / "vercel-ai-gateway.rules.yaml"
 RUNBOOK = GRAFANA / "RUNBOOK.md"
 
 # Keys a Prometheus query of Grafana may carry (the schema leaves targets open-ended).

@@ -15,7 +15,7 @@ from tests.dashboard.queries import panel_queries, variable_queries
 from tests.support import promql
 from tests.support.processes import REPO_ROOT
 
-RULE_FILE = REPO_ROOT / "grafana" / "alerts" / "vercel-ai-gateway.rules.yaml"
+RULE_FILE = REPO_ROOT / "grafana" / "rules" / "vercel-ai-gateway.rules.yaml"
 PROMETHEUS_OWN = frozenset({"up"})
 
 

@@ -1,6 +1,6 @@
 """The panels that show what an alert reads compute what the rule records.
 
-The per-team ratios of grafana/alerts/vercel-ai-gateway.rules.yaml (coverage, provider error
+The per-team ratios of grafana/rules/vercel-ai-gateway.rules.yaml (coverage, provider error
 ratio, failed share) keep no instance label, so the dashboard, whose selectors all filter by
 $instance, cannot read them: those panels compute the same ratio from the raw series. Here
 promtool evaluates both on the same series (two replicas, a healthy provider, a team whose every
@@ -25,7 +25,7 @@ from tests.rules import recorded
 from tests.support import promql
 from tests.support.processes import REPO_ROOT
 
-RULE_FILE = REPO_ROOT / "grafana" / "alerts" / "vercel-ai-gateway.rules.yaml"
+RULE_FILE = REPO_ROOT / "grafana" / "rules" / "vercel-ai-gateway.rules.yaml"
 JOB = "vercel-ai-gateway-exporter"
 TOLERANCE = "1e-12"
 

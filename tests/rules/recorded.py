@@ -1,6 +1,6 @@
 """The recording rules of the shipped file, and the series they record as the contract sees them.
 
-Two kinds, told apart by their level (grafana/alerts/vercel-ai-gateway.rules.yaml says why):
+Two kinds, told apart by their level (grafana/rules/vercel-ai-gateway.rules.yaml says why):
 
 - per replica, ``instance_<labels>:<metric>:<operation>``: no aggregation, so a recorded series
   keeps the labels and the replica aggregation of what it is made of

@@ -22,7 +22,7 @@ from tests.support.processes import REPO_ROOT
 from tests.support.prometheus import PrometheusServer, static_job
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
-RULE_FILE = REPO_ROOT / "grafana" / "alerts" / "vercel-ai-gateway.rules.yaml"
+RULE_FILE = REPO_ROOT / "grafana" / "rules" / "vercel-ai-gateway.rules.yaml"
 JOB = "vercel-ai-gateway-exporter"
 PROD_KEY = "e2e-prod-key"
 DEV_KEY = "e2e-dev-key"

@@ -1,6 +1,6 @@
 """The rule file: promtool check and unit tests, style, naming, coverage, and mutation checks.
 
-The promtool unit tests live next to the rules (grafana/alerts/tests/*.yaml); this module runs
+The promtool unit tests live next to the rules (grafana/rules/tests/*.yaml); this module runs
 them, checks that they cover every alert both firing and not firing and every recording rule,
 checks every selector against the metric contract (exporter.metrics), and plants bugs in copies
 of the rule file to prove that the unit tests notice them.
@@ -22,9 +22,9 @@ from tests.rules import recorded
 from tests.support import promql
 from tests.support.processes import REPO_ROOT
 
-ALERTS_DIR = REPO_ROOT / "grafana" / "alerts"
-RULE_FILE = ALERTS_DIR / "vercel-ai-gateway.rules.yaml"
-UNIT_TESTS = sorted((ALERTS_DIR / "tests").glob("*.yaml"))
+RULES_DIR = REPO_ROOT / "grafana" / "rules"
+RULE_FILE = RULES_DIR / "vercel-ai-gateway.rules.yaml"
+UNIT_TESTS = sorted((RULES_DIR / "tests").glob("*.yaml"))
 RUNBOOK = REPO_ROOT / "grafana" / "RUNBOOK.md"
 RUNBOOK_URL = (
     "https://github.com/vercel-ai-gateway-exporter/vercel-ai-gateway-exporter/blob/main/"
@@ -545,7 +545,7 @@ def test_unit_tests_catch_a_planted_bug(
     assert count >= 1, f"mutation {bug!r} no longer applies: update it"
     (tmp_path / RULE_FILE.name).write_text(yaml.safe_dump(data, sort_keys=False))
     (tmp_path / "tests").mkdir()
-    shutil.copy(ALERTS_DIR / "tests" / unit_test, tmp_path / "tests" / unit_test)
+    shutil.copy(RULES_DIR / "tests" / unit_test, tmp_path / "tests" / unit_test)
     check = promtool("check", "rules", str(tmp_path / RULE_FILE.name))
     assert check.returncode == 0, f"the mutant must still parse: {check.stdout}{check.stderr}"
     result = promtool("test", "rules", str(tmp_path / "tests" / unit_test))

@@ -1,6 +1,7 @@
-"""The README and docs/ stay true to the code: the generated references are current, every
-metric name written anywhere is one the exporter publishes, no renamed name survives, every
-configuration key is documented, and every relative link leads somewhere."""
+"""The README, docs/ and the mixin's pages (grafana/README.md, RUNBOOK.md) stay true to the
+code: the generated references are current, every metric name written anywhere is one the
+exporter publishes, no renamed name survives, every configuration key is documented, every
+relative link leads somewhere, and grafana/README.md maps everything under grafana/."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from tools.docs_reference import COMMAND, EXTRA_FLAGS, PARTS, REPO_ROOT, Generat
 
 README = REPO_ROOT / "README.md"
 DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
-PAGES = [README, *DOCS]  # the CHANGELOG's migration note may name the old names
+MIXIN = REPO_ROOT / "grafana"
+MIXIN_README = MIXIN / "README.md"
+# Not the CHANGELOG: its migration note may name the old names.
+PAGES = [README, *DOCS, MIXIN_README, MIXIN / "RUNBOOK.md"]
 CONFIGURATION = REPO_ROOT / "docs" / "configuration.md"
 
 _FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
@@ -227,3 +231,15 @@ def test_every_repository_path_named_exists(source: Path) -> None:
         if "*" not in path and not (REPO_ROOT / path).exists()
     ]
     assert not missing, f"{source.relative_to(REPO_ROOT)} names paths that do not exist: {missing}"
+
+
+def test_mixin_readme_maps_every_entry_of_grafana() -> None:
+    """grafana/README.md is the map of the mixin: it names each of its files and directories."""
+    text = MIXIN_README.read_text()
+    entries = [
+        path.name + ("/" if path.is_dir() else "")
+        for path in MIXIN.iterdir()
+        if path.name not in ("__init__.py", "__pycache__")
+    ]
+    missing = [entry for entry in entries if entry not in text]
+    assert not missing, f"grafana/README.md does not describe {missing}"

@@ -2,7 +2,7 @@
 attempts, fallbacks, every operation), what the drain itself brings and costs, and how much of
 the spend the generation metrics cover.
 
-The alerts read per-team ratios recorded in grafana/alerts/vercel-ai-gateway.rules.yaml. Those
+The alerts read per-team ratios recorded in grafana/rules/vercel-ai-gateway.rules.yaml. Those
 keep no instance (a ratio is taken once the replicas are combined), so the panels compute the
 same ratios from the raw series, which the dashboard's variables can filter;
 tests/dashboard/test_recorded_ratios.py checks that panel and rule agree.
