@@ -1,8 +1,8 @@
 """The AI Gateway budgets list from the Vercel REST API (``https://api.vercel.com``).
 
 It lives on another host than the gateway and takes a Vercel access token (gateway keys are
-refused there), but it is counted, timed and retried exactly like the gateway's endpoints, so
-the API request counter with ``api_endpoint="budgets"`` tells the same story.
+refused there), but it is counted, timed and retried exactly like the gateway's endpoints (the
+same ApiClient), so the API request counter with ``api_endpoint="budgets"`` tells the same story.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
 
-from exporter.gateway.client import GatewayClient
+from exporter.gateway.api import ApiClient
 from exporter.gateway.errors import InvalidResponseError
 from exporter.gateway.models import to_decimal
 
@@ -155,16 +155,15 @@ def parse_budgets(body: object) -> BudgetList:
     return answer
 
 
-class BudgetsClient(GatewayClient):
+class BudgetsClient(ApiClient):
     """One team's budgets, read with that team's Vercel access token."""
 
     credential = "Vercel access token"
     url_option = "budgets.url"
     url_example = "https://api.vercel.com"
-    not_found_endpoints = frozenset()
 
     async def budgets(self, team_id: str) -> BudgetList:
         """Every budget of the team, retried with backoff on transient errors (it is free)."""
-        return await self._retry.run(
-            lambda: self._call("budgets", LIST_PATH, {"teamId": team_id}, parse_budgets)
+        return await self._get(
+            "budgets", LIST_PATH, parse_budgets, params={"teamId": team_id}, retried=True
         )

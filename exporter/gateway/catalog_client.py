@@ -18,6 +18,7 @@ from itertools import pairwise
 from typing import Any
 from urllib.parse import quote
 
+from exporter.gateway.api import ApiClient
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.errors import InvalidResponseError
 from exporter.gateway.models import MAX_MILLISECONDS, to_decimal
@@ -317,22 +318,23 @@ def endpoints_path(model_id: str) -> str | None:
     return f"/v1/models/{quote(creator, safe='')}/{quote(name, safe='')}/endpoints"
 
 
-class CatalogClient(GatewayClient):
+class CatalogClient(ApiClient):
     """The catalog, read without a key and for no team: one client per exporter."""
 
     credential = "a request without a key"
+    # Served at the gateway's own URL, so a wrong one names the same option.
+    url_option = GatewayClient.url_option
+    url_example = GatewayClient.url_example
     # A model the catalog does not list answers a JSON 404: not found, not a wrong URL.
     not_found_endpoints = frozenset({"model_endpoints"})
 
     async def models(self) -> ModelList:
         """Every model with its prices, retried with backoff on transient errors (it is free)."""
-        return await self._retry.run(lambda: self._call("models", "/v1/models", None, parse_models))
+        return await self._get("models", "/v1/models", parse_models, retried=True)
 
     async def endpoints(self, model_id: str) -> list[ProviderEndpoint]:
         """The providers serving one model, retried like ``models``."""
         path = endpoints_path(model_id)
         if path is None:
             raise InvalidResponseError(f"endpoints: {model_id!r} is not creator/model")
-        return await self._retry.run(
-            lambda: self._call("model_endpoints", path, None, parse_endpoints)
-        )
+        return await self._get("model_endpoints", path, parse_endpoints, retried=True)
