@@ -13,14 +13,8 @@ import respx
 from prometheus_client import CollectorRegistry
 
 from exporter.clock import FakeClock
-from exporter.gateway.catalog_client import (
-    CatalogClient,
-    Price,
-    Tier,
-    endpoints_path,
-    parse_endpoints,
-    parse_models,
-)
+from exporter.gateway.catalog_client import CatalogClient, endpoints_path
+from exporter.gateway.catalog_models import Price, Tier, parse_endpoints, parse_models
 from exporter.gateway.errors import InvalidResponseError, NotFoundError
 from exporter.gateway.models import load_json
 from exporter.gateway.retry import RetryPolicy

@@ -23,7 +23,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.gateway.api import ApiClient
-from exporter.gateway.budgets_client import BudgetList, BudgetsClient
+from exporter.gateway.budgets_client import BudgetsClient
+from exporter.gateway.budgets_models import BudgetList
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.errors import GatewayError
 from exporter.gateway.keys import StaticKey
