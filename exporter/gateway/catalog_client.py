@@ -1,311 +1,21 @@
-"""The public model catalog: ``GET /v1/models`` (prices, tiers, deprecations) and
-``GET /v1/models/{creator}/{model}/endpoints`` (each provider's live health and own prices).
-
-Both are free and need no key, so the client sends none. Prices arrive as decimal strings in
-USD per token and stay exact Decimals. The catalog is large and written by many hands, so a
-bad field costs only that field: a price of the wrong type, a tier list that does not add up
-or a deprecation date out of range is dropped and named in ``invalid_fields``; an entry
-without an ``id`` (or a provider without a name) is skipped and counted. Only an answer whose
-shape is wrong as a whole (no ``data`` list) is an InvalidResponseError.
+"""The public model catalog's two routes: ``GET /v1/models`` and
+``GET /v1/models/{creator}/{model}/endpoints``. Both are free and need no key, so the client
+sends none and retries inline; it reads the catalog for no team.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
-from itertools import pairwise
-from typing import Any
 from urllib.parse import quote
 
+from exporter.gateway.api import ApiClient
+from exporter.gateway.catalog_models import (
+    ModelList,
+    ProviderEndpoint,
+    parse_endpoints,
+    parse_models,
+)
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.errors import InvalidResponseError
-from exporter.gateway.models import MAX_MILLISECONDS, to_decimal
-
-# token_type -> (flat price field, tiered price field) of a /v1/models entry's ``pricing``.
-MODEL_PRICE_FIELDS = {
-    "input": ("input", "input_tiers"),
-    "output": ("output", "output_tiers"),
-    "cache_read": ("input_cache_read", "input_cache_read_tiers"),
-    "cache_write": ("input_cache_write", "input_cache_write_tiers"),
-}
-# token_type -> price field of an endpoint's ``pricing`` (OpenRouter's names).
-ENDPOINT_PRICE_FIELDS = {
-    "input": "prompt",
-    "output": "completion",
-    "cache_read": "input_cache_read",
-    "cache_write": "input_cache_write",
-}
-UPTIME_WINDOWS = {"15m": "uptime_last_15m", "1h": "uptime_last_1h", "1d": "uptime_last_1d"}
-QUANTILES = {"0.5": "p50", "0.95": "p95"}
-
-# Beyond these a value is a bug upstream: 10,000 USD per million tokens, a prompt of a
-# billion tokens, a stream of a million tokens a second, a date after the year 2999.
-MAX_PRICE = Decimal("0.01")
-MAX_TIER_TOKENS = 10**9
-MAX_THROUGHPUT = Decimal(1_000_000)
-MAX_DEPRECATED_AT_MS = Decimal(32_503_680_000_000)
-MAX_ID = 200
-PERCENT = Decimal(100)
-MILLISECONDS = Decimal(1000)
-
-
-@dataclass(frozen=True)
-class Tier:
-    """One price band: requests whose prompt has ``min_tokens`` up to (not including)
-    ``max_tokens`` tokens pay ``cost`` per token; ``max_tokens`` None has no upper bound."""
-
-    cost: Decimal
-    min_tokens: int
-    max_tokens: int | None
-
-    def holds(self, prompt_tokens: int) -> bool:
-        return self.min_tokens <= prompt_tokens and (
-            self.max_tokens is None or prompt_tokens < self.max_tokens
-        )
-
-
-@dataclass(frozen=True)
-class Price:
-    """One token type's list price: flat, or by the prompt's size when ``tiers`` are given."""
-
-    flat: Decimal | None
-    tiers: tuple[Tier, ...] = ()
-
-    @property
-    def base(self) -> Decimal:
-        """What a small request pays: the flat price, else the first tier's."""
-        return self.flat if self.flat is not None else self.tiers[0].cost
-
-    def at(self, prompt_tokens: int | None) -> Decimal | None:
-        """The price a request with this many prompt tokens pays; None when no tier holds it
-        (or the prompt size is unknown and the price depends on it)."""
-        if not self.tiers:
-            return self.flat
-        if prompt_tokens is None:
-            return None
-        return next((tier.cost for tier in self.tiers if tier.holds(prompt_tokens)), None)
-
-
-@dataclass(frozen=True)
-class CatalogModel:
-    id: str
-    prices: Mapping[str, Price]  # by token_type; only the usable ones
-    deprecated_at: Decimal | None = None  # Unix seconds
-    invalid_fields: tuple[str, ...] = ()
-    type: str | None = None  # language, embedding, image, video, reranking …
-
-    @property
-    def tiered(self) -> bool:
-        return any(price.tiers for price in self.prices.values())
-
-
-@dataclass(frozen=True)
-class ModelList:
-    models: tuple[CatalogModel, ...]
-    skipped: int  # entries without a usable id
-
-
-@dataclass(frozen=True)
-class ProviderEndpoint:
-    """One provider serving a model, as the endpoints route describes it right now."""
-
-    provider: str
-    status: int | None = None
-    uptime: Mapping[str, Decimal] = field(default_factory=dict)  # window -> ratio (0-1)
-    latency: Mapping[str, Decimal] = field(default_factory=dict)  # quantile -> seconds
-    throughput: Mapping[str, Decimal] = field(default_factory=dict)  # quantile -> tokens/s
-    prices: Mapping[str, Decimal] = field(default_factory=dict)  # token_type -> USD per token
-    invalid_fields: tuple[str, ...] = ()
-
-
-def _bounded(value: object, limit: Decimal) -> Decimal | None:
-    number = to_decimal(value)
-    return number if number is not None and 0 <= number <= limit else None
-
-
-def _whole(value: object) -> int | None:
-    """A whole number from 0 to MAX_TIER_TOKENS (a tier bound, a status code), else None."""
-    number = _bounded(value, Decimal(MAX_TIER_TOKENS))
-    return int(number) if number is not None and number == number.to_integral_value() else None
-
-
-def _tier(raw: object) -> Tier | None:
-    if not isinstance(raw, dict):
-        return None
-    cost = _bounded(raw.get("cost"), MAX_PRICE)
-    low = _whole(raw.get("min", 0))
-    high = None if raw.get("max") is None else _whole(raw["max"])
-    if cost is None or low is None or (raw.get("max") is not None and high is None):
-        return None
-    if high is not None and high <= low:
-        return None
-    return Tier(cost, low, high)
-
-
-def _tiers(raw: object) -> tuple[Tier, ...] | None:
-    """Non-overlapping bands sorted by their lower bound, or None when any band is unusable:
-    half a tier list would price long prompts at the wrong rate."""
-    if not isinstance(raw, list) or not raw:
-        return None
-    tiers = [_tier(item) for item in raw]
-    if any(tier is None for tier in tiers):
-        return None
-    ordered = sorted((t for t in tiers if t is not None), key=lambda t: t.min_tokens)
-    for lower, upper in pairwise(ordered):
-        if lower.max_tokens is None or lower.max_tokens > upper.min_tokens:
-            return None
-    return tuple(ordered)
-
-
-def _model_prices(pricing: dict[str, Any], invalid: list[str]) -> dict[str, Price]:
-    prices: dict[str, Price] = {}
-    for token_type, (flat_field, tiers_field) in MODEL_PRICE_FIELDS.items():
-        flat = None
-        if pricing.get(flat_field) is not None:
-            flat = _bounded(pricing[flat_field], MAX_PRICE)
-            if flat is None:
-                invalid.append(f"pricing.{flat_field}")
-        tiers: tuple[Tier, ...] = ()
-        if pricing.get(tiers_field) is not None:
-            parsed = _tiers(pricing[tiers_field])
-            if parsed is None:
-                invalid.append(f"pricing.{tiers_field}")
-                continue  # the flat price alone would be wrong for long prompts
-            tiers = parsed
-        if flat is not None or tiers:
-            prices[token_type] = Price(flat, tiers)
-    return prices
-
-
-def _catalog_model(raw: object) -> CatalogModel | None:
-    if not isinstance(raw, dict):
-        return None
-    model_id = raw.get("id")
-    if not isinstance(model_id, str) or not 0 < len(model_id) <= MAX_ID:
-        return None
-    invalid: list[str] = []
-    pricing = raw.get("pricing")
-    prices: dict[str, Price] = {}
-    if isinstance(pricing, dict):
-        prices = _model_prices(pricing, invalid)
-    elif pricing is not None:
-        invalid.append("pricing")
-    deprecated_at = None
-    if raw.get("deprecated_at") is not None:
-        millis = _bounded(raw["deprecated_at"], MAX_DEPRECATED_AT_MS)
-        if millis is None or millis == 0:
-            invalid.append("deprecated_at")
-        else:
-            deprecated_at = millis / MILLISECONDS
-    kind = raw.get("type")
-    return CatalogModel(
-        model_id,
-        prices,
-        deprecated_at,
-        tuple(invalid),
-        kind if isinstance(kind, str) and 0 < len(kind) <= MAX_ID else None,
-    )
-
-
-def parse_models(body: object) -> ModelList:
-    """``{"object": "list", "data": [model, ...]}``; a model without an ``id`` is skipped, the
-    first of two with the same ``id`` kept."""
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, list):
-        raise InvalidResponseError('models: expected {"data": [...]}')
-    models: dict[str, CatalogModel] = {}
-    skipped = 0
-    for raw in data:
-        model = _catalog_model(raw)
-        if model is None:
-            skipped += 1
-        else:
-            models.setdefault(model.id, model)
-    return ModelList(tuple(models.values()), skipped)
-
-
-def _stats(
-    raw: dict[str, Any], name: str, scale: Decimal, limit: Decimal, invalid: list[str]
-) -> dict[str, Decimal]:
-    """``{"p50": …, "p95": …}`` by quantile, divided by ``scale``; bad values are dropped."""
-    stats = raw.get(name)
-    if stats is None:
-        return {}
-    if not isinstance(stats, dict):
-        invalid.append(name)
-        return {}
-    out: dict[str, Decimal] = {}
-    for quantile, key in QUANTILES.items():
-        if stats.get(key) is None:
-            continue
-        value = _bounded(stats[key], limit)
-        if value is None:
-            invalid.append(f"{name}.{key}")
-        else:
-            out[quantile] = value / scale
-    return out
-
-
-def _endpoint(raw: object) -> ProviderEndpoint | None:
-    if not isinstance(raw, dict):
-        return None
-    provider = raw.get("provider_name")
-    if not isinstance(provider, str) or not 0 < len(provider) <= MAX_ID:
-        return None
-    invalid: list[str] = []
-    status = None
-    if raw.get("status") is not None:
-        code = _whole(raw["status"])
-        if code is None:
-            invalid.append("status")
-        status = code
-    uptime: dict[str, Decimal] = {}
-    for window, name in UPTIME_WINDOWS.items():
-        if raw.get(name) is None:
-            continue
-        percent = _bounded(raw[name], PERCENT)
-        if percent is None:
-            invalid.append(name)
-        else:
-            uptime[window] = percent / PERCENT
-    prices: dict[str, Decimal] = {}
-    pricing = raw.get("pricing")
-    if isinstance(pricing, dict):
-        for token_type, name in ENDPOINT_PRICE_FIELDS.items():
-            if pricing.get(name) is None:
-                continue
-            price = _bounded(pricing[name], MAX_PRICE)
-            if price is None:
-                invalid.append(f"pricing.{name}")
-            else:
-                prices[token_type] = price
-    elif pricing is not None:
-        invalid.append("pricing")
-    return ProviderEndpoint(
-        provider=provider,
-        status=status,
-        uptime=uptime,
-        latency=_stats(raw, "latency_last_1h", MILLISECONDS, MAX_MILLISECONDS, invalid),
-        throughput=_stats(raw, "throughput_last_1h", Decimal(1), MAX_THROUGHPUT, invalid),
-        prices=prices,
-        invalid_fields=tuple(invalid),
-    )
-
-
-def parse_endpoints(body: object) -> list[ProviderEndpoint]:
-    """``{"data": {"id": …, "endpoints": [endpoint, ...]}}``; an endpoint without a
-    ``provider_name`` is skipped, the first of two with the same name kept."""
-    data = body.get("data") if isinstance(body, dict) else None
-    endpoints = data.get("endpoints") if isinstance(data, dict) else None
-    if not isinstance(endpoints, list):
-        raise InvalidResponseError('endpoints: expected {"data": {"endpoints": [...]}}')
-    found: dict[str, ProviderEndpoint] = {}
-    for raw in endpoints:
-        endpoint = _endpoint(raw)
-        if endpoint is not None:
-            found.setdefault(endpoint.provider, endpoint)
-    return list(found.values())
 
 
 def endpoints_path(model_id: str) -> str | None:
@@ -317,22 +27,23 @@ def endpoints_path(model_id: str) -> str | None:
     return f"/v1/models/{quote(creator, safe='')}/{quote(name, safe='')}/endpoints"
 
 
-class CatalogClient(GatewayClient):
+class CatalogClient(ApiClient):
     """The catalog, read without a key and for no team: one client per exporter."""
 
     credential = "a request without a key"
+    # Served at the gateway's own URL, so a wrong one names the same option.
+    url_option = GatewayClient.url_option
+    url_example = GatewayClient.url_example
     # A model the catalog does not list answers a JSON 404: not found, not a wrong URL.
     not_found_endpoints = frozenset({"model_endpoints"})
 
     async def models(self) -> ModelList:
         """Every model with its prices, retried with backoff on transient errors (it is free)."""
-        return await self._retry.run(lambda: self._call("models", "/v1/models", None, parse_models))
+        return await self._get("models", "/v1/models", parse_models, retried=True)
 
     async def endpoints(self, model_id: str) -> list[ProviderEndpoint]:
         """The providers serving one model, retried like ``models``."""
         path = endpoints_path(model_id)
         if path is None:
             raise InvalidResponseError(f"endpoints: {model_id!r} is not creator/model")
-        return await self._retry.run(
-            lambda: self._call("model_endpoints", path, None, parse_endpoints)
-        )
+        return await self._get("model_endpoints", path, parse_endpoints, retried=True)

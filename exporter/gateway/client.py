@@ -1,225 +1,53 @@
-"""An async client for the AI Gateway API: one per team, each with its own key.
-
-It turns every upstream answer into either a parsed record or a typed GatewayError, counts and
-times each request, and reads both error envelopes (nested ``{"error": {"message", "type"}}`` and
-the flat one ``/v1/generation`` uses). Retries belong to the caller's policy: credits retry
-inline, generation lookups retry through the durable queue instead.
-
-An HTML page, or a 404 on a path the API always has, means the URL leads somewhere else (a web
-site, a proxy, a path prefix the API does not have): it becomes a MisdirectedError naming the
-option to fix, so a wrong URL is not mistaken for "not recorded yet" or a bad answer.
+"""The AI Gateway's own endpoints, for one team with its own key: credits, generation lookups
+and Custom Reporting. Transport, metrics, errors and retries are ApiClient's; here each
+endpoint says whether it is retried inline: credits are, generation lookups retry through the
+durable queue instead, and every report query is billed, so the reports poller decides.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
 
-import httpx
-
-from exporter import __version__
-from exporter.clock import Clock, SystemClock
-from exporter.gateway.errors import (
-    AuthError,
-    BadRequestError,
-    GatewayError,
-    InvalidResponseError,
-    MisdirectedError,
-    NotFoundError,
-    QuotaExceededError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-)
-from exporter.gateway.keys import KeySource
+from exporter.gateway.api import ApiClient
 from exporter.gateway.models import (
     Credits,
     Generation,
     ReportRow,
-    load_json,
     parse_credits,
     parse_generation,
     parse_report,
 )
-from exporter.gateway.retry import RetryPolicy, parse_retry_after
-from exporter.metrics import ApiMetrics
-
-T = TypeVar("T")
-USER_AGENT = f"vercel-ai-gateway-exporter/{__version__}"
-_MAX_MESSAGE = 300
 
 
-def error_details(body: object) -> tuple[str | None, str | None]:
-    """(message, type) from either error envelope, or (None, None)."""
-    if not isinstance(body, dict):
-        return None, None
-    error = body.get("error")
-    if isinstance(error, dict):
-        message, kind = error.get("message"), error.get("type")
-        return (
-            message if isinstance(message, str) else None,
-            kind if isinstance(kind, str) else None,
-        )
-    if isinstance(error, str):
-        message = body.get("message")
-        return (message if isinstance(message, str) else error), None
-    return None, None
-
-
-def _error_for(
-    status: int, message: str, error_type: str | None, retry_after: float | None
-) -> GatewayError:
-    kwargs: dict[str, Any] = {
-        "status": status,
-        "error_type": error_type,
-        "retry_after": retry_after,
-    }
-    if status in (401, 403):
-        return AuthError(message, **kwargs)
-    if status == 402:  # quota_for_entity_exceeded: a budget blocks the key
-        return QuotaExceededError(message, **kwargs)
-    if status == 404:
-        return NotFoundError(message, **kwargs)
-    if status == 429:
-        return RateLimitedError(message, **kwargs)
-    if status >= 500 or status in (408, 409):
-        return ServerError(message, **kwargs)
-    return BadRequestError(message, **kwargs)
-
-
-def _looks_like_html(response: httpx.Response) -> bool:
-    if "html" in response.headers.get("content-type", "").lower():
-        return True
-    return response.content.lstrip()[:1] == b"<"
-
-
-class GatewayClient:
+class GatewayClient(ApiClient):
     """The gateway as seen by one team."""
 
-    # What the bearer token is, in the message of a 401 or 403.
     credential = "API key"
-    # The option that sets the URL, and what it should look like, for a misdirected answer.
     url_option = "gateway.url"
     url_example = "https://ai-gateway.vercel.sh"
-    # Endpoints whose 404 says "no such record" (JSON); anywhere else a 404 means a wrong URL.
     not_found_endpoints = frozenset({"generation"})
-
-    def __init__(
-        self,
-        team: str,
-        base_url: str,
-        key: KeySource | None,
-        api_metrics: ApiMetrics,
-        *,
-        timeout: float = 10.0,
-        retry: RetryPolicy | None = None,
-        clock: Clock | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.team = team
-        self.base_url = base_url
-        self._key = key
-        self._metrics = api_metrics
-        self._retry = retry or RetryPolicy()
-        self._clock = clock or SystemClock()
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            follow_redirects=False,
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def credits(self) -> Credits:
         """The team's balance and lifetime spend, retried with backoff on transient errors."""
-        return await self._retry.run(
-            lambda: self._call("credits", "/v1/credits", None, parse_credits)
-        )
+        return await self._get("credits", "/v1/credits", parse_credits, retried=True)
 
     async def generation(self, generation_id: str) -> Generation:
         """One generation's record, in a single attempt (404 means: not recorded yet)."""
-        return await self._call(
-            "generation", "/v1/generation", {"id": generation_id}, parse_generation
+        return await self._get(
+            "generation",
+            "/v1/generation",
+            parse_generation,
+            params={"id": generation_id},
+            retried=False,
         )
 
     async def report(self, params: Mapping[str, str], group_field: str) -> list[ReportRow]:
         """One Custom Reporting query, in a single attempt: every query is billed, so the
         reports poller decides if and when to try again."""
-        return await self._call(
-            "report", "/v1/report", params, lambda body: parse_report(body, group_field)
+        return await self._get(
+            "report",
+            "/v1/report",
+            lambda body: parse_report(body, group_field),
+            params=params,
+            retried=False,
         )
-
-    async def _call(
-        self,
-        endpoint: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        parse: Callable[[Any], T],
-    ) -> T:
-        started = time.perf_counter()
-        code = "network_error"
-        try:
-            response = await self._send(path, params)
-            code = str(response.status_code)
-            if not response.is_success:
-                raise self._error(response, endpoint, path)
-            if _looks_like_html(response):
-                code = "invalid_response"
-                raise self._misdirected(response, path)
-            try:
-                result = parse(load_json(response.content))
-            except InvalidResponseError:
-                code = "invalid_response"
-                raise
-        except TransportError as exc:
-            code = exc.code
-            raise
-        finally:
-            self._metrics.observe(self.team, endpoint, code, time.perf_counter() - started)
-        return result
-
-    async def _send(self, path: str, params: Mapping[str, str] | None) -> httpx.Response:
-        # No key: a public endpoint (the model catalog), which is sent no credentials at all.
-        headers = {} if self._key is None else {"Authorization": f"Bearer {self._key.get()}"}
-        try:
-            return await self._http.get(path, params=params, headers=headers)
-        except httpx.TimeoutException:
-            raise TransportError("request timed out", timeout=True) from None
-        except httpx.HTTPError as exc:
-            raise TransportError(f"request failed: {type(exc).__name__}") from None
-
-    def _misdirected(self, response: httpx.Response, path: str) -> MisdirectedError:
-        status = response.status_code
-        if response.is_redirect:
-            what = "a redirect"
-        elif _looks_like_html(response):
-            what = "an HTML page"
-        else:
-            what = "no such path"
-        return MisdirectedError(
-            f"{self.url_option} {self.base_url} does not lead to the API: GET {path} answered "
-            f"{status} ({what}); expected a URL such as {self.url_example}",
-            status=status,
-        )
-
-    def _error(self, response: httpx.Response, endpoint: str, path: str) -> GatewayError:
-        status = response.status_code
-        if response.is_redirect or (
-            status == 404
-            and (_looks_like_html(response) or endpoint not in self.not_found_endpoints)
-        ):
-            return self._misdirected(response, path)
-        try:
-            body = load_json(response.content) if response.content else None
-        except InvalidResponseError:
-            body = None
-        message, error_type = error_details(body)
-        text = (message or response.reason_phrase or "no message")[:_MAX_MESSAGE]
-        if status in (401, 403):
-            text = f"{self.credential} rejected for team {self.team} ({status}: {text})"
-        retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.time())
-        return _error_for(status, text, error_type, retry_after)

@@ -1,4 +1,5 @@
-"""Upstream JSON parsed into typed records: money as exact Decimal, every optional field optional.
+"""The gateway's answers (credits, generations, reports) parsed into typed records, and the
+exact JSON decoding every parser shares: money as exact Decimal, every optional field optional.
 
 Money arrives as decimal strings (``/v1/credits``) or JSON numbers (``/v1/generation``); both are
 parsed without passing through float, so published values match the gateway to the last digit.

@@ -21,7 +21,8 @@ from prometheus_client.registry import Collector
 
 from exporter.clock import Clock
 from exporter.config import BudgetsConfig, ConfigError
-from exporter.gateway.budgets_client import SKIP_REASONS, Budget, BudgetList, BudgetsClient
+from exporter.gateway.budgets_client import BudgetsClient
+from exporter.gateway.budgets_models import SKIP_REASONS, Budget, BudgetList
 from exporter.gateway.keys import FileKey
 from exporter.gateway.retry import RetryPolicy
 from exporter.labels import safe_label

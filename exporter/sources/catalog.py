@@ -30,13 +30,8 @@ from prometheus_client.registry import Collector
 
 from exporter.clock import Clock
 from exporter.config import CatalogConfig, format_duration
-from exporter.gateway.catalog_client import (
-    CatalogClient,
-    CatalogModel,
-    ModelList,
-    ProviderEndpoint,
-    endpoints_path,
-)
+from exporter.gateway.catalog_client import CatalogClient, endpoints_path
+from exporter.gateway.catalog_models import CatalogModel, ModelList, ProviderEndpoint
 from exporter.gateway.errors import GatewayError, NotFoundError
 from exporter.gateway.models import Generation
 from exporter.gateway.retry import RetryPolicy

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from exporter.clock import SystemClock
 from exporter.config import Config, ConfigError, load_config
-from exporter.gateway.client import error_details
+from exporter.gateway.api import error_details
 from exporter.gateway.errors import InvalidResponseError
 from exporter.gateway.models import Generation, load_json, parse_credits, parse_generation
 from exporter.generations.intake import Intake

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from exporter import metrics
 from exporter.clock import FakeClock
 from exporter.config import BudgetsConfig
-from exporter.gateway.budgets_client import Budget, BudgetList, parse_budgets
+from exporter.gateway.budgets_models import Budget, BudgetList, parse_budgets
 from exporter.gateway.errors import AuthError, GatewayError, InvalidResponseError, RateLimitedError
 from exporter.gateway.models import load_json
 from exporter.metrics import Family

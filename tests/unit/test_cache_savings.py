@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.clock import FakeClock
 from exporter.config import Config, StateConfig
-from exporter.gateway.catalog_client import ModelList, parse_endpoints, parse_models
+from exporter.gateway.catalog_models import ModelList, parse_endpoints, parse_models
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.models import Generation, load_json, parse_generation
 from exporter.generations.observations import LabelLimiter, Observer

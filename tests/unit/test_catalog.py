@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.clock import FakeClock
 from exporter.config import CatalogConfig, ConfigError, TeamConfig, load_config
-from exporter.gateway.catalog_client import (
+from exporter.gateway.catalog_models import (
     CatalogModel,
     ModelList,
     Price,

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.gateway.budgets_client import BudgetList, BudgetsClient
+from exporter.gateway.api import ApiClient
+from exporter.gateway.budgets_client import BudgetsClient
+from exporter.gateway.budgets_models import BudgetList
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.errors import GatewayError
 from exporter.gateway.keys import StaticKey
@@ -50,6 +53,7 @@ PATHS = {
     "budgets": "/ai-gateway/budgets/list",
 }
 METRIC_FIELDS = frozenset((*REPORT_MONEY_FIELDS, *REPORT_COUNT_FIELDS))
+C = TypeVar("C", bound=ApiClient)
 
 
 @dataclass(frozen=True)
@@ -89,30 +93,30 @@ async def read(case: dict[str, Any], answer: Answer) -> object:
     def respond(request: httpx.Request) -> httpx.Response:
         return httpx.Response(answer.status, content=answer.content, headers=answer.headers)
 
+    def client(kind: type[C]) -> C:
+        return kind(
+            TEAM,
+            "https://gateway.test",
+            StaticKey(KEY),
+            ApiMetrics(CollectorRegistry()),
+            retry=RetryPolicy(attempts=1),
+            transport=httpx.MockTransport(respond),
+        )
+
     endpoint = case["endpoint"]
-    kind = BudgetsClient if endpoint == "budgets" else GatewayClient
-    client = kind(
-        TEAM,
-        "https://gateway.test",
-        StaticKey(KEY),
-        ApiMetrics(CollectorRegistry()),
-        retry=RetryPolicy(attempts=1),
-        transport=httpx.MockTransport(respond),
-    )
     try:
-        if endpoint == "credits":
-            return await client.credits()
-        if endpoint == "generation":
-            return await client.generation(ANY_ID)
-        if endpoint == "report":
+        if endpoint == "budgets":
+            async with aclosing(client(BudgetsClient)) as budgets:
+                return await budgets.budgets("team_abc")
+        async with aclosing(client(GatewayClient)) as gateway:
+            if endpoint == "credits":
+                return await gateway.credits()
+            if endpoint == "generation":
+                return await gateway.generation(ANY_ID)
             query = case.get("query", {})
-            return await client.report(query, query.get("group_by", "day"))
-        assert isinstance(client, BudgetsClient)
-        return await client.budgets("team_abc")
+            return await gateway.report(query, query.get("group_by", "day"))
     except GatewayError as exc:
         return exc
-    finally:
-        await client.aclose()
 
 
 def check_outcome(case: dict[str, Any], outcome: object, where: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from exporter.cli import _modes
 from exporter.config import ConfigError, TeamConfig
-from exporter.gateway.budgets_client import parse_budgets
+from exporter.gateway.budgets_models import parse_budgets
 from exporter.gateway.models import load_json
 from exporter.simulator.app import Simulator, create_app
 from exporter.simulator.reporting import answer_budgets, answer_report, demo_team_config

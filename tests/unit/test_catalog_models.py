@@ -1,0 +1,227 @@
+"""The catalog's parsers against the reference's shapes, and against catalog answers with
+fields missing or of the wrong type: each bad field has one clear outcome."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from exporter.gateway.catalog_models import Price, Tier, parse_endpoints, parse_models
+from exporter.gateway.errors import InvalidResponseError
+from exporter.gateway.models import load_json
+
+# The reference's fixture (section 9.4), trimmed as it is there.
+HAIKU = {
+    "id": "anthropic/claude-haiku-4.5",
+    "object": "model",
+    "created": 1755815280,
+    "released": 1760486400,
+    "owned_by": "anthropic",
+    "name": "Claude Haiku 4.5",
+    "type": "language",
+    "tags": ["reasoning", "tool-use", "vision"],
+    "pricing": {
+        "input": "0.000001",
+        "output": "0.000005",
+        "input_cache_read": "0.0000001",
+        "input_cache_write": "0.00000125",
+    },
+}
+TIERED = {
+    "id": "google/gemini-2.5-pro",
+    "pricing": {
+        "input": "0.00000125",
+        "output": "0.00001",
+        "input_tiers": [
+            {"cost": "0.0000025", "min": 200001},
+            {"cost": "0.00000125", "min": 0, "max": 200001},
+        ],
+    },
+    "deprecated_at": 1790000000000,
+}
+# The shape third-party clients record from the live endpoints route.
+OPUS_ENDPOINT = {
+    "name": "anthropic | anthropic/claude-opus-4.5",
+    "provider_name": "anthropic",
+    "context_length": 200000,
+    "pricing": {
+        "prompt": "0.000005",
+        "completion": "0.000025",
+        "input_cache_read": "0.0000005",
+        "input_cache_write": "0.00000625",
+    },
+    "status": 0,
+    "uptime_last_15m": 100,
+    "uptime_last_1h": 99.8806,
+    "uptime_last_1d": 99.9834,
+    "latency_last_1h": {"p50": 814, "p95": 1673.6999999999975},
+    "throughput_last_1h": {"p50": 50.5, "p95": 51.85},
+    "supports_implicit_caching": False,
+}
+
+
+def models(*entries: Any) -> dict[str, Any]:
+    return {"object": "list", "data": list(entries)}
+
+
+def as_sent(body: object) -> Any:
+    """``body`` as the client reads it off the wire: JSON numbers become exact Decimals."""
+    return load_json(json.dumps(body).encode())
+
+
+def test_the_reference_fixture_parses_to_exact_prices() -> None:
+    (model,) = parse_models(as_sent(models(HAIKU))).models
+    assert model.id == "anthropic/claude-haiku-4.5"
+    assert {t: p.base for t, p in model.prices.items()} == {
+        "input": Decimal("0.000001"),
+        "output": Decimal("0.000005"),
+        "cache_read": Decimal("0.0000001"),
+        "cache_write": Decimal("0.00000125"),
+    }
+    assert model.deprecated_at is None and not model.tiered and model.invalid_fields == ()
+
+
+def test_tiers_are_sorted_and_priced_by_prompt_size() -> None:
+    (model,) = parse_models(as_sent(models(TIERED))).models
+    price = model.prices["input"]
+    assert price.tiers == (
+        Tier(Decimal("0.00000125"), 0, 200001),
+        Tier(Decimal("0.0000025"), 200001, None),
+    )
+    assert price.at(200000) == Decimal("0.00000125")
+    assert price.at(200001) == Decimal("0.0000025")
+    assert price.at(None) is None, "a tiered price needs the prompt's size"
+    assert model.prices["output"].at(None) == Decimal("0.00001"), "a flat price does not"
+    assert model.deprecated_at == Decimal(1790000000)
+    assert model.tiered
+
+
+def test_a_price_given_only_as_tiers_has_its_first_tier_as_base() -> None:
+    price = Price(None, (Tier(Decimal("0.000002"), 0, 1000), Tier(Decimal("0.000004"), 1000, None)))
+    assert price.base == Decimal("0.000002")
+    assert price.at(999) == Decimal("0.000002") and price.at(5000) == Decimal("0.000004")
+
+
+@pytest.mark.parametrize(
+    ("pricing", "invalid", "kept"),
+    [
+        ({"input": 0.000001}, [], {"input"}),  # a JSON number instead of a string is exact too
+        ({"input": "cheap", "output": "0.000005"}, ["pricing.input"], {"output"}),
+        ({"input": True}, ["pricing.input"], set()),
+        ({"input": "-0.000001"}, ["pricing.input"], set()),
+        ({"input": "NaN"}, ["pricing.input"], set()),
+        ({"input": "5"}, ["pricing.input"], set()),  # 5 USD a token: a bug upstream
+        ({"input": None, "output": "0.000005"}, [], {"output"}),
+        # A tier list that does not add up drops the token type: its flat price alone would
+        # price long prompts wrong.
+        (
+            {"input": "0.000001", "input_tiers": [{"cost": "x", "min": 0}]},
+            ["pricing.input_tiers"],
+            set(),
+        ),
+        (
+            {"input": "0.000001", "input_tiers": [{"cost": "0.1", "min": 0, "max": 10}, 3]},
+            ["pricing.input_tiers"],
+            set(),
+        ),
+        (
+            {"input_tiers": [{"cost": "0.1", "min": 0, "max": 500}, {"cost": "0.2", "min": 400}]},
+            ["pricing.input_tiers"],
+            set(),
+        ),
+        ({"input_tiers": [{"cost": "0.1", "min": 10, "max": 10}]}, ["pricing.input_tiers"], set()),
+        ({"input_tiers": []}, ["pricing.input_tiers"], set()),
+        ({"input_tiers": {"cost": "0.1"}}, ["pricing.input_tiers"], set()),
+    ],
+)
+def test_an_unusable_price_drops_only_its_token_type(
+    pricing: dict[str, Any], invalid: list[str], kept: set[str]
+) -> None:
+    (model,) = parse_models(as_sent(models({"id": "a/b", "pricing": pricing}))).models
+    assert list(model.invalid_fields) == invalid
+    assert set(model.prices) == kept
+
+
+@pytest.mark.parametrize("pricing", ["0.000001", 7, ["input"]])
+def test_pricing_that_is_not_an_object_is_named(pricing: object) -> None:
+    (model,) = parse_models(as_sent(models({"id": "a/b", "pricing": pricing}))).models
+    assert model.invalid_fields == ("pricing",) and not model.prices
+
+
+@pytest.mark.parametrize("deprecated_at", ["soon", -1, 0, 10**17, True, {"ms": 1}])
+def test_an_unusable_deprecation_date_is_dropped(deprecated_at: object) -> None:
+    (model,) = parse_models(as_sent(models({**HAIKU, "deprecated_at": deprecated_at}))).models
+    assert model.deprecated_at is None and model.invalid_fields == ("deprecated_at",)
+    assert len(model.prices) == 4, "the rest of the entry still counts"
+
+
+def test_entries_without_an_id_are_skipped_and_counted_and_duplicates_keep_the_first() -> None:
+    second = {**HAIKU, "pricing": {"input": "0.5"}}
+    answer = parse_models(
+        as_sent(models(HAIKU, {"name": "no id"}, {"id": 42}, "x", {"id": ""}, second))
+    )
+    assert answer.skipped == 4
+    (model,) = answer.models
+    assert model.prices["input"].base == Decimal("0.000001")
+
+
+@pytest.mark.parametrize(
+    "body", [None, [], {"object": "list"}, {"data": {"id": "a/b"}}, {"data": "models"}]
+)
+def test_an_answer_without_a_data_list_is_invalid(body: object) -> None:
+    with pytest.raises(InvalidResponseError, match="models: expected"):
+        parse_models(body)
+
+
+def test_an_endpoint_becomes_ratios_seconds_and_prices() -> None:
+    (endpoint,) = parse_endpoints(as_sent({"data": {"id": "x", "endpoints": [OPUS_ENDPOINT]}}))
+    assert endpoint.provider == "anthropic" and endpoint.status == 0
+    assert endpoint.uptime == {
+        "15m": Decimal(1),
+        "1h": Decimal("0.998806"),
+        "1d": Decimal("0.999834"),
+    }
+    assert endpoint.latency == {"0.5": Decimal("0.814"), "0.95": Decimal("1.6736999999999975")}
+    assert endpoint.throughput == {"0.5": Decimal("50.5"), "0.95": Decimal("51.85")}
+    assert endpoint.prices == {
+        "input": Decimal("0.000005"),
+        "output": Decimal("0.000025"),
+        "cache_read": Decimal("0.0000005"),
+        "cache_write": Decimal("0.00000625"),
+    }
+    assert endpoint.invalid_fields == ()
+
+
+def test_bad_endpoint_fields_are_dropped_one_by_one() -> None:
+    bad = {
+        "provider_name": "bedrock",
+        "status": "up",
+        "uptime_last_15m": 140,
+        "uptime_last_1h": "99.5",  # a decimal string is still a number
+        "uptime_last_1d": None,
+        "latency_last_1h": {"p50": -3, "p95": 900},
+        "throughput_last_1h": [50],
+        "pricing": {"prompt": "free", "completion": "0.00001"},
+    }
+    (endpoint,) = parse_endpoints(as_sent({"data": {"endpoints": [bad, {"status": 0}, "x"]}}))
+    assert endpoint.status is None and endpoint.uptime == {"1h": Decimal("0.995")}
+    assert endpoint.latency == {"0.95": Decimal("0.9")} and endpoint.throughput == {}
+    assert endpoint.prices == {"output": Decimal("0.00001")}
+    assert endpoint.invalid_fields == (
+        "status",
+        "uptime_last_15m",
+        "pricing.prompt",
+        "latency_last_1h.p50",
+        "throughput_last_1h",
+    )
+
+
+@pytest.mark.parametrize(
+    "body", [{"data": []}, {"data": {"endpoints": None}}, {"endpoints": []}, "x"]
+)
+def test_an_endpoints_answer_without_an_endpoints_list_is_invalid(body: object) -> None:
+    with pytest.raises(InvalidResponseError, match="endpoints: expected"):
+        parse_endpoints(body)
