@@ -20,10 +20,10 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -51,7 +51,7 @@ from exporter.metrics import (
     MODEL_TOKEN_PRICE_TIER,
     ApiMetrics,
 )
-from exporter.sources.base import Source
+from exporter.sources.base import PolledSource, Source
 from exporter.sources.health import Health
 from exporter.sources.polling import Poller
 
@@ -191,20 +191,9 @@ class CatalogCollector(Collector):
         return [price, tier, deprecation]
 
 
-class _SharedHealth:
-    """One health for a source polled once for every team, published under each of them."""
-
-    def __init__(self, teams: Sequence[str]) -> None:
-        self.state = Health()
-        self._teams = list(teams)
-
-    @property
-    def health(self) -> Mapping[str, Health]:
-        return dict.fromkeys(self._teams, self.state)
-
-
-class CatalogSource(_SharedHealth, Source):
-    """``GET /v1/models``: prices and deprecations, and the prices savings are counted at."""
+class CatalogSource(PolledSource):
+    """``GET /v1/models``: prices and deprecations, and the prices savings are counted at.
+    Polled once for every team: its one health is published under each of them."""
 
     name: ClassVar[str] = "catalog"
 
@@ -218,7 +207,7 @@ class CatalogSource(_SharedHealth, Source):
         clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(teams)
+        self.state = Health()
         self._client = client
         self._book = book
         self._config = config
@@ -227,7 +216,11 @@ class CatalogSource(_SharedHealth, Source):
         self._poller = Poller(
             self.name, ALL_TEAMS, self._fetch, self.state, config.prices_interval, clock, rng
         )
-        self._collector = CatalogCollector(book, in_use, config.models)
+        super().__init__(
+            dict.fromkeys(teams, self.state),
+            [self._poller],
+            CatalogCollector(book, in_use, config.models),
+        )
 
     async def _fetch(self) -> None:
         answer = await self._client.models()
@@ -250,12 +243,6 @@ class CatalogSource(_SharedHealth, Source):
                         "catalog field unusable, ignored",
                         extra={"model": safe_label(model.id), "field": name},
                     )
-
-    def collectors(self) -> Sequence[Collector]:
-        return [self._collector]
-
-    def tasks(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._poller.run()]
 
     async def aclose(self) -> None:
         """Closes the client, which the providers source shares."""
@@ -330,9 +317,10 @@ class ProvidersCollector(Collector):
         return [uptime, ttft, throughput, status]
 
 
-class ProvidersSource(_SharedHealth, Source):
+class ProvidersSource(PolledSource):
     """The endpoints route of the top models: provider health, and provider prices for
-    savings. Waits for the catalog's first read, whose IDs say which models exist."""
+    savings. Waits for the catalog's first read, whose IDs say which models exist; polled
+    once for every team, like the catalog."""
 
     name: ClassVar[str] = "providers"
 
@@ -347,7 +335,7 @@ class ProvidersSource(_SharedHealth, Source):
         clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(teams)
+        self.state = Health()
         self._client = client
         self._book = book
         self._in_use = in_use
@@ -359,7 +347,11 @@ class ProvidersSource(_SharedHealth, Source):
         self.answers: dict[str, _Answer] = {}
         interval = config.health_interval
         self._poller = Poller(self.name, ALL_TEAMS, self._fetch, self.state, interval, clock, rng)
-        self._collector = ProvidersCollector(lambda: self.answers, clock, interval * STALE_AFTER)
+        super().__init__(
+            dict.fromkeys(teams, self.state),
+            [self._poller],
+            ProvidersCollector(lambda: self.answers, clock, interval * STALE_AFTER),
+        )
 
     def top_models(self) -> list[str]:
         """IDs of the most used models that the catalog lists, at most ``top_models``; the
@@ -397,12 +389,6 @@ class ProvidersSource(_SharedHealth, Source):
         }
         if failure is not None:
             raise failure
-
-    def collectors(self) -> Sequence[Collector]:
-        return [self._collector]
-
-    def tasks(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._poller.run()]
 
     def notes(self) -> list[str]:
         error = self.state.last_error
