@@ -28,6 +28,8 @@ from exporter.gateway.keys import FileKey, KeySource
 from exporter.gateway.retry import RetryPolicy
 from exporter.generations.activity import Arrivals, collect_arrivals
 from exporter.generations.pipeline import GenerationPipeline
+from exporter.generations.store import SeriesMirror
+from exporter.generations.usage import ModelUsage
 from exporter.metrics import ASYNCIO_TASKS, ApiMetrics, BuildInfoCollector
 from exporter.sources.base import Source
 from exporter.sources.budgets import BudgetsSource
@@ -104,14 +106,15 @@ class Exporter:
         )
         self.budgets = BudgetsSource(teams, self.api_metrics, self.clock, config.gateway.timeout)
         # The catalog ranks models by the pipeline's counters, and the pipeline counts cache
-        # savings at the catalog's prices: the pipeline is built next, hence the lambda.
+        # savings at the catalog's prices: both get the series mirror, made before either.
+        mirror = SeriesMirror()
         self.prices, catalog = catalog_sources(
             config.catalog,
             config.gateway.url,
             self.api_metrics,
             config.gateway.timeout,
             list(self.clients),
-            lambda: self.generations.models_in_use(),
+            ModelUsage(mirror).requests,
             self.clock,
         )
         self.sources: list[Source] = [
@@ -126,6 +129,7 @@ class Exporter:
             config,
             self.clients,
             self.clock,
+            mirror,
             {team: state.health for team, state in self.credits.teams.items()},
             pricing=self.prices,
         )

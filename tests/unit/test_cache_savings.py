@@ -177,7 +177,7 @@ async def test_lookups_start_once_prices_were_read_or_the_wait_is_over(tmp_path:
     for release in ("prices read", "wait over"):
         clock, prices = HeldClock(), PriceBook()
         config = Config(state=StateConfig(path=tmp_path / f"{release}.db"))
-        pipeline = GenerationPipeline(config, clients, clock, pricing=prices)
+        pipeline = GenerationPipeline(config, clients, clock, SeriesMirror(), pricing=prices)
         task = asyncio.create_task(pipeline._after_prices(lookups))
         await turns()
         assert started == [], "IDs resumed at start would be counted before any price"
@@ -187,7 +187,7 @@ async def test_lookups_start_once_prices_were_read_or_the_wait_is_over(tmp_path:
         started.clear()
         pipeline.store.close()
     config = Config(state=StateConfig(path=tmp_path / "unpriced.db"))
-    unpriced = GenerationPipeline(config, clients, HeldClock())
+    unpriced = GenerationPipeline(config, clients, HeldClock(), SeriesMirror())
     await unpriced._after_prices(lookups)
     assert started == ["lookups"], "without a catalog there is nothing to wait for"
     unpriced.store.close()
