@@ -31,12 +31,10 @@ from exporter.generations.pipeline import GenerationPipeline
 from exporter.generations.store import SeriesMirror
 from exporter.generations.usage import ModelUsage
 from exporter.metrics import ASYNCIO_TASKS, ApiMetrics, BuildInfoCollector
-from exporter.sources.base import Source
-from exporter.sources.budgets import BudgetsSource
-from exporter.sources.catalog import catalog_sources
+from exporter.sources.catalog import PriceBook
 from exporter.sources.credits import CreditsSource
 from exporter.sources.health import SourceHealthCollector
-from exporter.sources.reports import ReportsSource
+from exporter.sources.registry import SOURCES, SourceContext, source_of
 from exporter.sources.thresholds import ThresholdsCollector
 from exporter.teams import Team
 from exporter.web.app import Access, create_app, protect
@@ -101,28 +99,22 @@ class Exporter:
             )
             for team in teams
         }
-        self.credits = CreditsSource(
-            self.clients, self.clock, config.credits.interval, config.credits.max_staleness
-        )
-        self.budgets = BudgetsSource(teams, self.api_metrics, self.clock, config.gateway.timeout)
         # The catalog ranks models by the pipeline's counters, and the pipeline counts cache
         # savings at the catalog's prices: both get the series mirror, made before either.
         mirror = SeriesMirror()
-        self.prices, catalog = catalog_sources(
-            config.catalog,
-            config.gateway.url,
-            self.api_metrics,
-            config.gateway.timeout,
-            list(self.clients),
-            ModelUsage(mirror).requests,
-            self.clock,
+        self.prices = PriceBook()
+        self.sources = SOURCES.build(
+            SourceContext(
+                config,
+                teams,
+                self.clients,
+                self.api_metrics,
+                self.clock,
+                self.prices,
+                ModelUsage(mirror).requests,
+            )
         )
-        self.sources: list[Source] = [
-            self.credits,
-            ReportsSource(teams, self.clients, self.clock),
-            self.budgets,
-            *catalog,
-        ]
+        self.credits = source_of(self.sources, CreditsSource)
         self.task_counter = TaskCounter()
         self.refusals = Refusals(self.clock)
         self.generations = GenerationPipeline(
@@ -162,7 +154,7 @@ class Exporter:
             self.task_counter,
             self.refusals,
             *self.generations.collectors(),
-            *(c for source in self.sources for c in source.collectors()),
+            *(c for source in self.sources.values() for c in source.collectors()),
         ):
             self.registry.register(collector)
         self.exposition = Exposition(self.registry, [self.generations.collector])
@@ -189,7 +181,7 @@ class Exporter:
         self._password_check = protect(self.app, access, self.clock, self.refusals)
         self.app.add_middleware(VerifyHeader, drain=self.drain)
         self._keys: list[KeySource] = [team.key for team in teams]
-        self._keys += self.budgets.tokens
+        self._keys += [key for source in self.sources.values() for key in source.secrets()]
         if self.token is not None:
             self._keys.append(self.token)
         self._keys += self.drain.keys()
@@ -237,7 +229,7 @@ class Exporter:
 
     def notes(self) -> list[str]:
         """What the landing page lists under costs: each source's, and the drain's."""
-        notes = [note for source in self.sources for note in source.notes()]
+        notes = [note for source in self.sources.values() for note in source.notes()]
         if self.drain.signatures is not None:
             counts = self.generations.otlp.drain_counts
             notes.append(
@@ -286,8 +278,8 @@ class Exporter:
         tasks = [asyncio.create_task(work) for work in self.generations.tasks()]
         tasks.append(asyncio.create_task(self.task_counter.run(), name="count-tasks"))
         tasks += [
-            asyncio.create_task(work, name=source.name)
-            for source in self.sources
+            asyncio.create_task(work, name=name)
+            for name, source in self.sources.items()
             for work in source.tasks()
         ]
         serving = asyncio.create_task(server.serve(), name="http")
@@ -314,7 +306,7 @@ class Exporter:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.generations.close()
-        for source in self.sources:
+        for source in self.sources.values():
             await source.aclose()
         for client in self.clients.values():
             await client.aclose()

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol
 
 from prometheus_client.registry import Collector
 
+from exporter.gateway.keys import KeySource
 from exporter.sources.health import Health
 
 
@@ -34,6 +35,10 @@ class Source(ABC):
 
     def notes(self) -> list[str]:
         """Lines for the landing page: what the source costs, or why it stopped."""
+        return []
+
+    def secrets(self) -> list[KeySource]:
+        """The secrets of its own it reads from files, which a reload (SIGHUP) reads again."""
         return []
 
     async def aclose(self) -> None:

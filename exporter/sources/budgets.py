@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from exporter.clock import Clock
 from exporter.config import BudgetsConfig, ConfigError
 from exporter.gateway.budgets_client import SKIP_REASONS, Budget, BudgetList, BudgetsClient
-from exporter.gateway.keys import FileKey
+from exporter.gateway.keys import FileKey, KeySource
 from exporter.gateway.retry import RetryPolicy
 from exporter.labels import safe_label
 from exporter.metrics import (
@@ -137,7 +137,7 @@ class BudgetsSource(PolledSource):
         self.teams: list[TeamBudgets] = []
         self._clients: list[BudgetsClient] = []
         pollers: list[Poller] = []
-        self.tokens: list[FileKey] = []
+        self._tokens: list[KeySource] = []
         for index, team in enumerate(teams):
             config = team.config.budgets
             if config is None:
@@ -155,7 +155,7 @@ class BudgetsSource(PolledSource):
                 retry=RetryPolicy(sleep=clock.sleep),
                 clock=clock,
             )
-            self.tokens.append(token)
+            self._tokens.append(token)
             state = TeamBudgets(team.name, config)
             self.teams.append(state)
             self._clients.append(client)
@@ -165,6 +165,10 @@ class BudgetsSource(PolledSource):
             pollers,
             BudgetsCollector(self.teams),
         )
+
+    def secrets(self) -> list[KeySource]:
+        """Each team's Vercel access token file."""
+        return list(self._tokens)
 
     async def aclose(self) -> None:
         await asyncio.gather(*(client.aclose() for client in self._clients))

@@ -31,7 +31,6 @@ from prometheus_client.registry import Collector
 from exporter.clock import Clock
 from exporter.config import CatalogConfig, format_duration
 from exporter.gateway.catalog_client import (
-    CatalogClient,
     CatalogModel,
     ModelList,
     ProviderEndpoint,
@@ -39,7 +38,6 @@ from exporter.gateway.catalog_client import (
 )
 from exporter.gateway.errors import GatewayError, NotFoundError
 from exporter.gateway.models import Generation
-from exporter.gateway.retry import RetryPolicy
 from exporter.labels import safe_label
 from exporter.metrics import (
     MODEL_DEPRECATION,
@@ -49,9 +47,8 @@ from exporter.metrics import (
     MODEL_PROVIDER_UPTIME,
     MODEL_TOKEN_PRICE,
     MODEL_TOKEN_PRICE_TIER,
-    ApiMetrics,
 )
-from exporter.sources.base import PolledSource, Source
+from exporter.sources.base import PolledSource
 from exporter.sources.health import Health
 from exporter.sources.polling import Poller
 
@@ -93,6 +90,12 @@ class CatalogSnapshot:
         return cls(models, {safe_label(model.id): model for model in answer.models})
 
 
+def _nothing_to_wait_for() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class PriceBook:
     """The catalog's last answers, shared by the pollers (who write them) and the lookups
@@ -102,8 +105,10 @@ class PriceBook:
     snapshot: CatalogSnapshot | None = None
     # Model ID -> provider name -> what the endpoints route said, for the top models.
     providers: dict[str, dict[str, ProviderEndpoint]] = field(default_factory=dict)
-    # Set once both pollers tried once: lookups start then (generations/pipeline.py).
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once the sources filling the book tried once: each that is made replaces it with
+    # its first poll's (the providers' follows the catalog's). Lookups start then
+    # (generations/pipeline.py); a book no source fills, the catalog being off, is ready.
+    ready: asyncio.Event = field(default_factory=_nothing_to_wait_for)
 
     def cache_savings(self, gen: Generation) -> Decimal | str:
         """USD the generation's cached input tokens saved: cached tokens times (input price -
@@ -208,8 +213,9 @@ class CatalogSource(PolledSource):
         rng: random.Random | None = None,
     ) -> None:
         self.state = Health()
-        self._client = client
+        self.client = client  # the providers source shares it
         self._book = book
+        book.ready = self.state.attempted  # lookups wait for the first read
         self._config = config
         self._reported: set[tuple[str, str]] = set()
         self._skipped = 0
@@ -223,7 +229,7 @@ class CatalogSource(PolledSource):
         )
 
     async def _fetch(self) -> None:
-        answer = await self._client.models()
+        answer = await self.client.models()
         self._book.snapshot = CatalogSnapshot.of(answer)
         self._report(answer)
 
@@ -246,7 +252,7 @@ class CatalogSource(PolledSource):
 
     async def aclose(self) -> None:
         """Closes the client, which the providers source shares."""
-        await self._client.aclose()
+        await self.client.aclose()
 
     def notes(self) -> list[str]:
         config = self._config
@@ -338,6 +344,7 @@ class ProvidersSource(PolledSource):
         self.state = Health()
         self._client = client
         self._book = book
+        book.ready = self.state.attempted  # the first poll follows the catalog's first read
         self._in_use = in_use
         self._catalog_read = catalog_read
         self._top = config.top_models
@@ -393,36 +400,3 @@ class ProvidersSource(PolledSource):
     def notes(self) -> list[str]:
         error = self.state.last_error
         return [] if error is None else [f"Provider health: last refresh failed: {error}"]
-
-
-def catalog_sources(
-    config: CatalogConfig,
-    base_url: str,
-    api_metrics: ApiMetrics,
-    timeout: float,
-    teams: Sequence[str],
-    in_use: ModelsInUse,
-    clock: Clock,
-) -> tuple[PriceBook, list[Source]]:
-    """The price book and, unless the catalog is off, the sources that fill it, sharing one
-    client that sends no key and counts its requests for no team."""
-    book = PriceBook()
-    if not config.enabled:
-        book.ready.set()
-        return book, []
-    client = CatalogClient(
-        "",
-        base_url,
-        None,
-        api_metrics,
-        timeout=timeout,
-        retry=RetryPolicy(sleep=clock.sleep),
-        clock=clock,
-    )
-    catalog = CatalogSource(client, book, teams, in_use, config, clock)
-    if not config.top_models:
-        book.ready = catalog.state.attempted
-        return book, [catalog]
-    providers = ProvidersSource(client, book, teams, in_use, catalog.state.attempted, config, clock)
-    book.ready = providers.state.attempted  # the providers' first poll follows the catalog's
-    return book, [catalog, providers]

@@ -175,7 +175,8 @@ async def test_lookups_start_once_prices_were_read_or_the_wait_is_over(tmp_path:
     client = GatewayClient("prod", "http://127.0.0.1:9", None, ApiMetrics(CollectorRegistry()))
     clients = {"prod": client}  # never called: no lookup runs here
     for release in ("prices read", "wait over"):
-        clock, prices = HeldClock(), PriceBook()
+        # As a catalog source leaves the book until its first read.
+        clock, prices = HeldClock(), PriceBook(ready=asyncio.Event())
         config = Config(state=StateConfig(path=tmp_path / f"{release}.db"))
         pipeline = GenerationPipeline(config, clients, clock, SeriesMirror(), pricing=prices)
         task = asyncio.create_task(pipeline._after_prices(lookups))
