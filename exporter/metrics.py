@@ -16,6 +16,7 @@ Aggregation across replicas:
 
 from __future__ import annotations
 
+import asyncio
 import platform
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -654,4 +655,25 @@ class BuildInfoCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         family = BUILD_INFO.gauge()
         family.add_metric([__version__, platform.python_version()], 1.0)
+        return [family]
+
+
+TASK_SAMPLE_EVERY = 2.0  # seconds between two counts of the asyncio tasks
+
+
+class TaskCounter(Collector):
+    """The asyncio task count, sampled every few seconds (counting on a scrape would report
+    the scrape's own tasks)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def run(self) -> None:
+        while True:
+            self.count = len(asyncio.all_tasks())
+            await asyncio.sleep(TASK_SAMPLE_EVERY)
+
+    def collect(self) -> list[Metric]:
+        family = ASYNCIO_TASKS.gauge()
+        family.add_metric([], float(self.count))
         return [family]
