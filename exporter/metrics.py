@@ -426,12 +426,15 @@ REPORT_REQUESTS = _family(
 REPORT_UP = _family(
     "report_up", G, "", "vercel_team report",
     "1 if the report's last query succeeded; 0 if it failed or Custom Reporting answers 403 "
-    "for the team (see report_plan_required).",
+    "for the team (see report_plan_required). Kept per report: source_up of the reports "
+    "source is one per team, 0 while any of its reports fails.",
     MAX, Area.REPORTS,
 )  # fmt: skip
 REPORT_LAST_SUCCESS = _family(
     "report_last_success_timestamp_seconds", G, "seconds", "vercel_team report",
-    "Unix time of the report's last successful Custom Reporting query.",
+    "Unix time of the report's last successful Custom Reporting query. Kept per report: "
+    "source_last_success_timestamp_seconds of the reports source is the team's latest, so it "
+    "cannot show one report going stale.",
     MAX, Area.REPORTS,
 )  # fmt: skip
 REPORT_QUERIES = _family(
