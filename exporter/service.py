@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class Exporter:
-    """Runs the built components on one loop until ``stop`` is set; made by ``build``."""
+    """Runs what ``build`` made on one loop until ``stop`` is set, reloads it on SIGHUP."""
 
     def __init__(self, components: Components) -> None:
         self.components = components
