@@ -70,9 +70,9 @@ def check_identical(ours: str, theirs: str) -> tuple[int, int, int]:
 def render_times(runs: int = 7) -> tuple[float, float, float]:
     """Median in-process render time of the exporter's exposition with nothing changed since
     the last render, with 1% of the series changed, and of the plain registry."""
+    from exporter.assembly import build
     from exporter.config import TeamConfig, load_config
     from exporter.gateway.keys import StaticKey
-    from exporter.service import Exporter
     from exporter.teams import Team
     from exporter.web.app import render_metrics
 
@@ -85,7 +85,7 @@ def render_times(runs: int = 7) -> tuple[float, float, float]:
             Team(name, StaticKey(f"k-{name}"), TeamConfig(name=name, api_key_env="UNUSED"))
             for name in dataset.TEAMS
         ]
-        exporter = Exporter(config, teams)
+        exporter = build(config, teams)
 
         async def fill() -> None:
             writer = exporter.generations.writer

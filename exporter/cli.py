@@ -233,6 +233,7 @@ def _config_from(args: argparse.Namespace, extra_flags: dict[str, Any] | None = 
 
 
 async def _run_exporter(args: argparse.Namespace) -> int:
+    from exporter.assembly import build
     from exporter.demo import Demo
     from exporter.service import Exporter
     from exporter.teams import resolve_teams
@@ -245,11 +246,12 @@ async def _run_exporter(args: argparse.Namespace) -> int:
     setup_logging(config.log.level, config.log.format)
     teams = demo.teams() if demo else resolve_teams(config, os.environ)
     sock = bind(config.web.listen_address)
-    exporter = Exporter(config, teams)
+    components = build(config, teams)
+    exporter = Exporter(components)
     reload_on_hangup(exporter.reload)
     if demo:
         traces = f"http://127.0.0.1:{bound_port(sock)}{routes.TRACES}"
-        demo.start(exporter.generations.intake, None if exporter.web.tls else traces)
+        demo.start(components.generations.intake, None if components.web.tls else traces)
         log.info("demo mode: simulator at %s", demo.url)
     try:
         await exporter.run(sock, stop)

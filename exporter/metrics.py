@@ -16,6 +16,7 @@ Aggregation across replicas:
 
 from __future__ import annotations
 
+import asyncio
 import platform
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -434,12 +435,15 @@ REPORT_REQUESTS = _family(
 REPORT_UP = _family(
     "report_up", G, "", "vercel_team report",
     "1 if the report's last query succeeded; 0 if it failed or Custom Reporting answers 403 "
-    "for the team (see report_plan_required).",
+    "for the team (see report_plan_required). Kept per report: source_up of the reports "
+    "source is one per team, 0 while any of its reports fails.",
     MAX, Area.REPORTS,
 )  # fmt: skip
 REPORT_LAST_SUCCESS = _family(
     "report_last_success_timestamp_seconds", G, "seconds", "vercel_team report",
-    "Unix time of the report's last successful Custom Reporting query.",
+    "Unix time of the report's last successful Custom Reporting query. Kept per report: "
+    "source_last_success_timestamp_seconds of the reports source is the team's latest, so it "
+    "cannot show one report going stale.",
     MAX, Area.REPORTS,
 )  # fmt: skip
 REPORT_QUERIES = _family(
@@ -663,4 +667,25 @@ class BuildInfoCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         family = BUILD_INFO.gauge()
         family.add_metric([__version__, platform.python_version()], 1.0)
+        return [family]
+
+
+TASK_SAMPLE_EVERY = 2.0  # seconds between two counts of the asyncio tasks
+
+
+class TaskCounter(Collector):
+    """The asyncio task count, sampled every few seconds (counting on a scrape would report
+    the scrape's own tasks)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def run(self) -> None:
+        while True:
+            self.count = len(asyncio.all_tasks())
+            await asyncio.sleep(TASK_SAMPLE_EVERY)
+
+    def collect(self) -> list[Metric]:
+        family = ASYNCIO_TASKS.gauge()
+        family.add_metric([], float(self.count))
         return [family]

@@ -11,6 +11,7 @@ import asyncio
 import sys
 
 from bench import dataset
+from exporter.assembly import build
 from exporter.config import TeamConfig, load_config
 from exporter.gateway.keys import StaticKey
 from exporter.logs import setup_logging
@@ -37,9 +38,9 @@ async def main(port: int, gateway: str, state: str, pairs: int) -> None:
     ]
     stop = asyncio.Event()
     stop_on_signals(stop)
-    exporter = Exporter(config, teams)
-    running = asyncio.create_task(exporter.run(bind(config.web.listen_address), stop))
-    await exporter.generations.writer.submit(dataset.Observe(dataset.deltas(pairs)))
+    components = build(config, teams)
+    running = asyncio.create_task(Exporter(components).run(bind(config.web.listen_address), stop))
+    await components.generations.writer.submit(dataset.Observe(dataset.deltas(pairs)))
     print("READY", flush=True)
     await running
 

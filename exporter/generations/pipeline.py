@@ -18,7 +18,7 @@ from exporter.generations.collector import GenerationsCollector
 from exporter.generations.follower import LogFollower
 from exporter.generations.intake import Intake
 from exporter.generations.lookups import CreditsView, LookupScheduler, LookupSettings
-from exporter.generations.observations import OTHER, UNKNOWN, CachePricing, LabelLimiter, Observer
+from exporter.generations.observations import CachePricing, LabelLimiter, Observer
 from exporter.generations.otlp import OtlpIntake, TeamMapping
 from exporter.generations.store import SeriesMirror, StateWriter, Store
 from exporter.metrics import GENERATION_REQUESTS
@@ -56,9 +56,12 @@ class GenerationPipeline:
         config: Config,
         clients: Mapping[str, GatewayClient],
         clock: Clock,
+        mirror: SeriesMirror,
         credits: Mapping[str, CreditsView] | None = None,
         pricing: CachePricing | None = None,
     ) -> None:
+        """``mirror``: an empty mirror, which the stored series are loaded into; what reads
+        it besides the pipeline (the catalog's ModelUsage) is built on it beforehand."""
         self._config = config
         self._clients = clients
         self._clock = clock
@@ -67,7 +70,7 @@ class GenerationPipeline:
         self.teams = list(clients)
         self._follows = [parse_follow(spec, self.teams) for spec in config.ingest.follow]
         self.store = Store(config.state.path)
-        self.mirror = SeriesMirror()
+        self.mirror = mirror
         self.store.load(self.mirror)
         self.wake = {team: asyncio.Event() for team in self.teams}
         self.writer = StateWriter(self.store, self.mirror, clock, self.wake)
@@ -126,17 +129,6 @@ class GenerationPipeline:
         """The pipeline's collectors besides ``collector``, which renders incrementally."""
         extra = [self.attribution] if self.attribution else []
         return [self.otlp, *extra]
-
-    def models_in_use(self) -> dict[str, int]:
-        """Requests counted per model label (all teams, as committed): the models whose
-        catalog prices are published, and their traffic, which ranks them."""
-        counts: dict[str, int] = {}
-        for key, value in list(self.mirror.values.items()):
-            if key.metric == GENERATION_REQUESTS.name:
-                model = dict(key.labels)["model"]
-                if model not in (OTHER, UNKNOWN):
-                    counts[model] = counts.get(model, 0) + int(value.total)
-        return counts
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The background work, in start order (the writer first)."""

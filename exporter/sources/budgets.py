@@ -13,8 +13,8 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, Protocol
 
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -23,7 +23,7 @@ from exporter.clock import Clock
 from exporter.config import BudgetsConfig, ConfigError
 from exporter.gateway.budgets_client import BudgetsClient
 from exporter.gateway.budgets_models import SKIP_REASONS, Budget, BudgetList
-from exporter.gateway.keys import FileKey
+from exporter.gateway.keys import FileKey, KeySource
 from exporter.gateway.retry import RetryPolicy
 from exporter.labels import safe_label
 from exporter.metrics import (
@@ -35,7 +35,7 @@ from exporter.metrics import (
     BUDGET_SPEND,
     ApiMetrics,
 )
-from exporter.sources.base import Source
+from exporter.sources.base import PolledSource
 from exporter.sources.health import Health
 from exporter.sources.polling import Poller
 from exporter.teams import Team
@@ -127,7 +127,7 @@ class BudgetsCollector(Collector):
         return [limit, spend, byok, included, threshold, skipped]
 
 
-class BudgetsSource(Source):
+class BudgetsSource(PolledSource):
     """Every team's budgets: token files checked at start, clients, pollers and collector."""
 
     name: ClassVar[str] = "budgets"
@@ -137,8 +137,8 @@ class BudgetsSource(Source):
     ) -> None:
         self.teams: list[TeamBudgets] = []
         self._clients: list[BudgetsClient] = []
-        self._pollers: list[Poller] = []
-        self.tokens: list[FileKey] = []
+        pollers: list[Poller] = []
+        self._tokens: list[KeySource] = []
         for index, team in enumerate(teams):
             config = team.config.budgets
             if config is None:
@@ -156,22 +156,20 @@ class BudgetsSource(Source):
                 retry=RetryPolicy(sleep=clock.sleep),
                 clock=clock,
             )
-            self.tokens.append(token)
+            self._tokens.append(token)
             state = TeamBudgets(team.name, config)
             self.teams.append(state)
             self._clients.append(client)
-            self._pollers.append(budgets_poller(client, state, clock))
-        self._collector = BudgetsCollector(self.teams)
+            pollers.append(budgets_poller(client, state, clock))
+        super().__init__(
+            {state.team: state.health for state in self.teams},
+            pollers,
+            BudgetsCollector(self.teams),
+        )
 
-    @property
-    def health(self) -> Mapping[str, Health]:
-        return {state.team: state.health for state in self.teams}
-
-    def collectors(self) -> Sequence[Collector]:
-        return [self._collector]
-
-    def tasks(self) -> list[Coroutine[Any, Any, None]]:
-        return [poller.run() for poller in self._pollers]
+    def secrets(self) -> list[KeySource]:
+        """Each team's Vercel access token file."""
+        return list(self._tokens)
 
     async def aclose(self) -> None:
         await asyncio.gather(*(client.aclose() for client in self._clients))

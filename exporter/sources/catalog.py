@@ -20,21 +20,20 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.clock import Clock
 from exporter.config import CatalogConfig, format_duration
-from exporter.gateway.catalog_client import CatalogClient, endpoints_path
+from exporter.gateway.catalog_client import endpoints_path
 from exporter.gateway.catalog_models import CatalogModel, ModelList, ProviderEndpoint
 from exporter.gateway.errors import GatewayError, NotFoundError
 from exporter.gateway.models import Generation
-from exporter.gateway.retry import RetryPolicy
 from exporter.labels import safe_label
 from exporter.metrics import (
     MODEL_DEPRECATION,
@@ -44,9 +43,8 @@ from exporter.metrics import (
     MODEL_PROVIDER_UPTIME,
     MODEL_TOKEN_PRICE,
     MODEL_TOKEN_PRICE_TIER,
-    ApiMetrics,
 )
-from exporter.sources.base import Source
+from exporter.sources.base import PolledSource
 from exporter.sources.health import Health
 from exporter.sources.polling import Poller
 
@@ -88,6 +86,12 @@ class CatalogSnapshot:
         return cls(models, {safe_label(model.id): model for model in answer.models})
 
 
+def _nothing_to_wait_for() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class PriceBook:
     """The catalog's last answers, shared by the pollers (who write them) and the lookups
@@ -97,8 +101,10 @@ class PriceBook:
     snapshot: CatalogSnapshot | None = None
     # Model ID -> provider name -> what the endpoints route said, for the top models.
     providers: dict[str, dict[str, ProviderEndpoint]] = field(default_factory=dict)
-    # Set once both pollers tried once: lookups start then (generations/pipeline.py).
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once the sources filling the book tried once: each that is made replaces it with
+    # its first poll's (the providers' follows the catalog's). Lookups start then
+    # (generations/pipeline.py); a book no source fills, the catalog being off, is ready.
+    ready: asyncio.Event = field(default_factory=_nothing_to_wait_for)
 
     def cache_savings(self, gen: Generation) -> Decimal | str:
         """USD the generation's cached input tokens saved: cached tokens times (input price -
@@ -186,20 +192,9 @@ class CatalogCollector(Collector):
         return [price, tier, deprecation]
 
 
-class _SharedHealth:
-    """One health for a source polled once for every team, published under each of them."""
-
-    def __init__(self, teams: Sequence[str]) -> None:
-        self.state = Health()
-        self._teams = list(teams)
-
-    @property
-    def health(self) -> Mapping[str, Health]:
-        return dict.fromkeys(self._teams, self.state)
-
-
-class CatalogSource(_SharedHealth, Source):
-    """``GET /v1/models``: prices and deprecations, and the prices savings are counted at."""
+class CatalogSource(PolledSource):
+    """``GET /v1/models``: prices and deprecations, and the prices savings are counted at.
+    Polled once for every team: its one health is published under each of them."""
 
     name: ClassVar[str] = "catalog"
 
@@ -213,19 +208,24 @@ class CatalogSource(_SharedHealth, Source):
         clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(teams)
-        self._client = client
+        self.state = Health()
+        self.client = client  # the providers source shares it
         self._book = book
+        book.ready = self.state.attempted  # lookups wait for the first read
         self._config = config
         self._reported: set[tuple[str, str]] = set()
         self._skipped = 0
         self._poller = Poller(
             self.name, ALL_TEAMS, self._fetch, self.state, config.prices_interval, clock, rng
         )
-        self._collector = CatalogCollector(book, in_use, config.models)
+        super().__init__(
+            dict.fromkeys(teams, self.state),
+            [self._poller],
+            CatalogCollector(book, in_use, config.models),
+        )
 
     async def _fetch(self) -> None:
-        answer = await self._client.models()
+        answer = await self.client.models()
         self._book.snapshot = CatalogSnapshot.of(answer)
         self._report(answer)
 
@@ -246,15 +246,9 @@ class CatalogSource(_SharedHealth, Source):
                         extra={"model": safe_label(model.id), "field": name},
                     )
 
-    def collectors(self) -> Sequence[Collector]:
-        return [self._collector]
-
-    def tasks(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._poller.run()]
-
     async def aclose(self) -> None:
         """Closes the client, which the providers source shares."""
-        await self._client.aclose()
+        await self.client.aclose()
 
     def notes(self) -> list[str]:
         config = self._config
@@ -325,9 +319,10 @@ class ProvidersCollector(Collector):
         return [uptime, ttft, throughput, status]
 
 
-class ProvidersSource(_SharedHealth, Source):
+class ProvidersSource(PolledSource):
     """The endpoints route of the top models: provider health, and provider prices for
-    savings. Waits for the catalog's first read, whose IDs say which models exist."""
+    savings. Waits for the catalog's first read, whose IDs say which models exist; polled
+    once for every team, like the catalog."""
 
     name: ClassVar[str] = "providers"
 
@@ -342,9 +337,10 @@ class ProvidersSource(_SharedHealth, Source):
         clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(teams)
+        self.state = Health()
         self._client = client
         self._book = book
+        book.ready = self.state.attempted  # the first poll follows the catalog's first read
         self._in_use = in_use
         self._catalog_read = catalog_read
         self._top = config.top_models
@@ -354,7 +350,11 @@ class ProvidersSource(_SharedHealth, Source):
         self.answers: dict[str, _Answer] = {}
         interval = config.health_interval
         self._poller = Poller(self.name, ALL_TEAMS, self._fetch, self.state, interval, clock, rng)
-        self._collector = ProvidersCollector(lambda: self.answers, clock, interval * STALE_AFTER)
+        super().__init__(
+            dict.fromkeys(teams, self.state),
+            [self._poller],
+            ProvidersCollector(lambda: self.answers, clock, interval * STALE_AFTER),
+        )
 
     def top_models(self) -> list[str]:
         """IDs of the most used models that the catalog lists, at most ``top_models``; the
@@ -393,45 +393,6 @@ class ProvidersSource(_SharedHealth, Source):
         if failure is not None:
             raise failure
 
-    def collectors(self) -> Sequence[Collector]:
-        return [self._collector]
-
-    def tasks(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._poller.run()]
-
     def notes(self) -> list[str]:
         error = self.state.last_error
         return [] if error is None else [f"Provider health: last refresh failed: {error}"]
-
-
-def catalog_sources(
-    config: CatalogConfig,
-    base_url: str,
-    api_metrics: ApiMetrics,
-    timeout: float,
-    teams: Sequence[str],
-    in_use: ModelsInUse,
-    clock: Clock,
-) -> tuple[PriceBook, list[Source]]:
-    """The price book and, unless the catalog is off, the sources that fill it, sharing one
-    client that sends no key and counts its requests for no team."""
-    book = PriceBook()
-    if not config.enabled:
-        book.ready.set()
-        return book, []
-    client = CatalogClient(
-        "",
-        base_url,
-        None,
-        api_metrics,
-        timeout=timeout,
-        retry=RetryPolicy(sleep=clock.sleep),
-        clock=clock,
-    )
-    catalog = CatalogSource(client, book, teams, in_use, config, clock)
-    if not config.top_models:
-        book.ready = catalog.state.attempted
-        return book, [catalog]
-    providers = ProvidersSource(client, book, teams, in_use, catalog.state.attempted, config, clock)
-    book.ready = providers.state.attempted  # the providers' first poll follows the catalog's
-    return book, [catalog, providers]

@@ -9,9 +9,9 @@ withheld rather than served as if it were current.
 from __future__ import annotations
 
 import random
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -20,7 +20,7 @@ from exporter.clock import Clock
 from exporter.config import format_duration
 from exporter.gateway.models import Credits
 from exporter.metrics import CREDITS_BALANCE, CREDITS_USED
-from exporter.sources.base import Source
+from exporter.sources.base import PolledSource
 from exporter.sources.health import Health
 from exporter.sources.polling import Poller
 
@@ -92,7 +92,7 @@ class CreditsCollector(Collector):
         return [balance, used]
 
 
-class CreditsSource(Source):
+class CreditsSource(PolledSource):
     """Every team's credits: always on, since they are free and what the alerts need most."""
 
     name: ClassVar[str] = "credits"
@@ -105,18 +105,11 @@ class CreditsSource(Source):
         max_staleness: float,
     ) -> None:
         self.teams = {team: TeamCredits(team) for team in clients}
-        self._pollers = [
-            credits_poller(clients[team], state, interval, clock)
-            for team, state in self.teams.items()
-        ]
-        self._collector = CreditsCollector(self.teams.values(), clock, interval, max_staleness)
-
-    @property
-    def health(self) -> Mapping[str, Health]:
-        return {team: state.health for team, state in self.teams.items()}
-
-    def collectors(self) -> Sequence[Collector]:
-        return [self._collector]
-
-    def tasks(self) -> list[Coroutine[Any, Any, None]]:
-        return [poller.run() for poller in self._pollers]
+        super().__init__(
+            {team: state.health for team, state in self.teams.items()},
+            [
+                credits_poller(clients[team], state, interval, clock)
+                for team, state in self.teams.items()
+            ],
+            CreditsCollector(self.teams.values(), clock, interval, max_staleness),
+        )

@@ -7,7 +7,7 @@ rule (VercelAIGatewayUpstreamFailing) and one panel cover credits, reports and b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from prometheus_client.core import Metric
@@ -56,24 +56,22 @@ class Healthy(Protocol):
     """What the health collector reads of a source."""
 
     @property
-    def name(self) -> str: ...
-
-    @property
     def health(self) -> Mapping[str, Health]: ...
 
 
 class SourceHealthCollector(Collector):
-    """``source_up`` and ``source_last_success_timestamp_seconds`` of every source and team."""
+    """``source_up`` and ``source_last_success_timestamp_seconds`` of every source and team:
+    the sources the registry built, by the name each is registered under (registry.py)."""
 
-    def __init__(self, sources: Sequence[Healthy]) -> None:
+    def __init__(self, sources: Mapping[str, Healthy]) -> None:
         self._sources = sources
 
     def collect(self) -> Iterable[Metric]:
         up = SOURCE_UP.gauge()
         last = SOURCE_LAST_SUCCESS.gauge()
-        for source in self._sources:
+        for name, source in self._sources.items():
             for team, health in source.health.items():
-                up.add_metric([team, source.name], 1.0 if health.up else 0.0)
+                up.add_metric([team, name], 1.0 if health.up else 0.0)
                 if health.last_success is not None:
-                    last.add_metric([team, source.name], health.last_success)
+                    last.add_metric([team, name], health.last_success)
         return [up, last]

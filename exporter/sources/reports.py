@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -42,7 +42,7 @@ from exporter.metrics import (
     REPORT_TOKENS,
     REPORT_UP,
 )
-from exporter.sources.base import Source
+from exporter.sources.base import PolledSource
 from exporter.sources.health import Health
 from exporter.teams import Team
 
@@ -418,7 +418,7 @@ def _add_groups(
             requests.add_sample(requests.name, labels, float(values["request_count"]))
 
 
-class ReportsSource(Source):
+class ReportsSource(PolledSource):
     """Every team's reports: their state, pollers, collector and landing page notes."""
 
     name: ClassVar[str] = "reports"
@@ -427,18 +427,11 @@ class ReportsSource(Source):
         self, teams: Sequence[Team], clients: Mapping[str, GatewayClient], clock: Clock
     ) -> None:
         self.teams = [TeamReports(t.name, t.config.reports) for t in teams if t.config.reports]
-        self._collector = ReportsCollector(self.teams, clock)
-        self._pollers = [ReportsPoller(clients[s.team], s, clock) for s in self.teams]
-
-    @property
-    def health(self) -> Mapping[str, Health]:
-        return {state.team: state.health for state in self.teams}
-
-    def collectors(self) -> Sequence[Collector]:
-        return [self._collector]
-
-    def tasks(self) -> list[Coroutine[Any, Any, None]]:
-        return [poller.run() for poller in self._pollers]
+        super().__init__(
+            {state.team: state.health for state in self.teams},
+            [ReportsPoller(clients[s.team], s, clock) for s in self.teams],
+            ReportsCollector(self.teams, clock),
+        )
 
     def notes(self) -> list[str]:
         """One line per team for the landing page: what its reports cost, or why they wait."""

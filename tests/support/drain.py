@@ -19,9 +19,9 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 
+from exporter.assembly import Components, build
 from exporter.clock import Clock, FakeClock
 from exporter.config import load_config
-from exporter.service import Exporter
 from exporter.simulator.world import new_ulid
 from exporter.teams import resolve_teams
 from tests.support.otlp import as_json, attributes
@@ -201,12 +201,12 @@ def delivery(
 @contextlib.asynccontextmanager
 async def running(
     tmp_path: Path, flags: Mapping[str, Any], clock: Clock | None = None
-) -> AsyncIterator[Exporter]:
+) -> AsyncIterator[Components]:
     """An exporter in process with ``flags`` (its state under ``tmp_path``) and its state
     writer running: what an in-process drain test posts to through ``exporter.app``."""
     config = load_config(None, {}, {"state.path": str(tmp_path / "state.db"), **flags})
     teams = resolve_teams(config, {"AI_GATEWAY_API_KEY": "vck_" + "k" * 40})
-    exp = Exporter(config, teams, clock or FakeClock())
+    exp = build(config, teams, clock or FakeClock())
     writer = asyncio.create_task(exp.generations.writer.run())
     try:
         yield exp

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter import routes
+from exporter.assembly import build
 from exporter.clock import FakeClock
 from exporter.config import AttributionConfig, ConfigError, load_config
 from exporter.gateway.models import Generation
@@ -21,7 +22,6 @@ from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.series import SeriesValue
 from exporter.generations.store import AddIds, SeriesMirror, StateWriter, Store
 from exporter.metrics import GENERATION_REQUESTS
-from exporter.service import Exporter
 from exporter.teams import resolve_teams
 from exporter.web.otlp import PROTOBUF
 from tests.support.otlp import do_generate, request
@@ -130,7 +130,7 @@ async def test_post_and_trace_intake_take_the_values_from_where_the_config_says(
             ],
         },
     )
-    exp = Exporter(cfg, resolve_teams(cfg, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+    exp = build(cfg, resolve_teams(cfg, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
     task = asyncio.create_task(exp.generations.writer.run())
     transport = httpx.ASGITransport(app=exp.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

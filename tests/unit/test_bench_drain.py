@@ -27,6 +27,7 @@ from bench.drain import (
     rows,
 )
 from exporter import routes
+from exporter.assembly import Components, build
 from exporter.clock import FakeClock
 from exporter.config import load_config
 from exporter.metrics import (
@@ -36,7 +37,6 @@ from exporter.metrics import (
     PROVIDER_ATTEMPTS,
     Family,
 )
-from exporter.service import Exporter
 from exporter.simulator.world import TeamWorld
 from exporter.teams import resolve_teams
 from tests.support.drain import SECRET
@@ -46,13 +46,13 @@ CLOCK_START = 1_800_000_000.0
 
 
 @pytest.fixture
-async def exporter(tmp_path: Path) -> AsyncIterator[Exporter]:
+async def exporter(tmp_path: Path) -> AsyncIterator[Components]:
     secret = tmp_path / "drain.secret"
     secret.write_text(SECRET + "\n")
     config = load_config(
         None, {}, {"state.path": str(tmp_path / "state.db"), "drain.secret_file": str(secret)}
     )
-    exp = Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+    exp = build(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
     writer = asyncio.create_task(exp.generations.writer.run())
     yield exp
     writer.cancel()
@@ -67,7 +67,7 @@ def generations(count: int) -> list[Generation]:
     return [generation.truth() for generation in made]
 
 
-def committed(exp: Exporter, family: Family, **labels: str) -> int:
+def committed(exp: Components, family: Family, **labels: str) -> int:
     """Observations (a histogram's) or increments (a counter's) committed to the series of
     ``family`` whose labels include ``labels``."""
     return sum(
@@ -78,7 +78,7 @@ def committed(exp: Exporter, family: Family, **labels: str) -> int:
 
 
 async def test_every_generation_of_the_deliveries_is_counted_from_its_span(
-    exporter: Exporter,
+    exporter: Components,
 ) -> None:
     records = generations(2 * PER_DELIVERY)
     bodies = deliveries(records)

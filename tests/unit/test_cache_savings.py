@@ -175,9 +175,10 @@ async def test_lookups_start_once_prices_were_read_or_the_wait_is_over(tmp_path:
     client = GatewayClient("prod", "http://127.0.0.1:9", None, ApiMetrics(CollectorRegistry()))
     clients = {"prod": client}  # never called: no lookup runs here
     for release in ("prices read", "wait over"):
-        clock, prices = HeldClock(), PriceBook()
+        # As a catalog source leaves the book until its first read.
+        clock, prices = HeldClock(), PriceBook(ready=asyncio.Event())
         config = Config(state=StateConfig(path=tmp_path / f"{release}.db"))
-        pipeline = GenerationPipeline(config, clients, clock, pricing=prices)
+        pipeline = GenerationPipeline(config, clients, clock, SeriesMirror(), pricing=prices)
         task = asyncio.create_task(pipeline._after_prices(lookups))
         await turns()
         assert started == [], "IDs resumed at start would be counted before any price"
@@ -187,7 +188,7 @@ async def test_lookups_start_once_prices_were_read_or_the_wait_is_over(tmp_path:
         started.clear()
         pipeline.store.close()
     config = Config(state=StateConfig(path=tmp_path / "unpriced.db"))
-    unpriced = GenerationPipeline(config, clients, HeldClock())
+    unpriced = GenerationPipeline(config, clients, HeldClock(), SeriesMirror())
     await unpriced._after_prices(lookups)
     assert started == ["lookups"], "without a catalog there is nothing to wait for"
     unpriced.store.close()

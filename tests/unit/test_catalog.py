@@ -35,7 +35,6 @@ from exporter.metrics import (
     MODEL_TOKEN_PRICE,
     MODEL_TOKEN_PRICE_TIER,
     SOURCE_UP,
-    ApiMetrics,
 )
 from exporter.sources.catalog import (
     NO_CATALOG,
@@ -46,7 +45,6 @@ from exporter.sources.catalog import (
     PriceBook,
     ProvidersSource,
     TrafficRanking,
-    catalog_sources,
 )
 from exporter.sources.health import SourceHealthCollector
 from exporter.sources.thresholds import ThresholdsCollector
@@ -175,7 +173,7 @@ TEAMS = ("prod", "dev")
 
 def registry_of(*sources: CatalogSource | ProvidersSource) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(SourceHealthCollector(sources))
+    registry.register(SourceHealthCollector({source.name: source for source in sources}))
     for source in sources:
         for collector in source.collectors():
             registry.register(collector)
@@ -366,35 +364,6 @@ async def test_provider_health_waits_for_the_catalogs_first_read() -> None:
     read.set()
     await polling
     assert client.asked == ["m/1"]
-
-
-async def test_one_client_and_one_poll_serve_every_team_and_can_be_turned_off() -> None:
-    config = CatalogConfig()
-    metrics = ApiMetrics(CollectorRegistry())
-    prices, sources = catalog_sources(
-        config, "https://gateway.test", metrics, 5.0, list(TEAMS), dict, FakeClock()
-    )
-    assert [s.name for s in sources] == ["catalog", "providers"]
-    assert not prices.ready.is_set()
-    providers = sources[1]
-    assert isinstance(providers, ProvidersSource)
-    assert prices.ready is providers.state.attempted, "lookups wait for both first reads"
-    tasks = [source.tasks() for source in sources]
-    assert [len(t) for t in tasks] == [1, 1], "one poller each, not one per team"
-    for task in (t for each in tasks for t in each):
-        task.close()
-    for source in sources:
-        await source.aclose()
-    prices, sources = catalog_sources(
-        CatalogConfig(top_models=0), "https://gateway.test", metrics, 5.0, ["a"], dict, FakeClock()
-    )
-    assert [s.name for s in sources] == ["catalog"]
-    await sources[0].aclose()
-    prices, sources = catalog_sources(
-        CatalogConfig(enabled=False), "https://gateway.test", metrics, 5.0, ["a"], dict, FakeClock()
-    )
-    assert sources == [] and prices.cache_savings(generation(SONNET.id)) == NO_CATALOG
-    assert prices.ready.is_set(), "nothing to wait for"
 
 
 def test_catalog_options_and_the_deprecation_horizon_are_validated() -> None:

@@ -45,7 +45,7 @@ def setup(
     # The source's own poller is the same loop with a random jitter; this one is seeded.
     poller = credits_poller(client, state, interval, clock, rng=random.Random(1))
     registry = CollectorRegistry()
-    for collector in (*source.collectors(), SourceHealthCollector([source])):
+    for collector in (*source.collectors(), SourceHealthCollector({source.name: source})):
         registry.register(collector)
     return clock, state, poller, registry
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from exporter import routes
+from exporter.assembly import Components
 from exporter.config import ConfigError, load_config
 from exporter.generations import drain
 from exporter.metrics import (
@@ -51,7 +52,7 @@ CODE = "verify-code-1234"
 
 
 @pytest.fixture
-async def exporter(tmp_path: Path) -> AsyncIterator[Exporter]:
+async def exporter(tmp_path: Path) -> AsyncIterator[Components]:
     secret = tmp_path / "drain.secret"
     secret.write_text(SECRET + "\n")
     code = tmp_path / "verify.code"
@@ -65,13 +66,13 @@ def gen_id(n: int = 0) -> str:
     return new_id(CLOCK_START - 60 - n)
 
 
-async def post(exp: Exporter, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+async def post(exp: Components, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
     transport = httpx.ASGITransport(app=exp.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return await client.post(routes.TRACES, content=body, headers=dict(headers))
 
 
-def total(exp: Exporter, family: Family, **labels: str) -> Decimal:
+def total(exp: Components, family: Family, **labels: str) -> Decimal:
     """The committed value (a counter's total, a histogram's sum) summed over the series
     whose labels include ``labels``."""
     out = Decimal(0)
@@ -81,7 +82,7 @@ def total(exp: Exporter, family: Family, **labels: str) -> Decimal:
     return out
 
 
-def count(exp: Exporter, family: Family, **labels: str) -> int:
+def count(exp: Components, family: Family, **labels: str) -> int:
     return sum(
         value.count
         for key, value in exp.generations.mirror.values.items()
@@ -89,7 +90,7 @@ def count(exp: Exporter, family: Family, **labels: str) -> int:
     )
 
 
-def process_count(exp: Exporter, family: Family, **labels: str) -> float:
+def process_count(exp: Components, family: Family, **labels: str) -> float:
     found = 0.0
     for metric in exp.registry.collect():
         for sample in metric.samples:
@@ -100,7 +101,7 @@ def process_count(exp: Exporter, family: Family, **labels: str) -> float:
 
 @pytest.mark.parametrize(("fmt", "compress"), [("protobuf", False), ("json", True)])
 async def test_a_signed_delivery_is_counted_from_its_spans_with_no_lookup(
-    exporter: Exporter, fmt: str, compress: bool
+    exporter: Components, fmt: str, compress: bool
 ) -> None:
     chat = root(gen_id(1), "0.0042", duration_ms=2500)
     embed = root(
@@ -131,7 +132,7 @@ async def test_a_signed_delivery_is_counted_from_its_spans_with_no_lookup(
     assert process_count(exporter, DRAIN_DELIVERIES, result="accepted") == 1
 
 
-async def test_a_redelivery_and_a_replay_count_nothing_new(exporter: Exporter) -> None:
+async def test_a_redelivery_and_a_replay_count_nothing_new(exporter: Components) -> None:
     first = root(gen_id(1))
     body, headers = delivery(traces([first, attempt(first, "anthropic")]))
     assert (await post(exporter, body, headers)).status_code == 200
@@ -145,7 +146,7 @@ async def test_a_redelivery_and_a_replay_count_nothing_new(exporter: Exporter) -
 
 
 async def test_an_id_pushed_first_is_resolved_by_the_drain_without_a_lookup(
-    exporter: Exporter,
+    exporter: Components,
 ) -> None:
     pushed = gen_id(1)
     await exporter.generations.intake.accept("default", [pushed], "http")
@@ -159,7 +160,7 @@ async def test_an_id_pushed_first_is_resolved_by_the_drain_without_a_lookup(
     assert count(exporter, GENERATION_COST) == 1
 
 
-async def test_a_failed_request_is_counted_once_and_never_looked_up(exporter: Exporter) -> None:
+async def test_a_failed_request_is_counted_once_and_never_looked_up(exporter: Components) -> None:
     failed_id = gen_id(1)
     failure = root(failed_id, None, failed="provider_error")
     spans = [
@@ -178,7 +179,7 @@ async def test_a_failed_request_is_counted_once_and_never_looked_up(exporter: Ex
     assert exporter.generations.mirror.pending.get("default", 0) == 0
 
 
-async def test_fallbacks_are_counted_by_the_model_fallen_back_to(exporter: Exporter) -> None:
+async def test_fallbacks_are_counted_by_the_model_fallen_back_to(exporter: Components) -> None:
     request_ = root(gen_id(1), model="openai/gpt-5.4")
     spans = [
         request_,
@@ -203,7 +204,7 @@ async def test_fallbacks_are_counted_by_the_model_fallen_back_to(exporter: Expor
     ],
 )
 async def test_a_bad_signature_is_refused_with_403_and_nothing_is_stored(
-    exporter: Exporter, signature: str, reason: str
+    exporter: Components, signature: str, reason: str
 ) -> None:
     body, headers = delivery(traces([root(gen_id(1), "999")]))
     if signature == "UPPER":
@@ -224,7 +225,7 @@ async def test_a_bad_signature_is_refused_with_403_and_nothing_is_stored(
     assert refused == 1
 
 
-async def test_an_unsigned_forged_cost_moves_no_cost_series(exporter: Exporter) -> None:
+async def test_an_unsigned_forged_cost_moves_no_cost_series(exporter: Components) -> None:
     forged = gen_id(1)
     body, headers = delivery(traces([root(forged, "9999")]), secret=None)
     assert (await post(exporter, body, headers)).status_code == 200
@@ -234,7 +235,7 @@ async def test_an_unsigned_forged_cost_moves_no_cost_series(exporter: Exporter) 
 
 
 @pytest.mark.parametrize("cost", ["NaN", "-1", "1e999", "", "0.1.2"])
-async def test_an_unusable_cost_is_looked_up_instead(exporter: Exporter, cost: str) -> None:
+async def test_an_unusable_cost_is_looked_up_instead(exporter: Components, cost: str) -> None:
     unusable = gen_id(1)
     body, headers = delivery(traces([root(unusable, cost)]))
     assert (await post(exporter, body, headers)).status_code == 200
@@ -248,7 +249,7 @@ async def test_an_unusable_cost_is_looked_up_instead(exporter: Exporter, cost: s
     [(-5, "native_tokens_prompt"), (2**63 - 1, "native_tokens_prompt")],
 )
 async def test_unusable_token_counts_are_skipped_and_counted(
-    exporter: Exporter, tokens: int, field: str
+    exporter: Components, tokens: int, field: str
 ) -> None:
     body, headers = delivery(traces([root(gen_id(1), attrs={"gen_ai.usage.input_tokens": tokens})]))
     assert (await post(exporter, body, headers)).status_code == 200
@@ -264,7 +265,7 @@ async def test_unusable_token_counts_are_skipped_and_counted(
     assert [dict(key.labels)["reason"] for key in skipped] == ["invalid"]
 
 
-async def test_a_root_without_an_id_counts_nothing(exporter: Exporter) -> None:
+async def test_a_root_without_an_id_counts_nothing(exporter: Components) -> None:
     body, headers = delivery(traces([root(None)]))
     assert (await post(exporter, body, headers)).status_code == 200
     assert count(exporter, GENERATION_COST) == 0
@@ -272,7 +273,7 @@ async def test_a_root_without_an_id_counts_nothing(exporter: Exporter) -> None:
     assert process_count(exporter, DRAIN_TRACE_EVENTS, result="no_id") == 1
 
 
-async def test_app_spans_in_a_drain_delivery_are_ids_to_look_up(exporter: Exporter) -> None:
+async def test_app_spans_in_a_drain_delivery_are_ids_to_look_up(exporter: Components) -> None:
     app_id = gen_id(1)
     message = traces([root(gen_id(2))])
     message.resource_spans.extend(request([do_generate(app_id)]).resource_spans)
@@ -282,7 +283,7 @@ async def test_app_spans_in_a_drain_delivery_are_ids_to_look_up(exporter: Export
     assert exporter.generations.mirror.pending["default"] == 1
 
 
-async def test_the_verify_code_answers_vercels_endpoint_check(exporter: Exporter) -> None:
+async def test_the_verify_code_answers_vercels_endpoint_check(exporter: Components) -> None:
     transport = httpx.ASGITransport(app=exporter.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         for method in ("GET", "HEAD"):
@@ -323,7 +324,7 @@ async def test_attribution_labels_come_from_the_drains_own_attributes(tmp_path: 
         assert total(exp, GENERATION_COST, api_key="none") == Decimal("0.0042")
 
 
-async def test_refusals_and_the_drains_cost_are_on_the_landing_page(exporter: Exporter) -> None:
+async def test_refusals_and_the_drains_cost_are_on_the_landing_page(exporter: Components) -> None:
     body, headers = delivery(traces([root(gen_id(1))]))
     assert (await post(exporter, body, headers)).status_code == 200
     headers["x-vercel-signature"] = "0" * 40
@@ -337,7 +338,7 @@ async def test_refusals_and_the_drains_cost_are_on_the_landing_page(exporter: Ex
     assert 'data-intake="drain"' in page
 
 
-async def test_json_as_vercel_spells_it_is_taken(exporter: Exporter) -> None:
+async def test_json_as_vercel_spells_it_is_taken(exporter: Components) -> None:
     """Vercel's Trace Drains Reference writes a span's kind as "server", not as OTLP/JSON's
     integer or enum name; a failed status likewise may be short."""
     failure = root(gen_id(2), None, failed="provider_error")
@@ -355,12 +356,12 @@ async def test_json_as_vercel_spells_it_is_taken(exporter: Exporter) -> None:
 
 
 async def test_a_rotated_secret_is_read_again_without_a_restart(
-    exporter: Exporter, tmp_path: Path
+    exporter: Components, tmp_path: Path
 ) -> None:
     first, first_headers = delivery(traces([root(gen_id(1))]))
     assert (await post(exporter, first, first_headers)).status_code == 200
     (tmp_path / "drain.secret").write_text("the-new-secret-after-rotation\n")
-    exporter.reload()  # SIGHUP; a change on disk is noticed at the next delivery anyway
+    Exporter(exporter).reload()  # SIGHUP; a change on disk is noticed at the next delivery anyway
     old, old_headers = delivery(traces([root(gen_id(2))]))
     assert (await post(exporter, old, old_headers)).status_code == 403
     new, new_headers = delivery(traces([root(gen_id(3))]), secret="the-new-secret-after-rotation")
@@ -393,7 +394,7 @@ def test_trusting_span_values_needs_the_ingest_token() -> None:
 
 @pytest.mark.parametrize("drained_at", [0, 1, 2, 3])
 async def test_one_generation_by_every_path_is_counted_once(
-    exporter: Exporter, drained_at: int
+    exporter: Components, drained_at: int
 ) -> None:
     """Drain, SDK span, push and log, in four orders: one generation, counted once, from the
     drain's values (a lookup would have needed the simulator)."""
@@ -428,7 +429,7 @@ def test_every_attribute_the_reader_looks_at_is_read() -> None:
 
 @pytest.mark.parametrize(("ttft", "seconds"), [(2, "2"), (0.125, "0.125")])
 async def test_a_time_to_first_chunk_in_whole_seconds_is_seconds(
-    exporter: Exporter, ttft: float, seconds: str
+    exporter: Components, ttft: float, seconds: str
 ) -> None:
     spans = [root(gen_id(1), attrs={"gen_ai.response.time_to_first_chunk": ttft})]
     body, headers = delivery(traces(spans))
@@ -436,7 +437,7 @@ async def test_a_time_to_first_chunk_in_whole_seconds_is_seconds(
     assert total(exporter, GENERATION_TIME_TO_FIRST_TOKEN) == Decimal(seconds)
 
 
-async def test_a_failed_request_without_an_id_is_still_a_failure(exporter: Exporter) -> None:
+async def test_a_failed_request_without_an_id_is_still_a_failure(exporter: Components) -> None:
     failure = root(None, None, failed="rate_limit_exceeded")
     body, headers = delivery(traces([failure, attempt(failure, "anthropic", error="overloaded")]))
     assert (await post(exporter, body, headers)).status_code == 200

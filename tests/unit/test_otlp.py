@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import routes
+from exporter.assembly import Components, build
 from exporter.clock import FakeClock
 from exporter.config import OtlpConfig, load_config
 from exporter.generations.intake import IntakeError
@@ -28,7 +29,6 @@ from exporter.metrics import (
     GENERATION_TRACE_SPANS,
     GENERATION_TRACE_SPANS_REJECTED,
 )
-from exporter.service import Exporter
 from exporter.teams import resolve_teams
 from exporter.web.otlp import JSON, PROTOBUF, decode
 from tests.support.otlp import as_json, do_generate, provider_metadata, request, span
@@ -160,7 +160,7 @@ KEY = "vck_" + "k" * 40
 
 
 @pytest.fixture
-async def exporter(tmp_path: Path) -> AsyncIterator[Exporter]:
+async def exporter(tmp_path: Path) -> AsyncIterator[Components]:
     config = load_config(
         None,
         {},
@@ -170,14 +170,14 @@ async def exporter(tmp_path: Path) -> AsyncIterator[Exporter]:
             "otlp.team_map": ["production=default"],
         },
     )
-    exp = Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+    exp = build(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
     writer = asyncio.create_task(exp.generations.writer.run())
     yield exp
     writer.cancel()
     await exp.generations.close()
 
 
-async def post(exp: Exporter, body: bytes, media: str, **headers: str) -> httpx.Response:
+async def post(exp: Components, body: bytes, media: str, **headers: str) -> httpx.Response:
     transport = httpx.ASGITransport(app=exp.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return await client.post(
@@ -185,7 +185,7 @@ async def post(exp: Exporter, body: bytes, media: str, **headers: str) -> httpx.
         )
 
 
-def received(exp: Exporter, result: str) -> Any:
+def received(exp: Components, result: str) -> Any:
     wanted = {"intake": "otlp", "result": result}
     for key, value in exp.generations.mirror.values.items():
         if (
@@ -196,7 +196,7 @@ def received(exp: Exporter, result: str) -> Any:
     return 0
 
 
-async def samples(exp: Exporter) -> dict[tuple[str, str], float]:
+async def samples(exp: Components) -> dict[tuple[str, str], float]:
     """{(sample name, sorted label values): value} of a scrape."""
     transport = httpx.ASGITransport(app=exp.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -208,7 +208,7 @@ async def samples(exp: Exporter) -> dict[tuple[str, str], float]:
     }
 
 
-async def test_ids_are_stored_once_and_refused_spans_reported(exporter: Exporter) -> None:
+async def test_ids_are_stored_once_and_refused_spans_reported(exporter: Components) -> None:
     spans = [
         do_generate(A),
         do_generate(B),
@@ -240,7 +240,7 @@ async def test_ids_are_stored_once_and_refused_spans_reported(exporter: Exporter
     assert scraped[(GENERATION_TRACE_SPANS_REJECTED.name, "reason=unknown_team")] == 1
 
 
-async def test_errors_are_a_status_in_the_request_encoding(exporter: Exporter) -> None:
+async def test_errors_are_a_status_in_the_request_encoding(exporter: Components) -> None:
     bad = await post(exporter, b"\x0a\xff\xff", PROTOBUF)
     assert bad.status_code == 400
     assert "not an OTLP protobuf" in Status.FromString(bad.content).message
@@ -262,7 +262,7 @@ async def test_spans_without_a_team_go_to_the_query_team_else_the_first(tmp_path
     )
     config = load_config(config_file, {}, {"state.path": str(tmp_path / "state.db")})
     teams = resolve_teams(config, {"K1": KEY, "K2": KEY + "2"})
-    exp = Exporter(config, teams, FakeClock())
+    exp = build(config, teams, FakeClock())
     writer = asyncio.create_task(exp.generations.writer.run())
     transport = httpx.ASGITransport(app=exp.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -288,7 +288,7 @@ async def test_spans_without_a_team_go_to_the_query_team_else_the_first(tmp_path
 
 
 async def test_the_queue_bound_holds_under_concurrency_and_nothing_is_half_stored(
-    exporter: Exporter,
+    exporter: Components,
 ) -> None:
     """Concurrent requests cannot all pass the bound while their commits are awaited, and a
     trace whose IDs would overfill a queue is refused before any of them is stored."""

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from exporter.assembly import Components
 from exporter.clock import SystemClock
 from exporter.generations.drain import attributes_of, record_fields
 from exporter.metrics import (
@@ -22,7 +23,6 @@ from exporter.metrics import (
     PROVIDER_ATTEMPTS,
     REQUESTS_FAILED,
 )
-from exporter.service import Exporter
 from exporter.simulator.app import create_app
 from exporter.simulator.drain import DrainSender, delivery, sign, trace
 from exporter.simulator.state import Simulator
@@ -111,7 +111,7 @@ def test_both_formats_decode_to_the_same_spans_and_are_signed(fmt: str, compress
 
 
 @pytest.fixture
-async def exporter(tmp_path: Path) -> AsyncIterator[Exporter]:
+async def exporter(tmp_path: Path) -> AsyncIterator[Components]:
     secret = tmp_path / "drain.secret"
     secret.write_text(SECRET)
     flags = {"drain.secret_file": str(secret), "catalog.enabled": "false"}
@@ -119,19 +119,19 @@ async def exporter(tmp_path: Path) -> AsyncIterator[Exporter]:
         yield exp
 
 
-def family_total(exp: Exporter, name: str) -> Decimal:
+def family_total(exp: Components, name: str) -> Decimal:
     return sum(
         (v.total for k, v in exp.generations.mirror.values.items() if k.metric == name),
         Decimal(0),
     )
 
 
-def family_count(exp: Exporter, name: str) -> int:
+def family_count(exp: Components, name: str) -> int:
     return sum(v.count for k, v in exp.generations.mirror.values.items() if k.metric == name)
 
 
 async def test_what_the_sender_delivers_the_exporter_counts_as_the_truth_says(
-    exporter: Exporter,
+    exporter: Components,
 ) -> None:
     sim = Simulator(seed=8, embedding_share=0.2, failure_share=0.1)
     sender = DrainSender("http://exporter/v1/traces", SECRET, "protobuf", batch=40)

@@ -14,12 +14,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import routes
+from exporter.assembly import Components, build
 from exporter.clock import FakeClock
 from exporter.config import load_config
 from exporter.gateway.errors import MisdirectedError
 from exporter.gateway.models import Credits
 from exporter.metrics import CREDITS_BALANCE, SOURCE_UP
-from exporter.service import Exporter
 from exporter.sources.credits import Snapshot, credits_poller
 from exporter.teams import resolve_teams
 
@@ -27,20 +27,20 @@ KEY = "vck_" + "k" * 40
 
 
 @pytest.fixture
-def exporter(tmp_path: Path) -> Exporter:
+def exporter(tmp_path: Path) -> Components:
     config = load_config(None, {}, {"state.path": str(tmp_path / "state.db")})
-    return Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+    return build(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
 
 
 @pytest.fixture
-async def client(exporter: Exporter) -> AsyncIterator[httpx.AsyncClient]:
+async def client(exporter: Components) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=exporter.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
     await exporter.generations.close()
 
 
-def refreshed(exporter: Exporter, balance: str) -> None:
+def refreshed(exporter: Components, balance: str) -> None:
     """What a successful credits poll leaves behind."""
     state = exporter.credits.teams["default"]
     state.snapshot = Snapshot(Credits(Decimal(balance), Decimal(1)), exporter.clock.monotonic())
@@ -48,7 +48,7 @@ def refreshed(exporter: Exporter, balance: str) -> None:
 
 
 async def test_not_ready_until_credits_were_tried_then_ready(
-    exporter: Exporter, client: httpx.AsyncClient
+    exporter: Components, client: httpx.AsyncClient
 ) -> None:
     waiting = await client.get(routes.READYZ)
     assert waiting.status_code == 503
@@ -59,7 +59,7 @@ async def test_not_ready_until_credits_were_tried_then_ready(
 
 
 async def test_the_landing_page_shows_each_team_its_state_and_the_links(
-    exporter: Exporter, client: httpx.AsyncClient
+    exporter: Components, client: httpx.AsyncClient
 ) -> None:
     page = (await client.get(routes.LANDING)).text
     assert "<td>default</td><td>starting</td><td>never</td>" in page
@@ -76,7 +76,7 @@ async def test_the_landing_page_shows_each_team_its_state_and_the_links(
 
 
 async def test_metrics_follow_the_source_state(
-    exporter: Exporter, client: httpx.AsyncClient
+    exporter: Components, client: httpx.AsyncClient
 ) -> None:
     def sample(body: str, name: str, **labels: str) -> float | None:
         for family in text_string_to_metric_families(body):
@@ -102,7 +102,7 @@ async def test_the_openapi_document_names_every_fixed_route(client: httpx.AsyncC
 
 
 @pytest.fixture
-async def writing(exporter: Exporter) -> AsyncIterator[None]:
+async def writing(exporter: Components) -> AsyncIterator[None]:
     """The state writer running, as the service runs it (intake waits for its commit)."""
     task = asyncio.create_task(exporter.generations.writer.run())
     yield
@@ -126,7 +126,7 @@ GOOD_ID = "gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"
     ids=["surrogate in an ID", "surrogate in the team", "deep nesting"],
 )
 async def test_a_body_that_is_no_text_is_refused_whole(
-    exporter: Exporter, client: httpx.AsyncClient, body: str, error: str
+    exporter: Components, client: httpx.AsyncClient, body: str, error: str
 ) -> None:
     resp = await client.post(
         routes.GENERATIONS, content=body.encode(), headers={"Content-Type": "application/json"}
@@ -147,7 +147,7 @@ async def test_rejected_values_are_echoed_safely(client: httpx.AsyncClient) -> N
 
 
 async def test_a_key_quoted_back_by_upstream_never_reaches_the_page(
-    exporter: Exporter, client: httpx.AsyncClient
+    exporter: Components, client: httpx.AsyncClient
 ) -> None:
     exporter.credits.teams["default"].health.failed(f"invalid API key {KEY} for this team")
     page = (await client.get(routes.LANDING)).text
@@ -166,7 +166,7 @@ class Answers:
 
 
 async def test_a_url_that_leads_to_no_api_is_said_once_and_named_by_readyz(
-    exporter: Exporter, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    exporter: Components, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     message = (
         "gateway.url https://vercel.com does not lead to the API: GET /v1/credits answered 404 "

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from exporter import routes
+from exporter.assembly import Components, build
 from exporter.clock import FakeClock
 from exporter.config import load_config
 from exporter.generations import otlp
@@ -28,7 +29,6 @@ from exporter.generations.activity import (
 from exporter.generations.series import ABANDON_REASONS, SeriesKey, SeriesValue
 from exporter.generations.store import Resolve, SeriesMirror
 from exporter.metrics import GENERATION_IDS_RECEIVED
-from exporter.service import Exporter
 from exporter.teams import resolve_teams
 from exporter.web.landing import SENDING_DOCS, SENDING_TRACES_ANCHOR, landing_page
 from tests.support.landing import arrival_rows as read
@@ -40,13 +40,13 @@ IDS = [f"gen_01ARZ3NDEKTSV4RRFFQ69G5FA{c}" for c in "ABCDEFGH"]
 
 
 @pytest.fixture
-def exporter(tmp_path: Path) -> Exporter:
+def exporter(tmp_path: Path) -> Components:
     config = load_config(None, {}, {"state.path": str(tmp_path / "state.db")})
-    return Exporter(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+    return build(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
 
 
 @pytest.fixture
-async def client(exporter: Exporter) -> AsyncIterator[httpx.AsyncClient]:
+async def client(exporter: Components) -> AsyncIterator[httpx.AsyncClient]:
     task = asyncio.create_task(exporter.generations.writer.run())
     transport = httpx.ASGITransport(app=exporter.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -56,7 +56,7 @@ async def client(exporter: Exporter) -> AsyncIterator[httpx.AsyncClient]:
     await exporter.generations.close()
 
 
-def clock(exporter: Exporter) -> FakeClock:
+def clock(exporter: Components) -> FakeClock:
     assert isinstance(exporter.clock, FakeClock)
     return exporter.clock
 
@@ -88,7 +88,7 @@ def test_the_links_lead_to_the_sections_that_say_how() -> None:
 
 
 async def test_an_intake_request_shows_as_received_with_its_time_and_results(
-    exporter: Exporter, client: httpx.AsyncClient
+    exporter: Components, client: httpx.AsyncClient
 ) -> None:
     clock(exporter).advance(5)
     resp = await client.post(routes.GENERATIONS, json={"ids": [IDS[0], IDS[1], IDS[0], "junk"]})
@@ -104,7 +104,7 @@ async def test_an_intake_request_shows_as_received_with_its_time_and_results(
 
 
 async def test_each_intake_path_is_its_own_row(
-    exporter: Exporter, client: httpx.AsyncClient
+    exporter: Components, client: httpx.AsyncClient
 ) -> None:
     intake = exporter.generations.intake
     await intake.accept("default", IDS[:3], "follow")
@@ -119,7 +119,7 @@ async def test_each_intake_path_is_its_own_row(
 
 
 async def test_the_hour_forgets_old_minutes_but_the_totals_and_last_arrival_stay(
-    exporter: Exporter, client: httpx.AsyncClient
+    exporter: Components, client: httpx.AsyncClient
 ) -> None:
     await client.post(routes.GENERATIONS, json={"ids": IDS[:3]})
     clock(exporter).advance(30 * 60)
@@ -136,7 +136,7 @@ async def test_the_hour_forgets_old_minutes_but_the_totals_and_last_arrival_stay
 
 
 async def test_a_wall_clock_jump_moves_no_count(
-    exporter: Exporter, client: httpx.AsyncClient
+    exporter: Components, client: httpx.AsyncClient
 ) -> None:
     await client.post(routes.GENERATIONS, json={"ids": IDS[:2]})
     clock(exporter).jump(2 * 3600)  # NTP sets the wall clock forward: an hour passed for nobody
@@ -146,7 +146,7 @@ async def test_a_wall_clock_jump_moves_no_count(
 
 
 async def test_counted_and_abandoned_come_from_what_was_committed(
-    exporter: Exporter, client: httpx.AsyncClient
+    exporter: Components, client: httpx.AsyncClient
 ) -> None:
     await client.post(routes.GENERATIONS, json={"ids": IDS[:4]})
     pipeline = exporter.generations
