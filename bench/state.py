@@ -16,7 +16,8 @@ from itertools import islice
 from pathlib import Path
 
 from bench import dataset
-from exporter.generations.store import AddIds, SeriesMirror, Store, Transaction, remember
+from exporter.generations.mirror import SeriesMirror
+from exporter.generations.store import AddIds, Store, Transaction, remember
 
 CHUNK = 100_000
 TEAM = "default"

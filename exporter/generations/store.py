@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from exporter.clock import Clock
 from exporter.gateway.models import Generation
@@ -30,6 +30,7 @@ from exporter.generations import idcodec
 from exporter.generations.attribution import decode as decode_attributes
 from exporter.generations.attribution import encode as encode_attributes
 from exporter.generations.migration import migrate
+from exporter.generations.mirror import Exemplar, SeriesMirror
 from exporter.generations.schema import (
     APPLICATION_ID,
     FAILED,
@@ -86,21 +87,6 @@ class PendingRow:
     due_at: float
     attempts: int
     attributes: str = ""  # attribution values as sent, exporter/generations/attribution.py
-
-
-class Exemplar(NamedTuple):
-    generation_id: str
-    value: float
-    timestamp: float
-
-
-class SeriesMirror:
-    """What is committed, in memory, for scrapes: series values, exemplars, queue lengths."""
-
-    def __init__(self) -> None:
-        self.values: dict[SeriesKey, SeriesValue] = {}
-        self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}
-        self.pending: dict[str, int] = {}
 
 
 @dataclass
