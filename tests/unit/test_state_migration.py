@@ -20,7 +20,8 @@ import pytest
 from exporter.generations import migration
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.schema import SCHEMA_VERSION
-from exporter.generations.store import AddIds, StateError, Store
+from exporter.generations.state_file import StateError
+from exporter.generations.store import AddIds, Store
 from exporter.metrics import (
     GENERATION_COST,
     GENERATION_IDS_ABANDONED,
