@@ -17,7 +17,8 @@ from pathlib import Path
 
 from bench import dataset
 from exporter.generations.mirror import SeriesMirror
-from exporter.generations.store import AddIds, Store, Transaction, remember
+from exporter.generations.operations import AddIds, Transaction, remember
+from exporter.generations.store import Store
 
 CHUNK = 100_000
 TEAM = "default"

@@ -17,7 +17,8 @@ from exporter.gateway.models import canonical_generation_id
 from exporter.generations.activity import Activity
 from exporter.generations.attribution import Attribution
 from exporter.generations.mirror import SeriesMirror
-from exporter.generations.store import AddIds, Operation, StateWriter, StoreUnavailable
+from exporter.generations.operations import AddIds, Operation
+from exporter.generations.store import StateWriter, StoreUnavailable
 
 ID_HINT = "not a generation ID (expected gen_ followed by 26 Crockford base32 characters)"
 MAX_ID_ECHO = 64  # characters of a rejected value echoed back

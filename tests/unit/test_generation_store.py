@@ -11,8 +11,9 @@ from exporter.clock import FakeClock
 from exporter.gateway.models import Generation
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
+from exporter.generations.operations import AddIds, Operation, Reschedule, Resolve
 from exporter.generations.series import SeriesKey
-from exporter.generations.store import AddIds, Operation, Reschedule, Resolve, StateWriter, Store
+from exporter.generations.store import StateWriter, Store
 from exporter.metrics import (
     GENERATION_COST,
     GENERATION_IDS_RECEIVED,

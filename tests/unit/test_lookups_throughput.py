@@ -18,7 +18,8 @@ from exporter.generations import lookups
 from exporter.generations.lookups import LookupScheduler, LookupSettings
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.store import AddIds, PendingRow, StateWriter, Store
+from exporter.generations.operations import AddIds, PendingRow
+from exporter.generations.store import StateWriter, Store
 
 LATENCY = 0.05  # each lookup, in real time
 DUE_QUERY = 0.015  # each due query, in real time: well under one round of lookups

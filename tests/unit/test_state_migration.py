@@ -19,9 +19,10 @@ import pytest
 
 from exporter.generations import migration
 from exporter.generations.mirror import SeriesMirror
+from exporter.generations.operations import AddIds
 from exporter.generations.schema import SCHEMA_VERSION
 from exporter.generations.state_file import StateError
-from exporter.generations.store import AddIds, Store
+from exporter.generations.store import Store
 from exporter.metrics import (
     GENERATION_COST,
     GENERATION_IDS_ABANDONED,

@@ -12,7 +12,8 @@ import pytest
 
 from exporter.generations import store as store_module
 from exporter.generations.mirror import SeriesMirror
-from exporter.generations.store import AddIds, Operation, Resolve, Store
+from exporter.generations.operations import AddIds, Operation, Resolve
+from exporter.generations.store import Store
 
 NOW = 1_800_000_000.0
 IDS = [f"gen_01JD6{n:021d}" for n in range(10)]

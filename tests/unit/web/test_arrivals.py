@@ -26,8 +26,8 @@ from exporter.generations.activity import (
     collect_arrivals,
 )
 from exporter.generations.mirror import SeriesMirror
+from exporter.generations.operations import Resolve
 from exporter.generations.series import ABANDON_REASONS, SeriesKey, SeriesValue
-from exporter.generations.store import Resolve
 from exporter.metrics import GENERATION_IDS_RECEIVED
 from exporter.service import Exporter
 from exporter.teams import resolve_teams
