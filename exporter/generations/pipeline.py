@@ -21,7 +21,8 @@ from exporter.generations.lookups import CreditsView, LookupScheduler, LookupSet
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import OTHER, UNKNOWN, CachePricing, LabelLimiter, Observer
 from exporter.generations.otlp import OtlpIntake, TeamMapping
-from exporter.generations.store import StateWriter, Store
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 from exporter.metrics import GENERATION_REQUESTS
 
 log = logging.getLogger(__name__)

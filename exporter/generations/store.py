@@ -3,22 +3,21 @@
 SQLite in WAL mode with full sync: an ID acknowledged with 202 is on disk. Writes go through
 one writer that groups whatever is waiting into a single transaction (a burst of intake
 requests costs one fsync), and every operation commits its bookkeeping and its metric deltas
-together — the root of exactly-once.
+together — the root of exactly-once. Here: the reads (due IDs, offsets, the mirror at start),
+pruning, and the commit of a batch; the file is opened in state_file.py, the operations are in
+operations.py and the writer in writer.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from exporter.clock import Clock
 from exporter.generations import idcodec
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.operations import Operation, PendingRow, Transaction
@@ -28,7 +27,6 @@ from exporter.generations.state_file import damaged, open_state
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 512
 PRUNE_CHUNK = 50_000  # resolved rows scanned per step of a prune, with the lock released between
 
 _PENDING_COLUMNS = "id, source, received_at, due_at, attempts, attributes"
@@ -194,84 +192,3 @@ class Store:
                     raise StoreUnavailable(f"state store {self.path}: {exc}") from None
                 raise
         return results, tx
-
-
-@dataclass
-class _Queued:
-    op: Operation
-    future: asyncio.Future[Any] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-
-class StateWriter:
-    """The single writer: batches waiting operations into one transaction each."""
-
-    def __init__(
-        self,
-        store: Store,
-        mirror: SeriesMirror,
-        clock: Clock,
-        on_commit: Mapping[str, asyncio.Event] | None = None,
-    ) -> None:
-        self._store = store
-        self._mirror = mirror
-        self._clock = clock
-        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
-        self._wake = on_commit or {}
-
-    async def submit(self, op: Operation) -> Any:
-        item = _Queued(op)
-        await self._queue.put(item)
-        return await item.future
-
-    async def run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._flush(batch)
-
-    async def drain(self) -> None:
-        """Commit whatever is queued (used at shutdown)."""
-        batch = []
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        if batch:
-            await self._flush(batch)
-
-    async def _flush(self, batch: list[_Queued]) -> None:
-        try:
-            results, tx = await asyncio.to_thread(
-                self._store.commit,
-                [q.op for q in batch],
-                self._mirror,
-                self._clock.steady(),
-                self._clock.time(),
-            )
-        except Exception as exc:  # a failed batch must never stall its waiters
-            if isinstance(exc, StoreUnavailable):
-                log.error("state write failed", extra={"error": str(exc)})
-            else:
-                log.exception("state write failed unexpectedly")
-                exc = StoreUnavailable(f"state store {self._store.path}: internal error")
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(exc)
-            return
-        self._publish(tx)
-        for item, result in zip(batch, results, strict=True):
-            if not item.future.done():
-                item.future.set_result(result)
-
-    def _publish(self, tx: Transaction) -> None:
-        """Move the in-memory mirror to what was just committed."""
-        mirror = self._mirror
-        # Exemplars first: a scrape that sees a new value sees its exemplar, and the rendering
-        # kept for that value (exporter/exposition.py) is complete.
-        mirror.exemplars.update(tx.exemplars)
-        mirror.values.update(tx.changes)
-        for team, change in tx.pending_delta.items():
-            mirror.pending[team] = mirror.pending.get(team, 0) + change
-            if change > 0 and team in self._wake:
-                self._wake[team].set()

@@ -21,7 +21,8 @@ from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.operations import AddIds
 from exporter.generations.series import SeriesValue
-from exporter.generations.store import StateWriter, Store
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 from exporter.metrics import GENERATION_REQUESTS
 from exporter.service import Exporter
 from exporter.teams import resolve_teams

@@ -22,7 +22,8 @@ from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.operations import AddIds, Resolve
 from exporter.generations.pipeline import GenerationPipeline
 from exporter.generations.series import Delta
-from exporter.generations.store import StateWriter, Store
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 from exporter.metrics import (
     GENERATION_CACHE_SAVINGS,
     GENERATION_CACHE_SAVINGS_UNKNOWN,

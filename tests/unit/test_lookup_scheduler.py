@@ -20,7 +20,8 @@ from exporter.generations.lookups import BUDGET_BURST_SECONDS, LookupScheduler, 
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.operations import AddIds
-from exporter.generations.store import StateWriter, Store
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 from exporter.metrics import GENERATION_IDS_ABANDONED, GENERATION_LOOKUP_RETRIES_DEFERRED
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -19,7 +19,8 @@ from exporter.generations.lookups import LookupScheduler, LookupSettings
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.operations import AddIds, PendingRow
-from exporter.generations.store import StateWriter, Store
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 
 LATENCY = 0.05  # each lookup, in real time
 DUE_QUERY = 0.015  # each due query, in real time: well under one round of lookups
