@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from exporter.gateway.models import Generation
 from exporter.generations.collector import zero_series
 from exporter.generations.observations import LabelLimiter, Observer
+from exporter.generations.operations import Transaction
 from exporter.generations.series import PERSISTED, Delta, delta
-from exporter.generations.store import Transaction
 from exporter.metrics import (
     GENERATION_IDS_RECEIVED,
     GENERATION_LOOKUP_DELAY,

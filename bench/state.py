@@ -16,7 +16,9 @@ from itertools import islice
 from pathlib import Path
 
 from bench import dataset
-from exporter.generations.store import AddIds, SeriesMirror, Store, Transaction, remember
+from exporter.generations.mirror import SeriesMirror
+from exporter.generations.operations import AddIds, Transaction, remember
+from exporter.generations.store import Store
 
 CHUNK = 100_000
 TEAM = "default"

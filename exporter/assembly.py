@@ -30,8 +30,8 @@ from exporter.gateway.client import GatewayClient
 from exporter.gateway.keys import FileKey, KeySource
 from exporter.gateway.retry import RetryPolicy
 from exporter.generations.activity import Arrivals, collect_arrivals
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.pipeline import GenerationPipeline
-from exporter.generations.store import SeriesMirror
 from exporter.generations.usage import ModelUsage
 from exporter.metrics import ApiMetrics, BuildInfoCollector, TaskCounter
 from exporter.sources.base import Source

@@ -28,7 +28,7 @@ from exporter.config import (
     load_config,
     options,
 )
-from exporter.generations.store import StateError
+from exporter.generations.state_file import StateError
 from exporter.logs import setup_logging
 from exporter.simulator.modes import Modes
 from exporter.web.server import (

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from exporter.clock import Clock
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.series import ABANDON_REASONS, SeriesKey, SeriesValue
-from exporter.generations.store import SeriesMirror
 from exporter.metrics import GENERATION_IDS_ABANDONED, GENERATION_IDS_RECEIVED, GENERATION_LOOKUPS
 
 # The values of the intake label, in the order the page lists them: the trace drain, POST

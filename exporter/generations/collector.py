@@ -13,6 +13,7 @@ from prometheus_client.samples import Exemplar as ClientExemplar
 from prometheus_client.utils import floatToGoString
 
 from exporter.exposition import Chunk, RenderCache
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import SKIPPABLE_FIELDS
 from exporter.generations.series import (
     ABANDON_REASONS,
@@ -21,7 +22,6 @@ from exporter.generations.series import (
     SeriesKey,
     SeriesValue,
 )
-from exporter.generations.store import SeriesMirror
 from exporter.metrics import (
     GENERATION_IDS_ABANDONED,
     GENERATION_LOOKUP_RETRIES_DEFERRED,

@@ -27,8 +27,8 @@ from prometheus_client.registry import Collector
 from exporter.gateway.models import canonical_generation_id, generation_from
 from exporter.generations.attribution import Attribution
 from exporter.generations.observations import UNKNOWN, LabelLimiter, Observer, operation_label
+from exporter.generations.operations import DrainRoot
 from exporter.generations.series import Delta, delta
-from exporter.generations.store import DrainRoot
 from exporter.labels import safe_label
 from exporter.metrics import (
     DRAIN_DELIVERIES,

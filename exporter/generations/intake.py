@@ -16,13 +16,10 @@ from exporter.clock import Clock
 from exporter.gateway.models import canonical_generation_id
 from exporter.generations.activity import Activity
 from exporter.generations.attribution import Attribution
-from exporter.generations.store import (
-    AddIds,
-    Operation,
-    SeriesMirror,
-    StateWriter,
-    StoreUnavailable,
-)
+from exporter.generations.mirror import SeriesMirror
+from exporter.generations.operations import AddIds, Operation
+from exporter.generations.store import StoreUnavailable
+from exporter.generations.writer import StateWriter
 
 ID_HINT = "not a generation ID (expected gen_ followed by 26 Crockford base32 characters)"
 MAX_ID_ECHO = 64  # characters of a rejected value echoed back

@@ -38,15 +38,9 @@ from exporter.gateway.errors import (
 )
 from exporter.gateway.models import Generation
 from exporter.generations.observations import Observer
-from exporter.generations.store import (
-    Defer,
-    PendingRow,
-    Reschedule,
-    Resolve,
-    StateWriter,
-    Store,
-    StoreUnavailable,
-)
+from exporter.generations.operations import Defer, PendingRow, Reschedule, Resolve
+from exporter.generations.store import Store, StoreUnavailable
+from exporter.generations.writer import StateWriter
 
 log = logging.getLogger(__name__)
 

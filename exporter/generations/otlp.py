@@ -44,7 +44,7 @@ from exporter.generations.drain import (
 from exporter.generations.intake import Intake, IntakeError
 from exporter.generations.model_calls import ModelCallSpans, model_call
 from exporter.generations.observations import Observer
-from exporter.generations.store import AddIds, RecordDelivery, Transaction
+from exporter.generations.operations import AddIds, RecordDelivery, Transaction
 from exporter.metrics import GENERATION_TRACE_SPANS, GENERATION_TRACE_SPANS_REJECTED
 
 INTAKE_PATH = "otlp"  # the intake label of the IDs that arrive here
@@ -395,7 +395,7 @@ class OtlpIntake(Collector):
         await self._intake.commit(_Together(ops), _wanted(ops), _arrivals(ops))
 
     async def _record(self, batch: Batch, drain: DrainBatch, sender: Sender, team: str) -> None:
-        """A trusted delivery, whole, in one transaction (exporter/generations/store.py's
+        """A trusted delivery, whole, in one transaction (exporter/generations/operations.py's
         RecordDelivery), then its counts."""
         queue = self._queue_ops(batch.ids) + self._queue_ops(drain.lookups, source="drain")
         op = RecordDelivery(sender.digest, drain.roots, self._observer.deltas, drain.orphans, queue)

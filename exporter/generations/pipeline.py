@@ -18,9 +18,11 @@ from exporter.generations.collector import GenerationsCollector
 from exporter.generations.follower import LogFollower
 from exporter.generations.intake import Intake
 from exporter.generations.lookups import CreditsView, LookupScheduler, LookupSettings
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import CachePricing, LabelLimiter, Observer
 from exporter.generations.otlp import OtlpIntake, TeamMapping
-from exporter.generations.store import SeriesMirror, StateWriter, Store
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 from exporter.metrics import GENERATION_REQUESTS
 
 log = logging.getLogger(__name__)

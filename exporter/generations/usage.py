@@ -7,8 +7,8 @@ before either, so neither reaches for the other.
 
 from __future__ import annotations
 
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import OTHER, UNKNOWN
-from exporter.generations.store import SeriesMirror
 from exporter.metrics import GENERATION_REQUESTS
 
 

@@ -24,7 +24,9 @@ from exporter.gateway.api import error_details
 from exporter.gateway.errors import InvalidResponseError
 from exporter.gateway.models import Generation, load_json, parse_credits, parse_generation
 from exporter.generations.intake import Intake
-from exporter.generations.store import SeriesMirror, StateWriter, Store
+from exporter.generations.mirror import SeriesMirror
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 from exporter.simulator.world import CROCKFORD
 from exporter.web.auth import BearerToken
 from exporter.web.intake import IntakeEndpoint

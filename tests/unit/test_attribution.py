@@ -18,9 +18,12 @@ from exporter.config import AttributionConfig, ConfigError, load_config
 from exporter.gateway.models import Generation
 from exporter.generations.attribution import Attribution
 from exporter.generations.collector import GenerationsCollector
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
+from exporter.generations.operations import AddIds
 from exporter.generations.series import SeriesValue
-from exporter.generations.store import AddIds, SeriesMirror, StateWriter, Store
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 from exporter.metrics import GENERATION_REQUESTS
 from exporter.teams import resolve_teams
 from exporter.web.otlp import PROTOBUF

@@ -17,10 +17,13 @@ from exporter.config import Config, StateConfig
 from exporter.gateway.catalog_models import ModelList, parse_endpoints, parse_models
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.models import Generation, load_json, parse_generation
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
+from exporter.generations.operations import AddIds, Resolve
 from exporter.generations.pipeline import GenerationPipeline
 from exporter.generations.series import Delta
-from exporter.generations.store import AddIds, Resolve, SeriesMirror, StateWriter, Store
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 from exporter.metrics import (
     GENERATION_CACHE_SAVINGS,
     GENERATION_CACHE_SAVINGS_UNKNOWN,

@@ -14,8 +14,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from exporter.exposition import Exposition, RenderCache, body
 from exporter.generations.collector import GenerationsCollector
+from exporter.generations.mirror import Exemplar, SeriesMirror
 from exporter.generations.series import PERSISTED, SeriesKey, SeriesValue
-from exporter.generations.store import Exemplar, SeriesMirror
 from exporter.metrics import Type
 
 TEXT = None

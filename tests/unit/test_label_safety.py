@@ -16,9 +16,10 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 from exporter.gateway.models import Generation
 from exporter.generations.collector import GenerationsCollector
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.series import SeriesKey, SeriesValue
-from exporter.generations.store import SeriesMirror, Store
+from exporter.generations.store import Store
 from exporter.labels import MAX_LENGTH, safe_label
 from exporter.metrics import GENERATION_OBSERVATIONS_FOLDED, GENERATION_REQUESTS
 from exporter.redaction import SECRETS

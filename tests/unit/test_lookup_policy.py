@@ -25,7 +25,7 @@ from exporter.generations.lookups import (
     after_failure,
     retry_delay,
 )
-from exporter.generations.store import PendingRow, Reschedule, Resolve
+from exporter.generations.operations import PendingRow, Reschedule, Resolve
 
 SETTINGS = LookupSettings(concurrency=8, rate=20, initial_delay=5, max_age=900)
 NOW = 1_800_000_000.0

@@ -17,8 +17,11 @@ from exporter.clock import FakeClock
 from exporter.gateway.errors import AuthError, NotFoundError
 from exporter.gateway.models import Generation
 from exporter.generations.lookups import BUDGET_BURST_SECONDS, LookupScheduler, LookupSettings
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.store import AddIds, SeriesMirror, StateWriter, Store
+from exporter.generations.operations import AddIds
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 from exporter.metrics import GENERATION_IDS_ABANDONED, GENERATION_LOOKUP_RETRIES_DEFERRED
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -16,8 +16,11 @@ from exporter.clock import SystemClock
 from exporter.gateway.models import Generation
 from exporter.generations import lookups
 from exporter.generations.lookups import LookupScheduler, LookupSettings
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.store import AddIds, PendingRow, SeriesMirror, StateWriter, Store
+from exporter.generations.operations import AddIds, PendingRow
+from exporter.generations.store import Store
+from exporter.generations.writer import StateWriter
 
 LATENCY = 0.05  # each lookup, in real time
 DUE_QUERY = 0.015  # each due query, in real time: well under one round of lookups

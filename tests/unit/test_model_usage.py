@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from exporter.generations.mirror import SeriesMirror
 from exporter.generations.series import SeriesKey, SeriesValue
-from exporter.generations.store import SeriesMirror
 from exporter.generations.usage import ModelUsage
 from exporter.metrics import GENERATION_COST, GENERATION_REQUESTS
 

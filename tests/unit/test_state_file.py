@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.generations.store import StateError, Store
+from exporter.generations.state_file import StateError
+from exporter.generations.store import Store
 
 DAMAGED = r"is damaged \(.*\); stop here .*restore the file from a backup, or move it aside"
 

@@ -18,8 +18,11 @@ from pathlib import Path
 import pytest
 
 from exporter.generations import migration
+from exporter.generations.mirror import SeriesMirror
+from exporter.generations.operations import AddIds
 from exporter.generations.schema import SCHEMA_VERSION
-from exporter.generations.store import AddIds, SeriesMirror, StateError, Store
+from exporter.generations.state_file import StateError
+from exporter.generations.store import Store
 from exporter.metrics import (
     GENERATION_COST,
     GENERATION_IDS_ABANDONED,

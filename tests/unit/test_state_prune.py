@@ -11,13 +11,9 @@ from pathlib import Path
 import pytest
 
 from exporter.generations import store as store_module
-from exporter.generations.store import (
-    AddIds,
-    Operation,
-    Resolve,
-    SeriesMirror,
-    Store,
-)
+from exporter.generations.mirror import SeriesMirror
+from exporter.generations.operations import AddIds, Operation, Resolve
+from exporter.generations.store import Store
 
 NOW = 1_800_000_000.0
 IDS = [f"gen_01JD6{n:021d}" for n in range(10)]

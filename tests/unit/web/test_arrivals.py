@@ -26,8 +26,9 @@ from exporter.generations.activity import (
     TeamArrivals,
     collect_arrivals,
 )
+from exporter.generations.mirror import SeriesMirror
+from exporter.generations.operations import Resolve
 from exporter.generations.series import ABANDON_REASONS, SeriesKey, SeriesValue
-from exporter.generations.store import Resolve, SeriesMirror
 from exporter.metrics import GENERATION_IDS_RECEIVED
 from exporter.teams import resolve_teams
 from exporter.web.landing import SENDING_DOCS, SENDING_TRACES_ANCHOR, landing_page

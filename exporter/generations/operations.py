@@ -1,0 +1,385 @@
+"""The writes to the state, each an operation applied inside one transaction.
+
+An operation's bookkeeping (pending and resolved IDs, drain deliveries, follower offsets) and
+its metric deltas are committed together or not at all, the root of exactly-once. The single
+writer (StateWriter) groups whatever operations are waiting, and Store.commit applies them in
+one transaction.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from exporter.gateway.models import Generation
+from exporter.generations import idcodec
+from exporter.generations.attribution import decode as decode_attributes
+from exporter.generations.attribution import encode as encode_attributes
+from exporter.generations.mirror import Exemplar, SeriesMirror
+from exporter.generations.schema import FAILED, FOUND, add_team, outcome_code, write_series
+from exporter.generations.series import Delta, LabelPairs, SeriesKey, SeriesValue, delta
+from exporter.metrics import (
+    GENERATION_IDS_ABANDONED,
+    GENERATION_IDS_RECEIVED,
+    GENERATION_LOOKUP_DELAY,
+    GENERATION_LOOKUP_RETRIES_DEFERRED,
+    GENERATION_LOOKUPS,
+    Family,
+    Type,
+)
+
+DRAIN = "drain"  # the intake label of IDs whose root span a verified drain delivered
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    id: str
+    team: str
+    source: str
+    received_at: float
+    due_at: float
+    attempts: int
+    attributes: str = ""  # attribution values as sent, exporter/generations/attribution.py
+
+
+@dataclass
+class _Changing:
+    """One series while a transaction adds to it: mutable, so a hundred observations of one
+    series cost a hundred additions, not a hundred copies of its bucket counts."""
+
+    key: SeriesKey
+    count: int
+    total: Decimal
+    buckets: list[int]
+
+    def value(self) -> SeriesValue:
+        return SeriesValue(self.count, self.total, tuple(self.buckets))
+
+
+class Transaction:
+    """One write transaction: SQL on ``conn`` plus the metric changes it carries."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, mirror: SeriesMirror, now: float, wall: float
+    ) -> None:
+        self.conn = conn
+        self.now = now  # steady time: what due and receive times are kept in
+        self.wall = wall  # for exemplar timestamps, which people read
+        self._mirror = mirror
+        self._changing: dict[tuple[str, LabelPairs], _Changing] = {}
+        self.changes: dict[SeriesKey, SeriesValue] = {}  # the new values, once written
+        self._exemplars: dict[tuple[SeriesKey, int], Delta] = {}
+        self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}  # once written
+        self.pending_delta: dict[str, int] = {}
+
+    def apply(self, deltas: Iterable[Delta]) -> None:
+        for d in deltas:
+            metric = d.metric
+            series = self._changing.get((metric.name, d.labels))
+            if series is None:
+                series = self._start(metric, d.labels)
+            if metric.type is Type.HISTOGRAM:
+                bucket = bisect_left(metric.buckets, d.value)
+                series.buckets[bucket] += 1
+                if d.exemplar_id is not None:  # the bucket's last one wins: made at the end
+                    self._exemplars[(series.key, bucket)] = d
+            series.count += 1
+            series.total += d.value
+
+    def _start(self, metric: Family, labels: LabelPairs) -> _Changing:
+        key = SeriesKey(metric.name, labels)
+        current = self._mirror.values.get(key)
+        if current is None:
+            width = len(metric.buckets) + 1 if metric.type is Type.HISTOGRAM else 0
+            series = _Changing(key, 0, Decimal(0), [0] * width)
+        else:
+            series = _Changing(key, current.count, current.total, list(current.buckets))
+        self._changing[(metric.name, labels)] = series
+        return series
+
+    def queue(self, team: str, change: int) -> None:
+        self.pending_delta[team] = self.pending_delta.get(team, 0) + change
+
+    def write_series(self) -> None:
+        self.changes = {series.key: series.value() for series in self._changing.values()}
+        self.exemplars = {
+            where: Exemplar(str(d.exemplar_id), float(d.value), self.wall)
+            for where, d in self._exemplars.items()
+        }
+        write_series(self.conn, self.changes.items())
+
+
+class Operation(Protocol):
+    def apply(self, tx: Transaction) -> Any: ...
+
+
+_FOUND_CODE = outcome_code(FOUND)
+
+
+_IN_CHUNK = 500  # keys per IN (...) query, well under SQLite's bound on parameters
+
+
+def resolved_before(
+    conn: sqlite3.Connection, keys: Sequence[bytes]
+) -> dict[bytes, tuple[int, int]]:
+    """(team, outcome) of those of ``keys`` resolved before: one query per 500 keys, where a
+    query per key cost intake a third of its time."""
+    found: dict[bytes, tuple[int, int]] = {}
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT id, team, outcome FROM resolved WHERE id IN ({marks})",
+            chunk,
+        )
+        found.update((key, (team, outcome)) for key, team, outcome in rows)
+    return found
+
+
+def reopened(conn: sqlite3.Connection, key: bytes, before: tuple[int, int], team: int) -> bool:
+    """Whether the resolved ID of ``key`` may be queued again for ``team``, given how it was
+    resolved ``before`` (team, outcome).
+
+    An ID is counted at most once, so one that was found (under any team) stays a duplicate,
+    and so does one that ``team`` itself gave up on. One that another team gave up on was most
+    likely sent under the wrong team first: that resolution is forgotten and the ID queued.
+    """
+    resolved_team, outcome = before
+    if outcome == _FOUND_CODE or resolved_team == team:
+        return False
+    conn.execute("DELETE FROM resolved WHERE id = ?", (key,))
+    return True
+
+
+def remember(tx: Transaction, rows: Iterable[tuple[str, str, float, str]]) -> None:
+    """Record resolved IDs as (ID, team, resolution time, outcome): ``found`` or the abandon
+    reason. The time rounds up to a whole second, so an ID is never forgotten early."""
+    teams: dict[str, int] = {}
+    records = []
+    for gen_id, team, at, outcome in rows:
+        if team not in teams:
+            teams[team] = add_team(tx.conn, team)
+        records.append((idcodec.encode(gen_id), teams[team], math.ceil(at), outcome_code(outcome)))
+    tx.conn.executemany("INSERT OR REPLACE INTO resolved VALUES (?, ?, ?, ?)", records)
+
+
+@dataclass
+class AddIds:
+    """Intake: queue new IDs, count duplicates and rejects, optionally move a follower offset."""
+
+    team: str
+    source: str
+    ids: Sequence[str]
+    due_at: float
+    rejected: int = 0
+    offset: tuple[str, int, int] | None = None  # (path, inode, offset) of a log follower
+    attributes: str = ""  # stored with each ID, so a restart does not re-label it
+
+    def apply(self, tx: Transaction) -> tuple[int, int]:
+        team = add_team(tx.conn, self.team)
+        keys = [idcodec.encode(gen_id) for gen_id in self.ids]
+        resolved = resolved_before(tx.conn, keys)
+        if resolved:
+            keys = [k for k in keys if k not in resolved or reopened(tx.conn, k, resolved[k], team)]
+        before = tx.conn.total_changes
+        tx.conn.executemany(
+            "INSERT OR IGNORE INTO pending (id, team, source, received_at, due_at, attributes) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(key, team, self.source, tx.now, self.due_at, self.attributes) for key in keys],
+        )
+        accepted = tx.conn.total_changes - before  # a key already pending is ignored
+        duplicates = len(self.ids) - accepted
+        for result, count in (
+            ("accepted", accepted),
+            ("duplicate", duplicates),
+            ("rejected", self.rejected),
+        ):
+            if count:
+                tx.apply(
+                    [
+                        delta(
+                            GENERATION_IDS_RECEIVED,
+                            count,
+                            vercel_team=self.team,
+                            intake=self.source,
+                            result=result,
+                        )
+                    ]
+                )
+        if self.offset is not None:
+            tx.conn.execute("INSERT OR REPLACE INTO follower_offsets VALUES (?, ?, ?)", self.offset)
+        tx.queue(self.team, accepted)
+        return accepted, duplicates
+
+
+@dataclass(frozen=True)
+class DrainRoot:
+    """The root span of one request in a verified trace drain delivery: the generation it
+    observed (its values are trusted), or the failure it records, with the deltas of its
+    trace's provider and model attempts."""
+
+    team: str
+    id: str
+    generation: Generation | None  # None: the request failed
+    failure: tuple[Delta, ...] = ()
+    trace: tuple[Delta, ...] = ()
+    attributes: str = ""  # attribution values, as Attribution stores them
+
+
+ObserveFn = Callable[[str, Generation, str], Sequence[Delta]]
+
+
+@dataclass
+class RecordDelivery:
+    """A verified trace drain delivery, whole, in one transaction: a delivery seen before
+    (``digest``) counts nothing; each root resolves its ID at once (a pending one too, whatever
+    path queued it), unless the ID was counted before; the other IDs are queued.
+
+    ``observe`` turns a generation into its deltas here, inside the transaction, so the
+    attribution values an earlier span stored with a pending ID are not lost.
+    """
+
+    digest: bytes | None
+    roots: Sequence[DrainRoot]
+    observe: ObserveFn
+    orphans: Sequence[Delta] = ()  # attempts whose root span came in another delivery
+    queue: Sequence[AddIds] = ()
+
+    def apply(self, tx: Transaction) -> list[bool] | None:
+        """Whether each root was new (None: the delivery was taken before)."""
+        if self.digest is not None:
+            if tx.conn.execute(
+                "SELECT 1 FROM deliveries WHERE digest = ?", (self.digest,)
+            ).fetchone():
+                return None
+            tx.conn.execute("INSERT INTO deliveries VALUES (?, ?)", (self.digest, tx.now))
+        keys = [idcodec.encode(root.id) for root in self.roots]
+        resolved = resolved_before(tx.conn, keys)
+        pending = _pending_rows(tx.conn, keys)
+        codes = {team: add_team(tx.conn, team) for team in {root.team for root in self.roots}}
+        new: list[bool] = []
+        remembered: list[tuple[str, str, float, str]] = []
+        received: Counter[tuple[str, str]] = Counter()
+        for key, root in zip(keys, self.roots, strict=True):
+            team = codes[root.team]
+            if key in resolved and not reopened(tx.conn, key, resolved[key], team):
+                new.append(False)
+                received[(root.team, "duplicate")] += 1
+                continue
+            resolved[key] = (team, _FOUND_CODE)  # a root repeated in one delivery counts once
+            attributes = root.attributes
+            if key in pending:
+                owner, stored = pending.pop(key)
+                tx.conn.execute("DELETE FROM pending WHERE id = ?", (key,))
+                tx.queue(owner, -1)
+                attributes = _merged(stored, attributes)
+            outcome = FOUND if root.generation is not None else FAILED
+            remembered.append((root.id, root.team, tx.now, outcome))
+            if root.generation is not None:
+                tx.apply(self.observe(root.team, root.generation, attributes))
+            tx.apply(root.failure)
+            tx.apply(root.trace)
+            received[(root.team, "accepted")] += 1
+            new.append(True)
+        remember(tx, remembered)
+        tx.apply(
+            delta(GENERATION_IDS_RECEIVED, count, vercel_team=team, intake=DRAIN, result=result)
+            for (team, result), count in received.items()
+        )
+        tx.apply(self.orphans)
+        for add in self.queue:
+            add.apply(tx)
+        return new
+
+
+def _pending_rows(conn: sqlite3.Connection, keys: Sequence[bytes]) -> dict[bytes, tuple[str, str]]:
+    """(team, attribution values) of those of ``keys`` waiting for a lookup."""
+    found: dict[bytes, tuple[str, str]] = {}
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT id, name, attributes FROM pending JOIN teams ON code = team "
+            f"WHERE id IN ({marks})",
+            chunk,
+        )
+        found.update((key, (team, attributes)) for key, team, attributes in rows)
+    return found
+
+
+def _merged(earlier: str, drained: str) -> str:
+    """Attribution values an app's span stored with an ID, completed by the drain span's."""
+    if not earlier or not drained:
+        return earlier or drained
+    return encode_attributes({**decode_attributes(drained), **decode_attributes(earlier)})
+
+
+@dataclass
+class Resolve:
+    """A lookup's end: record the generation (or abandon it) and forget the pending row."""
+
+    row: PendingRow
+    outcome: str | None  # the lookups_total outcome of this last attempt; None: no lookup
+    deltas: Sequence[Delta] = ()
+    abandoned: str | None = None  # the abandon reason, or None when found
+
+    def apply(self, tx: Transaction) -> None:
+        key = idcodec.encode(self.row.id)
+        if tx.conn.execute("DELETE FROM pending WHERE id = ?", (key,)).rowcount != 1:
+            return  # resolved already: never count twice
+        remember(tx, [(self.row.id, self.row.team, tx.now, self.abandoned or FOUND)])
+        team = self.row.team
+        if self.outcome is not None:
+            tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=team, outcome=self.outcome)])
+        if self.abandoned is None:
+            tx.apply(self.deltas)
+            waited = Decimal(str(round(tx.now - self.row.received_at, 3)))
+            tx.apply(
+                [
+                    delta(
+                        GENERATION_LOOKUP_DELAY,
+                        max(waited, Decimal(0)),
+                        self.row.id,
+                        vercel_team=team,
+                    )
+                ]
+            )
+        else:
+            tx.apply([delta(GENERATION_IDS_ABANDONED, 1, vercel_team=team, reason=self.abandoned)])
+        tx.queue(team, -1)
+
+
+@dataclass
+class Reschedule:
+    """A lookup to try again later."""
+
+    row: PendingRow
+    outcome: str
+    due_at: float
+
+    def apply(self, tx: Transaction) -> None:
+        tx.conn.execute(
+            "UPDATE pending SET due_at = ?, attempts = attempts + 1 WHERE id = ?",
+            (self.due_at, idcodec.encode(self.row.id)),
+        )
+        tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=self.row.team, outcome=self.outcome)])
+
+
+@dataclass
+class Defer:
+    """A retry put off without a lookup (the team's retry budget is spent)."""
+
+    row: PendingRow
+    due_at: float
+
+    def apply(self, tx: Transaction) -> None:
+        tx.conn.execute(
+            "UPDATE pending SET due_at = ? WHERE id = ?", (self.due_at, idcodec.encode(self.row.id))
+        )
+        tx.apply([delta(GENERATION_LOOKUP_RETRIES_DEFERRED, 1, vercel_team=self.row.team)])
