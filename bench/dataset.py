@@ -8,6 +8,7 @@ Counter and Histogram objects, so both expose the same series with the same valu
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter.gateway.models import Generation
 from exporter.generations.collector import zero_series
+from exporter.generations.idcodec import CROCKFORD, time_part
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.operations import Transaction
 from exporter.generations.series import PERSISTED, Delta, delta
@@ -27,7 +29,6 @@ from exporter.metrics import (
     Type,
 )
 
-CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 TEAMS = ("search", "support", "agents", "batch")
 VENDORS = ("anthropic", "openai", "google", "meta", "mistral", "deepseek", "xai", "cohere")
 PROVIDERS = ("bedrock", "vertex", "azure", "groq", "deepinfra", "novita", "cerebras", "fireworks")
@@ -171,7 +172,9 @@ def native_registry(items: list[Delta], teams: tuple[str, ...] = TEAMS) -> Colle
 
 
 def fresh_ids(prefix: str, count: int, start: int = 0) -> Iterator[str]:
-    """Unique, valid generation IDs: ``gen_`` + ``prefix`` + a zero-padded counter."""
-    width = 26 - len(prefix)
+    """Unique generation IDs that intake takes: ``gen_``, the ULID time of now, ``prefix`` and
+    a zero-padded counter."""
+    made = time_part(time.time()) + prefix
+    width = 26 - len(made)
     for number in range(start, start + count):
-        yield f"gen_{prefix}{number:0{width}d}"
+        yield f"gen_{made}{number:0{width}d}"

@@ -10,6 +10,7 @@ is a duplicate; afterwards the exporter's own counter must show every ID wrk saw
 from __future__ import annotations
 
 import random
+import time
 
 import httpx
 
@@ -23,13 +24,13 @@ from bench.common import (
     wrk,
 )
 from bench.context import Context
+from exporter.generations.idcodec import CROCKFORD, time_part
 from exporter.metrics import GENERATION_IDS_RECEIVED
 from exporter.web.server import STACK
 from tests.support.processes import free_port
 
 BATCH_GOAL = 50_000.0  # IDs per second in batches of 1,000
 SINGLE_GOAL = 0.8  # single-ID requests per second, as a share of the bare app's
-CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 _SCRIPT = """
 local counter = 0
@@ -55,7 +56,7 @@ end
 
 def script(batch: int, rng: random.Random) -> str:
     """A wrk script posting ``batch`` fresh IDs per request (a new prefix on every call)."""
-    prefix = "".join(rng.choice(CROCKFORD) for _ in range(8))
+    prefix = time_part(time.time()) + "".join(rng.choice(CROCKFORD) for _ in range(8))
     return _SCRIPT.format(batch=batch, prefix=prefix, width=26 - len(prefix))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -23,6 +24,7 @@ from bench.common import Process, Row, exporter_cmd, launcher_cmd, log, metric_v
 from bench.context import Context
 from exporter import routes
 from exporter.gateway.models import is_generation_id
+from exporter.generations.idcodec import CROCKFORD, time_part
 from exporter.metrics import GENERATION_IDS_RECEIVED, GENERATION_TRACE_SPANS
 from exporter.web.server import STACK
 from tests.support.otlp import do_generate, request
@@ -32,7 +34,6 @@ SPANS = 100  # per request, one generation ID each
 CONNECTIONS = 8
 GOAL = 20_000.0  # spans per second
 RATIO_GOAL = 0.5  # of the bare decoding app
-CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PREFIX = 8  # random characters that make this run's IDs its own; a counter fills the rest
 PLACEHOLDER = "gen_" + "~" * 26  # as long as an ID, and never one
 SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.,:;{}()[]")
@@ -95,12 +96,12 @@ def lua_string(raw: bytes) -> str:
 
 def script(pieces: list[bytes], rng: random.Random) -> str:
     """A wrk script posting ``SPANS`` fresh IDs per request (a new prefix on every call)."""
-    prefix = "".join(rng.choice(CROCKFORD) for _ in range(PREFIX))
+    prefix = time_part(time.time()) + "".join(rng.choice(CROCKFORD) for _ in range(PREFIX))
     check(pieces, prefix)
     return _SCRIPT.format(
         pieces=", ".join(lua_string(p) for p in pieces),
         prefix=prefix,
-        width=26 - PREFIX,
+        width=26 - len(prefix),
         path=routes.TRACES,
     )
 

@@ -298,7 +298,9 @@ GENERATION_IDS_RECEIVED = _family(
     "generation_ids_received_total", C, "", "vercel_team intake result",
     "Generation IDs received, by intake path (drain: root spans of verified trace drain "
     "deliveries, counted from the span; otlp: other spans on POST /v1/traces; http: POST "
-    "/generations; follow: the log follower) and result (accepted, duplicate, rejected).",
+    "/generations; follow: the log follower) and result (accepted; duplicate; rejected: not an "
+    "ID; stale: made before the dedup retention, future: made after now, both refused unlooked "
+    "up since they may be counted already or are not real).",
     SUM, Area.PIPELINE,
 )  # fmt: skip
 GENERATION_TRACE_SPANS = _family(

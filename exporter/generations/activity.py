@@ -88,11 +88,12 @@ class PathArrivals:
     last_arrival_age: float | None  # seconds
     accepted: int
     duplicates: int
-    rejected: int
+    rejected: int  # not an ID
+    out_of_window: int = 0  # stale or future IDs (exporter/generations/intake.py)
 
     @property
     def received(self) -> int:
-        return self.accepted + self.duplicates + self.rejected
+        return self.accepted + self.duplicates + self.rejected + self.out_of_window
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,11 @@ def collect_arrivals(
                     activity.last_hour(team, intake),
                     None if last is None else last[0],
                     None if last is None else last[1],
-                    *(received.get((team, intake, result), 0) for result in _RESULTS),
+                    received.get((team, intake, "accepted"), 0),
+                    received.get((team, intake, "duplicate"), 0),
+                    received.get((team, intake, "rejected"), 0),
+                    received.get((team, intake, "stale"), 0)
+                    + received.get((team, intake, "future"), 0),
                 )
             )
         reasons = [*ABANDON_REASONS]
@@ -163,7 +168,6 @@ def collect_arrivals(
     return Arrivals(activity.started, tuple(rows))
 
 
-_RESULTS = ("accepted", "duplicate", "rejected")
 # metric -> the labels that key its totals (any other label is summed over)
 _KEYED_BY = {
     GENERATION_IDS_RECEIVED.name: ("vercel_team", "intake", "result"),

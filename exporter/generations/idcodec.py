@@ -16,6 +16,7 @@ PREFIX = "gen_"
 _TO_DIGITS = str.maketrans(CROCKFORD, "0123456789ABCDEFGHIJKLMNOPQRSTUV")  # int(…, 32)'s
 _ULID_BITS = 128
 _CHARS = 26
+_TIME_CHARS = 10  # a ULID's first 48 bits: its creation time in Unix milliseconds
 
 
 def encode(gen_id: str) -> bytes:
@@ -34,3 +35,19 @@ def decode(key: bytes) -> str:
         number, digit = divmod(number, 32)
         chars.append(CROCKFORD[digit])
     return PREFIX + "".join(reversed(chars))
+
+
+def time_part(at: float) -> str:
+    """The characters a ULID made at ``at`` (Unix seconds) starts with: intake takes an ID only
+    when they are recent (exporter/generations/intake.py), so tools that make up IDs use this."""
+    millis, chars = int(at * 1000), []
+    for _ in range(_TIME_CHARS):
+        millis, digit = divmod(millis, 32)
+        chars.append(CROCKFORD[digit])
+    return "".join(reversed(chars))
+
+
+def created_at(gen_id: str) -> float:
+    """The Unix time a canonical generation ID was made at, from its ULID's first 48 bits
+    (beyond any real time for an ID above the ULID range)."""
+    return int(gen_id[len(PREFIX) : len(PREFIX) + _TIME_CHARS].translate(_TO_DIGITS), 32) / 1000

@@ -5,15 +5,21 @@ one durable commit, and the recent arrivals the landing page shows. The HTTP sid
 A refusal is an ``IntakeError`` (status, message, headers): ``web/`` answers it as JSON or as
 OTLP's ``google.rpc.Status``; a full queue or an unwritable disk is a 503 with Retry-After,
 never a silent drop.
+
+An ID made longer ago than the dedup retention, or later than now, is refused as ``stale`` or
+``future`` on every path: the exporter cannot tell whether a stale one was counted already (its
+resolved row may be pruned), and such IDs come from replayed history (a chat's earlier turns, an
+old log) far more often than from a generation still worth counting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from exporter.clock import Clock
 from exporter.gateway.models import canonical_generation_id
+from exporter.generations import idcodec
 from exporter.generations.activity import Activity
 from exporter.generations.attribution import Attribution
 from exporter.generations.mirror import SeriesMirror
@@ -23,6 +29,13 @@ from exporter.generations.writer import StateWriter
 
 ID_HINT = "not a generation ID (expected gen_ followed by 26 Crockford base32 characters)"
 MAX_ID_ECHO = 64  # characters of a rejected value echoed back
+CLOCK_SKEW = 300.0  # seconds an ID's time may be ahead of this host's clock
+WINDOW_HINTS = {
+    "stale": "made before the dedup retention (--state.dedup-retention): it may have been "
+    "counted already, so it is not looked up",
+    "future": "made later than now by this host's clock (the ID is not a real one, or the "
+    "clock is wrong)",
+}
 
 
 class IntakeError(Exception):
@@ -48,6 +61,14 @@ def split_ids(values: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
     return valid, rejected
 
 
+class Accepted(NamedTuple):
+    """What became of the IDs of one ``accept``."""
+
+    accepted: int
+    duplicates: int
+    refused: tuple[tuple[str, str], ...]  # (ID, stale or future)
+
+
 class Intake:
     """The one place IDs enter the store (HTTP, spans, logs and the demo alike)."""
 
@@ -59,6 +80,7 @@ class Intake:
         clock: Clock,
         initial_delay: float,
         max_pending: int,
+        max_id_age: float,
         attribution: Attribution | None = None,
     ) -> None:
         self._writer = writer
@@ -69,6 +91,7 @@ class Intake:
         self._clock = clock
         self._initial_delay = initial_delay
         self.max_pending = max_pending  # per team; beyond it intake answers 503
+        self._max_id_age = max_id_age  # the dedup retention: older IDs are refused as stale
         self.activity = Activity(clock)  # what the landing page shows as recent arrivals
 
     def resolve_team(self, team: str | None) -> str:
@@ -94,14 +117,14 @@ class Intake:
         rejected: int = 0,
         offset: tuple[str, int, int] | None = None,
         attributes: str = "",
-    ) -> tuple[int, int]:
+    ) -> Accepted:
         """Store ``ids`` durably for ``team`` with their attribution values (as
-        ``Attribution`` stores them); returns (accepted, duplicates)."""
+        ``Attribution`` stores them), all but those outside the ID window."""
         op = self.queue_op(team, ids, source, rejected, offset, attributes)
         accepted, duplicates = await self.commit(
-            op, {team: len(ids)}, [(team, source, len(ids) + rejected)]
+            op, {team: len(op.ids)}, [(team, source, len(ids) + rejected)]
         )
-        return int(accepted), int(duplicates)
+        return Accepted(int(accepted), int(duplicates), op.refused)
 
     def queue_op(
         self,
@@ -112,9 +135,22 @@ class Intake:
         offset: tuple[str, int, int] | None = None,
         attributes: str = "",
     ) -> AddIds:
-        """The store operation that queues ``ids`` for their first lookup."""
+        """The store operation that queues ``ids`` for their first lookup, and counts the
+        ones outside the ID window as refused."""
+        now = self._clock.time()
+        oldest, newest = now - self._max_id_age, now + CLOCK_SKEW
+        fresh: list[str] = []
+        refused: list[tuple[str, str]] = []
+        for gen_id in ids:
+            made = idcodec.created_at(gen_id)
+            if made < oldest:
+                refused.append((gen_id, "stale"))
+            elif made > newest:
+                refused.append((gen_id, "future"))
+            else:
+                fresh.append(gen_id)
         due = self._clock.steady() + self._initial_delay
-        return AddIds(team, source, ids, due, rejected, offset, attributes)
+        return AddIds(team, source, fresh, due, rejected, offset, attributes, tuple(refused))
 
     async def commit(
         self,

@@ -180,6 +180,7 @@ class AddIds:
     rejected: int = 0
     offset: tuple[str, int, int] | None = None  # (path, inode, offset) of a log follower
     attributes: str = ""  # stored with each ID, so a restart does not re-label it
+    refused: tuple[tuple[str, str], ...] = ()  # (ID, stale or future): outside the ID window
 
     def apply(self, tx: Transaction) -> tuple[int, int]:
         team = add_team(tx.conn, self.team)
@@ -195,11 +196,10 @@ class AddIds:
         )
         accepted = tx.conn.total_changes - before  # a key already pending is ignored
         duplicates = len(self.ids) - accepted
-        for result, count in (
-            ("accepted", accepted),
-            ("duplicate", duplicates),
-            ("rejected", self.rejected),
-        ):
+        results = Counter({"accepted": accepted, "duplicate": duplicates})
+        results["rejected"] = self.rejected
+        results.update(reason for _, reason in self.refused)
+        for result, count in results.items():
             if count:
                 tx.apply(
                     [

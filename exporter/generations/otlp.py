@@ -458,7 +458,7 @@ def _wanted(ops: Sequence[AddIds]) -> dict[str, int]:
 
 
 def _arrivals(ops: Sequence[AddIds]) -> list[tuple[str, str, int]]:
-    return [(op.team, op.source, len(op.ids)) for op in ops]
+    return [(op.team, op.source, len(op.ids) + len(op.refused)) for op in ops]
 
 
 class Lineage:

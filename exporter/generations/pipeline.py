@@ -106,6 +106,7 @@ class GenerationPipeline:
             clock,
             config.lookup.initial_delay,
             config.ingest.max_pending,
+            config.state.dedup_retention,
             self.attribution,
         )
         try:

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from exporter.generations.intake import Intake, IntakeError, split_ids
+from exporter.generations.intake import WINDOW_HINTS, Intake, IntakeError, split_ids
 from exporter.web.auth import BearerToken
 from exporter.web.intake_body import read_intake_body
 
@@ -109,9 +109,10 @@ class IntakeEndpoint:
                 )
             team = intake.resolve_team(team)
             ids, rejected = split_ids(values)
-            accepted, duplicates = await intake.accept(
+            accepted, duplicates, refused = await intake.accept(
                 team, ids, "http", len(rejected), attributes=intake.attributes(fields)
             )
+            rejected += [{"id": gen_id, "reason": WINDOW_HINTS[why]} for gen_id, why in refused]
         except IntakeError as exc:
             self._on_refusal(exc.status, str(exc))
             return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)

@@ -137,7 +137,7 @@ def _team_arrivals(team: TeamArrivals) -> str:
     out.append(
         f'<table class="arrivals" data-team="{name}"><tr><th>Intake path</th>'
         "<th>Last hour</th><th>Last arrival</th><th>Accepted in total</th><th>Duplicates</th>"
-        "<th>Rejected</th></tr>\n"
+        "<th>Rejected</th><th>Stale or future</th></tr>\n"
     )
     out += [_path_row(path) for path in team.paths]
     out.append("</table>\n")
@@ -167,7 +167,7 @@ def _path_row(path: PathArrivals) -> str:
         f'<tr data-intake="{html.escape(path.intake)}">'
         f"<td>{html.escape(INTAKE_NAMES.get(path.intake, path.intake))}</td>"
         f"<td>{path.last_hour}</td><td>{html.escape(last)}</td><td>{path.accepted}</td>"
-        f"<td>{path.duplicates}</td><td>{path.rejected}</td></tr>\n"
+        f"<td>{path.duplicates}</td><td>{path.rejected}</td><td>{path.out_of_window}</td></tr>\n"
     )
 
 

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from exporter.clock import SystemClock
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, ConfigError, StateConfig, load_config
 from exporter.gateway.api import error_details
 from exporter.gateway.errors import InvalidResponseError
 from exporter.gateway.models import Generation, load_json, parse_credits, parse_generation
@@ -58,7 +58,15 @@ def refused(status: int, message: str) -> None:
 async def intake_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     store, mirror = Store(tmp_path / "state.db"), SeriesMirror()
     writer = StateWriter(store, mirror, SystemClock())
-    intake = Intake(writer, mirror, ["prod", "dev"], SystemClock(), 5.0, max_pending=100_000)
+    intake = Intake(
+        writer,
+        mirror,
+        ["prod", "dev"],
+        SystemClock(),
+        5.0,
+        max_pending=100_000,
+        max_id_age=StateConfig().dedup_retention,
+    )
     endpoint = IntakeEndpoint(
         intake, BearerToken(None), max_body_bytes=64 * 1024, max_ids=200, on_refusal=refused
     )

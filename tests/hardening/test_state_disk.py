@@ -16,6 +16,7 @@ import pytest
 
 from exporter import metrics
 from exporter.simulator.world import CROCKFORD
+from tests.support.ids import live_id
 from tests.support.processes import REPO_ROOT, wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
@@ -81,7 +82,7 @@ def test_disk_full_refuses_then_recovers_without_losing_anything(
     for _ in range(200):  # IDs unknown to the simulator, only to use up what space is left
         if refused is not None:
             break
-        filler_ids = ["gen_" + "".join(rng.choices(CROCKFORD, k=26)) for _ in range(2000)]
+        filler_ids = [live_id("".join(rng.choices(CROCKFORD, k=16))) for _ in range(2000)]
         resp = httpx.post(f"{exp.url}/generations", json={"ids": filler_ids}, timeout=10)
         refused = resp if resp.status_code == 503 else None
     assert refused is not None, "a full disk must refuse intake"

@@ -23,6 +23,7 @@ import yaml
 from exporter import metrics
 from exporter.gateway.models import is_generation_id
 from tests.support.certs import Authority, Issued, client_context
+from tests.support.ids import live_id
 from tests.support.processes import REPO_ROOT, exporter_command, free_port, wait_until
 from tests.support.prometheus import PrometheusServer, static_job
 from tests.support.stack import ExporterProcess, SimulatorProcess
@@ -30,7 +31,7 @@ from tests.support.stack import ExporterProcess, SimulatorProcess
 KEY = "sk-e2e-access-0123456789"
 USER, PASSWORD = "prometheus", "correct horse battery staple"
 INGEST_TOKEN = "ingest-token-0123456789abcdef"
-UNKNOWN_ID = "gen_01HZX3K9QWERTY7ABCDEFGHJKM"
+UNKNOWN_ID = live_id("RTY7ABCDEFGHJKMN")  # no generation of the simulator
 # Cost 4 keeps the tests fast; production hashes use 10 or more (docs/security.md).
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
 PROTECTED = ["/", "/metrics", "/readyz", "/openapi.json"]

@@ -20,6 +20,7 @@ from tests.support.generations import (
     observed_totals,
     priced_catalog_args,
 )
+from tests.support.ids import live_id
 from tests.support.processes import wait_until
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
@@ -236,7 +237,7 @@ def test_intake_refusals_are_clear(
         env={"K": KEY},
     )
     good = {"Authorization": "Bearer intake-token-0123456789"}
-    gen = "gen_01ARZ3NDEKTSV4RRFFQ69G5FA"
+    gen = live_id()[:-1]  # and a last character
 
     def post(
         body: bytes,

@@ -27,9 +27,10 @@ from exporter.generations.writer import StateWriter
 from exporter.metrics import GENERATION_REQUESTS
 from exporter.teams import resolve_teams
 from exporter.web.otlp import PROTOBUF
+from tests.support.ids import gen_id
 from tests.support.otlp import do_generate, request
 
-A, B = "gen_01ARZ3NDEKTSV4RRFFQ69G5FAA", "gen_01ARZ3NDEKTSV4RRFFQ69G5FAB"
+A, B = gen_id("5FAA"), gen_id("5FAB")
 
 
 def config(*labels: str, max_values: int = 20) -> AttributionConfig:

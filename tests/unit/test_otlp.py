@@ -31,9 +31,10 @@ from exporter.metrics import (
 )
 from exporter.teams import resolve_teams
 from exporter.web.otlp import JSON, PROTOBUF, decode
+from tests.support.ids import gen_id
 from tests.support.otlp import as_json, do_generate, provider_metadata, request, span
 
-A, B, C, D = (f"gen_01ARZ3NDEKTSV4RRFFQ69G5FA{c}" for c in "ABCD")
+A, B, C, D = (gen_id(f"5FA{c}") for c in "ABCD")
 LIMIT = 1 << 20
 
 
@@ -293,7 +294,7 @@ async def test_the_queue_bound_holds_under_concurrency_and_nothing_is_half_store
     """Concurrent requests cannot all pass the bound while their commits are awaited, and a
     trace whose IDs would overfill a queue is refused before any of them is stored."""
     exporter.generations.intake.max_pending = 20
-    ids = [f"gen_01ARZ3NDEKTSV4RRFFQ69G{n:04d}" for n in range(80)]
+    ids = [gen_id(f"{n:04d}") for n in range(80)]
     batches = [ids[n : n + 5] for n in range(0, 80, 5)]
     answers = await asyncio.gather(
         *(

@@ -22,6 +22,7 @@ from exporter.gateway.models import Credits
 from exporter.metrics import CREDITS_BALANCE, SOURCE_UP
 from exporter.sources.credits import Snapshot, credits_poller
 from exporter.teams import resolve_teams
+from tests.support.ids import gen_id
 
 KEY = "vck_" + "k" * 40
 
@@ -109,7 +110,7 @@ async def writing(exporter: Components) -> AsyncIterator[None]:
     task.cancel()
 
 
-GOOD_ID = "gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"
+GOOD_ID = gen_id("5FAV")
 
 
 @pytest.mark.usefixtures("writing")

@@ -32,12 +32,13 @@ from exporter.generations.series import ABANDON_REASONS, SeriesKey, SeriesValue
 from exporter.metrics import GENERATION_IDS_RECEIVED
 from exporter.teams import resolve_teams
 from exporter.web.landing import SENDING_DOCS, SENDING_TRACES_ANCHOR, landing_page
+from tests.support.ids import FAKE_NOW, gen_id
 from tests.support.landing import arrival_rows as read
 from tests.support.processes import REPO_ROOT
 from tests.unit.test_docs import anchors
 
 KEY = "vck_" + "k" * 40
-IDS = [f"gen_01ARZ3NDEKTSV4RRFFQ69G5FA{c}" for c in "ABCDEFGH"]
+IDS = [gen_id(f"5FA{c}") for c in "ABCDEFGH"]
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ async def test_before_anything_arrives_one_sentence_says_how_to_send_ids(
     assert f"<code>{routes.TRACES}</code>" in page, "the links name the trace intake too"
     rows = read(page)
     for intake in INTAKE_PATHS:
-        assert rows[("arrivals", "default", intake)][1:] == ["0", "never", "0", "0", "0"]
+        assert rows[("arrivals", "default", intake)][1:] == ["0", "never", "0", "0", "0", "0"]
     assert rows[("outcomes", "default", "pending")][1] == "0"
     assert rows[("outcomes", "default", "counted")][1] == "0"
     for reason in ABANDON_REASONS:
@@ -92,14 +93,27 @@ async def test_an_intake_request_shows_as_received_with_its_time_and_results(
     exporter: Components, client: httpx.AsyncClient
 ) -> None:
     clock(exporter).advance(5)
-    resp = await client.post(routes.GENERATIONS, json={"ids": [IDS[0], IDS[1], IDS[0], "junk"]})
+    stale, future = gen_id(1, FAKE_NOW - 8 * 86400), gen_id(2, FAKE_NOW + 3600)
+    sent = [IDS[0], IDS[1], IDS[0], "junk", stale, future]
+    resp = await client.post(routes.GENERATIONS, json={"ids": sent})
     assert resp.status_code == 202
+    reasons = {item["id"]: item["reason"] for item in resp.json()["rejected"]}
+    assert reasons[stale].startswith("made before the dedup retention")
+    assert reasons[future].startswith("made later than now")
     clock(exporter).advance(42)
     page = (await client.get(routes.LANDING)).text
     assert 'class="nothing-yet"' not in page
     rows = read(page)
     http = rows[("arrivals", "default", "http")]
-    assert http == ["POST /generations", "4", "2027-01-15 08:00:05 UTC (42s ago)", "2", "1", "1"]
+    assert http == [
+        "POST /generations",
+        "6",
+        "2027-01-15 08:00:05 UTC (42s ago)",
+        "2",
+        "1",
+        "1",
+        "2",
+    ]
     assert rows[("arrivals", "default", "otlp")][1:3] == ["0", "never"]
     assert rows[("outcomes", "default", "pending")][1] == "2"
 
@@ -112,10 +126,10 @@ async def test_each_intake_path_is_its_own_row(
     await intake.accept("default", IDS[2:4], otlp.INTAKE_PATH)
     rows = read((await client.get(routes.LANDING)).text)
     follow = rows[("arrivals", "default", "follow")]
-    assert [follow[1], *follow[3:]] == ["3", "3", "0", "0"]
+    assert [follow[1], *follow[3:]] == ["3", "3", "0", "0", "0"]
     traces = rows[("arrivals", "default", otlp.INTAKE_PATH)]
     assert traces[0] == f"POST {routes.TRACES}"
-    assert [traces[1], *traces[3:]] == ["2", "1", "1", "0"], "one of the two was a duplicate"
+    assert [traces[1], *traces[3:]] == ["2", "1", "1", "0", "0"], "one was a duplicate"
     assert rows[("arrivals", "default", "http")][1:3] == ["0", "never"]
 
 

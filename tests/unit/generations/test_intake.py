@@ -1,0 +1,116 @@
+"""Intake's ID window: an ID made before the dedup retention or after now is refused as stale
+or future on every path (push, log, spans), counted, and never looked up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import routes
+from exporter.assembly import Components, build
+from exporter.clock import FakeClock
+from exporter.config import load_config
+from exporter.generations.idcodec import created_at
+from exporter.generations.intake import CLOCK_SKEW
+from exporter.metrics import GENERATION_IDS_RECEIVED
+from exporter.teams import resolve_teams
+from tests.support.ids import FAKE_NOW, gen_id
+from tests.support.otlp import do_generate, request
+
+RETENTION = 2 * 86400.0
+STALE = gen_id(1, FAKE_NOW - RETENTION - 1)
+FUTURE = gen_id(2, FAKE_NOW + CLOCK_SKEW + 1)
+OLDEST = gen_id(3, FAKE_NOW - RETENTION)  # the edges are inside the window
+NEWEST = gen_id(4, FAKE_NOW + CLOCK_SKEW)
+
+
+def test_an_ids_time_is_its_ulids_first_48_bits() -> None:
+    assert created_at("gen_01ARYZ6S41TSV4RRFFQ69G5FAV") == 1469918176.385  # the ULID spec's
+    assert created_at(gen_id("ZZZZ", 1_700_000_000.25)) == 1_700_000_000.25
+    assert created_at("gen_" + "Z" * 26) > 2**48 / 1000 - 1, "above the ULID range: the future"
+
+
+@pytest.fixture
+def exporter(tmp_path: Path) -> Components:
+    config = load_config(
+        None,
+        {},
+        {"state.path": str(tmp_path / "state.db"), "state.dedup_retention": "2d"},
+    )
+    return build(
+        config, resolve_teams(config, {"AI_GATEWAY_API_KEY": "vck_" + "k" * 40}), FakeClock()
+    )
+
+
+@pytest.fixture
+async def client(exporter: Components) -> AsyncIterator[httpx.AsyncClient]:
+    task = asyncio.create_task(exporter.generations.writer.run())
+    transport = httpx.ASGITransport(app=exporter.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await exporter.generations.close()
+
+
+async def received(client: httpx.AsyncClient) -> dict[tuple[str, str], float]:
+    text = (await client.get(routes.DEFAULT_METRICS)).text
+    return {
+        (s.labels["intake"], s.labels["result"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == GENERATION_IDS_RECEIVED.name
+    }
+
+
+def pending(exporter: Components) -> set[str]:
+    steady = exporter.clock.steady() + 86400
+    return {row.id for row in exporter.generations.store.due("default", steady, 100)}
+
+
+async def test_a_push_refuses_stale_and_future_ids_and_says_why(
+    exporter: Components, client: httpx.AsyncClient
+) -> None:
+    answer = await client.post(routes.GENERATIONS, json={"ids": [STALE, OLDEST, NEWEST, FUTURE]})
+    assert answer.status_code == 202
+    body = answer.json()
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    assert [item["id"] for item in body["rejected"]] == [STALE, FUTURE]
+    assert "--state.dedup-retention" in body["rejected"][0]["reason"]
+    assert pending(exporter) == {OLDEST, NEWEST}, "never looked up"
+    counts = await received(client)
+    assert counts[("http", "stale")] == counts[("http", "future")] == 1
+
+
+async def test_spans_and_the_log_follower_refuse_them_too(
+    exporter: Components, client: httpx.AsyncClient
+) -> None:
+    spans = request([do_generate(STALE), do_generate(OLDEST), do_generate(FUTURE)])
+    answer = await client.post(
+        routes.TRACES,
+        content=spans.SerializeToString(),
+        headers={"content-type": "application/x-protobuf"},
+    )
+    assert answer.status_code == 200
+    intake = exporter.generations.intake
+    taken = await intake.accept("default", [STALE, NEWEST], "follow")
+    assert (taken.accepted, taken.refused) == (1, ((STALE, "stale"),))
+    assert pending(exporter) == {OLDEST, NEWEST}
+    counts = await received(client)
+    assert (counts[("otlp", "stale")], counts[("otlp", "future")]) == (1, 1)
+    assert (counts[("follow", "stale")], counts[("follow", "accepted")]) == (1, 1)
+
+
+async def test_the_window_moves_with_the_clock(
+    exporter: Components, client: httpx.AsyncClient
+) -> None:
+    intake = exporter.generations.intake
+    assert (await intake.accept("default", [FUTURE], "http")).refused == ((FUTURE, "future"),)
+    assert isinstance(exporter.clock, FakeClock)
+    exporter.clock.advance(3600)
+    assert (await intake.accept("default", [FUTURE], "http")).accepted == 1
