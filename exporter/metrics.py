@@ -250,6 +250,20 @@ GENERATION_BYOK_COST = _family(
     "total_cost.",
     SUM, Area.GENERATIONS,
 )  # fmt: skip
+GENERATION_MARKET_COST = _family(
+    "generation_market_cost_usd_total", C, "usd", GEN,
+    "The inference of generations at the provider's market price in USD (market_cost; "
+    "vercel.ai_gateway.cost.market of a drain span), BYOK included: total_cost less the "
+    "surcharges for system credentials. Records without the field add nothing.",
+    SUM, Area.GENERATIONS,
+)  # fmt: skip
+GENERATION_SURCHARGE_COST = _family(
+    "generation_surcharge_cost_usd_total", C, "usd", GEN,
+    "The part of total_cost in USD that the gateway adds for features (zero data retention, "
+    "Custom Reporting writes), BYOK included: surcharge_cost of looked-up records (drain spans "
+    "do not carry it). Already in generation_cost_usd: never add the two.",
+    SUM, Area.GENERATIONS,
+)  # fmt: skip
 GENERATION_WEB_SEARCH_CALLS = _family(
     "generation_web_search_calls_total", C, "", GEN,
     "Billable web search calls of looked-up generations (drain spans do not carry them).",
@@ -415,7 +429,8 @@ REPORT_COST = _family(
     "report_cost_usd", G, "usd", REPORT + " cost_type",
     "Spend in USD over the report's window (UTC days, or the last complete UTC hour) from "
     "Custom Reporting, by cost_type (total: charged, surcharges included; market: at market "
-    "price, BYOK included; surcharge: the add-ons' part of total; gateway). The group is a "
+    "price, BYOK included; surcharge: the add-ons' part of total; gateway: the total debited, "
+    "the same money as total). Never sum across cost types. The group is a "
     "label named after the report's group_by (model, provider, user, tag, credential_type, "
     "api_key_name, zero_data_retention; a group_by day report has none and is the window "
     "total); groups beyond the report's top_n are summed into 'other'. Tag reports count a "

@@ -114,6 +114,10 @@ class Generation:
     native_tokens_cached: int | None = None
     native_tokens_cache_creation: int | None = None
     billable_web_search_calls: int | None = None
+    # The breakdown newer records add (absent or null on older ones): the inference at the
+    # provider's market price, and the part of total_cost the gateway adds for features.
+    market_cost: Decimal | None = None
+    surcharge_cost: Decimal | None = None
     created_at: str | None = None
     invalid_fields: tuple[str, ...] = ()
     # What kind of request it was (chat, embeddings …): only a trace drain span says; a
@@ -162,8 +166,11 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "native_tokens_cached": ("native_tokens_cached", _count),
     "native_tokens_cache_creation": ("native_tokens_cache_creation", _count),
     "billable_web_search_calls": ("billable_web_search_calls", _count),
+    "market_cost": ("market_cost", lambda v: _money(v, MAX_COST_USD)),
+    "surcharge_cost": ("surcharge_cost", lambda v: _money(v, MAX_COST_USD)),
     "created_at": ("created_at", _text),
 }
+# gateway_cost, the total debited (the AI SDK's gatewayCost), repeats total_cost: not read.
 
 
 def parse_generation(body: object) -> Generation:

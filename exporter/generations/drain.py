@@ -183,6 +183,7 @@ def record_fields(span: Span, attrs: Mapping[str, object]) -> dict[str, object]:
         fields["is_byok"] = credential == "byok"
         if credential == "byok":  # what the provider billed: the market price
             fields["upstream_inference_cost"] = attrs.get("vercel.ai_gateway.cost.market")
+    fields["market_cost"] = attrs.get("vercel.ai_gateway.cost.market")
     ttft = _number(attrs.get("gen_ai.response.time_to_first_chunk"))
     if type(ttft) is int:  # whole seconds, sent as an integer
         ttft = Decimal(ttft)

@@ -23,9 +23,11 @@ from exporter.metrics import (
     GENERATION_CACHE_SAVINGS_UNKNOWN,
     GENERATION_COST,
     GENERATION_DURATION,
+    GENERATION_MARKET_COST,
     GENERATION_OBSERVATIONS_FOLDED,
     GENERATION_OBSERVATIONS_SKIPPED,
     GENERATION_REQUESTS,
+    GENERATION_SURCHARGE_COST,
     GENERATION_TIME_TO_FIRST_TOKEN,
     GENERATION_TOKENS,
     GENERATION_WEB_SEARCH_CALLS,
@@ -265,6 +267,12 @@ class Observer:
                 skip("upstream_inference_cost")
             else:
                 out.append(delta(GENERATION_BYOK_COST, gen.upstream_inference_cost, **base))
+        for family, cost in (
+            (GENERATION_MARKET_COST, gen.market_cost),
+            (GENERATION_SURCHARGE_COST, gen.surcharge_cost),
+        ):
+            if cost:  # optional fields: an older record without them is not incomplete
+                out.append(delta(family, cost, **base))
         if gen.billable_web_search_calls is None:
             skip("billable_web_search_calls")
         elif gen.billable_web_search_calls:

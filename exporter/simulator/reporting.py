@@ -175,7 +175,7 @@ def _metrics(gen: SimGeneration) -> dict[str, Decimal | int]:
         "total_cost": gen.total_cost,
         "market_cost": gen.market_cost,
         "surcharge_cost": gen.surcharge,
-        "gateway_cost": gen.gateway_fee,
+        "gateway_cost": gen.total_cost,  # the total debited, as live reports and the SDK say
         "input_tokens": gen.tokens_prompt,
         "output_tokens": gen.tokens_completion,
         "cached_input_tokens": gen.tokens_cached,

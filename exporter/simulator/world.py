@@ -19,7 +19,8 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CENT_MICRO = Decimal("0.00000001")
 # What the gateway adds to the provider's price, in the simulator's model of it: surcharges for
 # zero data retention and for each Custom Reporting write (the user ID and every tag, $0.075 per
-# 1,000), and a gateway fee per billable web search. A live record shows a 0.0001 USD surcharge
+# 1,000), and a fee per billable web search (priced like the inference, so part of the market
+# cost, not a surcharge). A live record shows a 0.0001 USD surcharge
 # on a 0.000038 USD request, so surcharges are routine, BYOK requests included.
 ZDR_SURCHARGE = Decimal("0.0001")
 REPORTING_WRITE = Decimal("0.000075")
@@ -135,7 +136,7 @@ class SimGeneration:
     zero_data_retention: bool
     cache_savings: Decimal | None = None  # what the exporter must count (catalog.py)
     surcharge: Decimal = Decimal(0)  # part of total_cost, BYOK or not
-    gateway_fee: Decimal = Decimal(0)  # part of total_cost: the gateway's own charges
+    web_search_fee: Decimal = Decimal(0)  # part of total_cost, BYOK or not
     operation: str = "chat"  # chat or embeddings: what the trace drain's spans say
     # How the gateway served it: the models tried first and failed (fallback models), and
     # every provider call in order, the last one the answer.
@@ -147,7 +148,7 @@ class SimGeneration:
         """The inference at the provider's price, whoever paid it."""
         if self.is_byok:
             return self.upstream_inference_cost
-        return self.total_cost - self.surcharge - self.gateway_fee
+        return self.total_cost - self.surcharge
 
     def add_gateway_charges(self) -> None:
         """Complete a record as the gateway does: its surcharges and fees join total_cost (for
@@ -157,8 +158,8 @@ class SimGeneration:
         self.surcharge = REPORTING_WRITE * writes + (
             ZDR_SURCHARGE if self.zero_data_retention else Decimal(0)
         )
-        self.gateway_fee = WEB_SEARCH_FEE * self.web_search_calls
-        self.total_cost += self.surcharge + self.gateway_fee
+        self.web_search_fee = WEB_SEARCH_FEE * self.web_search_calls
+        self.total_cost += self.surcharge + self.web_search_fee
         if not self.streamed:
             self.latency_ms = self.generation_time_ms
 
@@ -185,6 +186,11 @@ class SimGeneration:
             "native_tokens_cached": self.tokens_cached,
             "native_tokens_cache_creation": self.tokens_cache_creation,
             "billable_web_search_calls": self.web_search_calls,
+            # The breakdown newer records carry: total_cost is what was debited (gateway_cost
+            # repeats it), market_cost plus surcharge_cost for system credentials.
+            "market_cost": self.market_cost,
+            "surcharge_cost": self.surcharge,
+            "gateway_cost": self.total_cost,
         }
 
     def truth(self) -> dict[str, Any]:
@@ -202,7 +208,7 @@ class SimGeneration:
             "credential_type": "byok" if self.is_byok else "system",
             "zero_data_retention": self.zero_data_retention,
             "surcharge": str(self.surcharge),
-            "gateway_fee": str(self.gateway_fee),
+            "web_search_fee": str(self.web_search_fee),
             "cache_savings": None if self.cache_savings is None else str(self.cache_savings),
             "operation": self.operation,
             "fallbacks": list(self.fallbacks),

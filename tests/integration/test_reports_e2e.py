@@ -88,7 +88,7 @@ def expected_totals(
             totals[("cost", "total")] += Decimal(gen["total_cost"])
             totals[("cost", "market")] += Decimal(gen["market_cost"])
             totals[("cost", "surcharge")] += Decimal(gen["surcharge"])
-            totals[("cost", "gateway")] += Decimal(gen["gateway_fee"])
+            totals[("cost", "gateway")] += Decimal(gen["total_cost"])
             for token_type, field in TOKEN_FIELDS.items():
                 totals[("tokens", token_type)] += gen[field]
             totals[("requests",)] += 1
@@ -233,8 +233,12 @@ def test_filters_reach_the_api(stack: Stack) -> None:
     observed = observed_totals(stack.samples, "byok-by-model", "model")
     assert observed == as_floats(expected_totals(byok, "model", *window))
     charged = [v[("cost", "total")] for v in observed.values()]
-    extras = [v[("cost", "surcharge")] + v[("cost", "gateway")] for v in observed.values()]
-    assert charged == pytest.approx(extras), "BYOK is charged its surcharges and fees alone"
+    debited = [v[("cost", "gateway")] for v in observed.values()]
+    assert debited == pytest.approx(charged), "gateway_cost is the total debited"
+    surcharges = [v[("cost", "surcharge")] for v in observed.values()]
+    assert all(0 < part <= whole for part, whole in zip(surcharges, charged, strict=True)), (
+        "BYOK still pays its surcharges, and they are part of what it is charged"
+    )
     zdr = [g for g in stack.truth if g["zero_data_retention"]]
     assert observed_totals(stack.samples, "zdr-by-model", "model") == as_floats(
         expected_totals(zdr, "model", *window)

@@ -35,6 +35,8 @@ SAMPLES = {
     metrics.GENERATION_REQUESTS.name: "generations",
     metrics.GENERATION_BYOK_COST.name: "byok_cost",
     metrics.GENERATION_WEB_SEARCH_CALLS.name: "web_search",
+    metrics.GENERATION_MARKET_COST.name: "market_cost",
+    metrics.GENERATION_SURCHARGE_COST.name: "surcharge",
 }
 
 
@@ -45,7 +47,7 @@ def _key(*parts: str) -> tuple[str, ...]:
 
 def expected_totals(generations: Iterable[dict[str, Any]], drained: bool = False) -> Totals:
     """Sums and counts per series, from truth records (money as exact strings); ``drained``:
-    as counted from trace drain spans, which carry no web search count."""
+    as counted from trace drain spans, which carry no web search count nor surcharges."""
     out: Totals = defaultdict(Decimal)
     for g in generations:
         mp = (g["model"], g["provider_name"])
@@ -61,6 +63,10 @@ def expected_totals(generations: Iterable[dict[str, Any]], drained: bool = False
         out[_key("generations", *mp, *flags)] += 1
         if g["is_byok"]:
             out[_key("byok_cost", *mp)] += Decimal(g["upstream_inference_cost"])
+        if Decimal(g["market_cost"]):
+            out[_key("market_cost", *mp)] += Decimal(g["market_cost"])
+        if Decimal(g["surcharge"]) and not drained:  # a drain span has no surcharge attribute
+            out[_key("surcharge", *mp)] += Decimal(g["surcharge"])
         if g["billable_web_search_calls"] and not drained:
             out[_key("web_search", *mp)] += g["billable_web_search_calls"]
     return dict(out)

@@ -11,11 +11,13 @@ import pytest
 from exporter.gateway.errors import InvalidResponseError
 from exporter.gateway.models import Generation, load_json, parse_generation
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.series import Delta
+from exporter.generations.series import PERSISTED, Delta
 from exporter.metrics import (
     GENERATION_COST,
     GENERATION_DURATION,
+    GENERATION_MARKET_COST,
     GENERATION_OBSERVATIONS_SKIPPED,
+    GENERATION_SURCHARGE_COST,
     GENERATION_TIME_TO_FIRST_TOKEN,
 )
 
@@ -105,3 +107,18 @@ def test_the_cost_help_says_byok_generations_carry_surcharges() -> None:
     upstream_inference_cost); the help text used to say 0 for BYOK."""
     assert "surcharges" in GENERATION_COST.help and "0 for BYOK" not in GENERATION_COST.help
     assert "for BYOK the surcharges alone" in GENERATION_COST.help
+
+
+def test_the_cost_breakdown_is_published_where_present_and_never_missing() -> None:
+    """market_cost and surcharge_cost are newer than the documented fields: published when a
+    record carries them, absent or null on older records without a word; gateway_cost (the
+    total debited) repeats total_cost and is not read."""
+    gen = parsed(market_cost=0.000038, surcharge_cost=0.0001, gateway_cost=0.000138)
+    assert [d.value for d in observed(gen, GENERATION_MARKET_COST.name)] == [Decimal("0.000038")]
+    assert [d.value for d in observed(gen, GENERATION_SURCHARGE_COST.name)] == [Decimal("0.0001")]
+    assert {d.metric for d in observer().deltas("prod", gen)} <= set(PERSISTED), "all kept"
+    for older in (parsed(), parsed(market_cost=None, surcharge_cost=None)):
+        assert observed(older, GENERATION_MARKET_COST.name) == []
+        assert observed(older, GENERATION_SURCHARGE_COST.name) == []
+        assert skipped(older) == set()
+    assert "never add the two" in GENERATION_SURCHARGE_COST.help

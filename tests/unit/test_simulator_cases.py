@@ -41,10 +41,14 @@ def test_every_record_carries_surcharges_byok_ones_too(world: TeamWorld) -> None
     gens = list(world.generations.values())
     assert all(g.surcharge >= Decimal("0.000075") for g in gens), "routine, not rare"
     byok = [g for g in gens if g.is_byok]
-    assert byok and all(g.total_cost == g.surcharge + g.gateway_fee > 0 for g in byok)
+    assert byok and all(g.total_cost == g.surcharge + g.web_search_fee > 0 for g in byok)
     assert all(g.upstream_inference_cost == g.market_cost > 0 for g in byok)
     system = [g for g in gens if not g.is_byok]
-    assert all(g.total_cost == g.market_cost + g.surcharge + g.gateway_fee for g in system)
+    assert all(g.total_cost == g.market_cost + g.surcharge for g in system)
+    for gen in gens:  # the record's breakdown
+        record = gen.record()
+        assert (record["market_cost"], record["surcharge_cost"]) == (gen.market_cost, gen.surcharge)
+        assert record["gateway_cost"] == record["total_cost"], "the total debited"
     assert world.total_used == sum((g.total_cost for g in gens), Decimal(0))
 
 

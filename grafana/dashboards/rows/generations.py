@@ -60,6 +60,20 @@ ROW = Row(
             ),
             unit=USD,
             stack=True,
+            width=8,
+        ),
+        TimeSeries(
+            title="Market price and surcharges per second",
+            description="What the generations' inference costs at the providers' market prices "
+            "(market_cost, BYOK included), next to what the gateway adds for features "
+            "(surcharge_cost: zero data retention, Custom Reporting writes). Surcharges are "
+            "already in the spend panels; records without the fields add nothing.",
+            targets=(
+                Target(f"sum({rate(sel(metrics.GENERATION_MARKET_COST))})", "market price"),
+                Target(f"sum({rate(sel(metrics.GENERATION_SURCHARGE_COST))})", "surcharges"),
+            ),
+            unit=USD,
+            width=8,
         ),
         TimeSeries(
             title="Web search calls per second by model",
@@ -73,6 +87,7 @@ ROW = Row(
             unit=SHORT,
             axis_label="calls/s",
             stack=True,
+            width=8,
         ),
     ),
 )
