@@ -33,7 +33,7 @@ from exporter.metrics import (
     Family,
 )
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "state"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "state"
 NOW = 1_800_000_000.0
 P1, P2, P3, F1, N1, Q1 = (
     "gen_01JD5R" + tail.rjust(20, "0") for tail in ("P1", "P2", "P3", "F1", "N1", "Q1")

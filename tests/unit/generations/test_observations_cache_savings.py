@@ -33,7 +33,7 @@ from exporter.simulator.catalog import SimCatalog, catalogue
 from exporter.simulator.responses import json_response
 from exporter.simulator.world import TeamWorld
 from exporter.sources.catalog import CatalogSnapshot, PriceBook
-from tests.unit.test_catalog import SONNET
+from tests.unit.sources.test_catalog import SONNET
 
 GEN_ID = "gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
