@@ -138,6 +138,7 @@ def build(config: Config, teams: Sequence[Team], clock: Clock | None = None) -> 
         drain,
         refusals,
         config.otlp.max_body_bytes,
+        config.otlp.max_spans,
         config.otlp.trust_span_values,
     )
     task_counter = TaskCounter()

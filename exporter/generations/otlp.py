@@ -41,7 +41,7 @@ from exporter.generations.drain import (
     gateway_root_id,
     is_gateway,
 )
-from exporter.generations.intake import Intake, IntakeError
+from exporter.generations.intake import Intake
 from exporter.generations.model_calls import ModelCallSpans, model_call
 from exporter.generations.observations import Observer
 from exporter.generations.operations import AddIds, RecordDelivery, Transaction
@@ -280,12 +280,13 @@ class OtlpIntake(Collector):
         return [spans, rejected, *self.model_calls.collect(), *self.drain_counts.collect()]
 
     async def accept(
-        self, message: ExportTraceServiceRequest, sender: Sender, team: str | None
+        self, message: ExportTraceServiceRequest, sender: Sender, team: str | None, spans: int
     ) -> Accepted:
-        """Store what ``message`` holds; ``team``: the request's own (its query), if any.
+        """Store what ``message`` holds; ``team``: the request's own (its query), if any;
+        ``spans``: how many it holds (exporter/web/otlp.py measured and bounded it).
 
-        Raises IntakeError (413 for too many spans, 503 when a queue is full or the state
-        cannot be written), with nothing stored.
+        Raises IntakeError (503 when a queue is full or the state cannot be written), with
+        nothing stored.
         """
         default = sender.team or (self._first_team if team is None else team)
         resources: Sequence[ResourceSpans] = message.resource_spans
@@ -293,7 +294,6 @@ class OtlpIntake(Collector):
         if sender.trusted:
             gateway = [r for r in resources if is_gateway(r.resource.attributes)]
             resources = [r for r in resources if not is_gateway(r.resource.attributes)]
-        spans = self._check_size(message)
         fixed = sender.team is not None
         if not sender.trusted:
             batch = await _off_loop(spans, self.read, resources, default, fixed)
@@ -315,12 +315,6 @@ class OtlpIntake(Collector):
             f"{refused} spans name no configured team in {self._config.team_attribute}: "
             + ", ".join(values),
         )
-
-    def _check_size(self, message: ExportTraceServiceRequest) -> int:
-        spans = sum(len(scope.spans) for rs in message.resource_spans for scope in rs.scope_spans)
-        if spans > self._config.max_spans:
-            raise IntakeError(413, f"more than {self._config.max_spans} spans in one request")
-        return spans
 
     def _read_trusted(
         self,

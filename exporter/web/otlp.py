@@ -56,7 +56,12 @@ from exporter.web.refusals import Refusals, reason_of
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 VERIFY_HEADER = "x-vercel-verify"
-OFF_LOOP_BYTES = 64 << 10  # bodies from this size are decoded in a thread
+OFF_LOOP_BYTES = 64 << 10  # uncompressed bodies from this size are decoded in a thread
+DECODE_SLOTS = 2  # bodies decoded at once: the rest wait, holding no decoded copy
+# Attributes, events and links a request may hold per span it is allowed (the SDKs' default
+# limits are 128 of each per span): what reading a request costs grows with these, not only
+# with its spans, and a few kilobytes of gzip can hold millions of empty ones.
+ITEMS_PER_SPAN = 256
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,44 @@ def decode(
         kind = "protobuf" if content_type == PROTOBUF else "JSON"
         raise IntakeError(400, f"not an OTLP {kind} ExportTraceServiceRequest: {exc}") from None
     return message
+
+
+def measure(message: ExportTraceServiceRequest, max_spans: int) -> int:
+    """The spans of ``message``; IntakeError 413 when it holds more spans, resources, scopes
+    or attributes, events and links than a request may. Every count is checked before the
+    loop that would walk it, so a hostile body costs at most the allowance."""
+    resources = message.resource_spans
+    if len(resources) > max_spans:
+        raise IntakeError(413, f"more than {max_spans} resources in one request")
+    max_items = max_spans * ITEMS_PER_SPAN
+    scopes = spans = items = 0
+    for resource_spans in resources:
+        scopes += len(resource_spans.scope_spans)
+        items += len(resource_spans.resource.attributes)
+        if scopes > max_spans:
+            raise IntakeError(413, f"more than {max_spans} scopes in one request")
+        for scope_spans in resource_spans.scope_spans:
+            spans += len(scope_spans.spans)
+            items += len(scope_spans.scope.attributes)
+            if spans > max_spans:
+                raise IntakeError(413, f"more than {max_spans} spans in one request")
+            for span in scope_spans.spans:
+                items += len(span.attributes) + len(span.events) + len(span.links)
+                if items > max_items:
+                    break
+                items += sum(len(event.attributes) for event in span.events)
+            if items > max_items:
+                raise IntakeError(
+                    413, f"more than {max_items} attributes, events and links in one request"
+                )
+    return spans
+
+
+def _decode_measured(
+    body: bytes | bytearray, content_type: str, encoding: str, limit: int, max_spans: int
+) -> tuple[ExportTraceServiceRequest, int]:
+    message = decode(body, content_type, encoding, limit)
+    return message, measure(message, max_spans)
 
 
 # Vercel's trace drain writes a span's kind as "server", "client" …; OTLP/JSON as an integer or
@@ -182,6 +225,7 @@ class TracesEndpoint:
         drain: DrainAccess,
         refusals: Refusals,
         max_body_bytes: int,
+        max_spans: int,
         trust_token: bool,
     ) -> None:
         self._traces = traces
@@ -190,6 +234,8 @@ class TracesEndpoint:
         self._drain = drain
         self._refusals = refusals
         self._limit = max_body_bytes
+        self._max_spans = max_spans
+        self._decoding = asyncio.Semaphore(DECODE_SLOTS)
         self._trust_token = trust_token  # otlp.trust_span_values
         self._unverifiable_logged = False
 
@@ -209,11 +255,8 @@ class TracesEndpoint:
             sender = self._sender(body, signature)
             team = sender.team or team
             encoding = request.headers.get("content-encoding", "").strip().lower()
-            if len(body) < OFF_LOOP_BYTES:
-                message = decode(body, content_type, encoding, self._limit)
-            else:  # a large body takes a while to inflate and parse: not on the event loop
-                message = await asyncio.to_thread(decode, body, content_type, encoding, self._limit)
-            accepted = await self._traces.accept(message, sender, team)
+            message, spans = await self._decode(body, content_type, encoding)
+            accepted = await self._traces.accept(message, sender, team, spans)
         except SignatureError as exc:
             self._refusals.refuse(routes.TRACES, exc.reason, 403, str(exc))
             response = JSONResponse({"code": "invalid_signature", "error": str(exc)}, 403)
@@ -223,6 +266,17 @@ class TracesEndpoint:
             status = _status(exc.status, str(exc))
             return self._verified(_answer(status, content_type, exc.status, exc.headers), team)
         return self._verified(_answer(_response(accepted), content_type, 200), team)
+
+    async def _decode(
+        self, body: bytearray, content_type: str, encoding: str
+    ) -> tuple[ExportTraceServiceRequest, int]:
+        """The message and its spans. A compressed or large body may inflate to millions of
+        messages: it is decoded and measured in a thread, two at a time, never on the loop."""
+        args = (body, content_type, encoding, self._limit, self._max_spans)
+        if not encoding and len(body) < OFF_LOOP_BYTES:
+            return _decode_measured(*args)
+        async with self._decoding:
+            return await asyncio.to_thread(_decode_measured, *args)
 
     def _sender(self, body: bytearray, signature: str | None) -> Sender:
         """Who sent ``body``: a drain whose signature verified, the ingest token's holder, or

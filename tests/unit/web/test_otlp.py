@@ -1,0 +1,124 @@
+"""The edge of ``POST /v1/traces`` bounds what one request may cost before anything walks it:
+spans, and the resources, scopes, attributes, events and links a few kilobytes of gzip can
+hold by the million; compressed and large bodies are decoded off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from exporter import routes
+from exporter.assembly import Components, build
+from exporter.clock import FakeClock
+from exporter.config import load_config
+from exporter.generations.intake import IntakeError
+from exporter.teams import resolve_teams
+from exporter.web import otlp
+from exporter.web.otlp import ITEMS_PER_SPAN, PROTOBUF, measure
+from tests.support.ids import gen_id
+from tests.support.otlp import do_generate, request, span
+
+MAX_SPANS = 10
+
+
+def empty_scopes(count: int) -> bytes:
+    """An ExportTraceServiceRequest of one resource holding ``count`` empty scopes, written
+    out by hand: 2 bytes a scope, so two million gzip to about 4 KB."""
+    scopes = b"\x12\x00" * count
+    size, length = len(scopes), bytearray()
+    while True:
+        length.append((size & 0x7F) | (0x80 if size > 0x7F else 0))
+        size >>= 7
+        if not size:
+            break
+    return b"\x0a" + bytes(length) + scopes
+
+
+def test_a_request_within_the_limits_measures_its_spans() -> None:
+    message = request([do_generate(gen_id(1)), span("plain", {"a": 1})])
+    assert measure(message, MAX_SPANS) == 2
+
+
+@pytest.mark.parametrize(
+    ("message", "what"),
+    [
+        (request([span(f"s{n}", {}) for n in range(MAX_SPANS + 1)]), "spans"),
+        (ExportTraceServiceRequest.FromString(empty_scopes(MAX_SPANS + 1)), "scopes"),
+        (
+            ExportTraceServiceRequest(resource_spans=[request([]).resource_spans[0]] * 11),
+            "resources",
+        ),
+        (
+            request([span("wide", {f"k{n}": n for n in range(MAX_SPANS * ITEMS_PER_SPAN + 1)})]),
+            "attributes, events and links",
+        ),
+    ],
+    ids=["spans", "scopes", "resources", "attributes"],
+)
+def test_whatever_a_request_holds_too_much_of_is_refused_413(
+    message: ExportTraceServiceRequest, what: str
+) -> None:
+    with pytest.raises(IntakeError, match=f"more than .* {what} in one request") as caught:
+        measure(message, MAX_SPANS)
+    assert caught.value.status == 413
+
+
+def test_events_count_with_their_attributes() -> None:
+    traced = span("events", {})
+    for n in range(MAX_SPANS * ITEMS_PER_SPAN // 2):
+        traced.events.add(name=f"e{n}").attributes.add(key="k")
+    with pytest.raises(IntakeError, match="attributes, events and links"):
+        measure(request([traced]), MAX_SPANS)
+
+
+@pytest.fixture
+async def exporter(tmp_path: Path) -> AsyncIterator[Components]:
+    config = load_config(None, {}, {"state.path": str(tmp_path / "state.db")})
+    exp = build(
+        config, resolve_teams(config, {"AI_GATEWAY_API_KEY": "vck_" + "k" * 40}), FakeClock()
+    )
+    writer = asyncio.create_task(exp.generations.writer.run())
+    yield exp
+    writer.cancel()
+    await exp.generations.close()
+
+
+async def test_a_4_kb_gzip_of_two_million_empty_scopes_is_refused_off_the_loop(
+    exporter: Components, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: decoded on the event loop (the body is small), then every scope walked, about
+    9 s of a loop that also answers scrapes."""
+    threads: list[threading.Thread] = []
+    decode = otlp.decode
+
+    def recorded(*args: object) -> ExportTraceServiceRequest:
+        threads.append(threading.current_thread())
+        return decode(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(otlp, "decode", recorded)
+    body = gzip.compress(empty_scopes(2_000_000))
+    assert len(body) < 8192
+    transport = httpx.ASGITransport(app=exporter.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.post(
+            routes.TRACES,
+            content=body,
+            headers={"Content-Type": PROTOBUF, "Content-Encoding": "gzip"},
+        )
+        plain = await client.post(
+            routes.TRACES,
+            content=request([do_generate(gen_id(2))]).SerializeToString(),
+            headers={"Content-Type": PROTOBUF},
+        )
+    assert answer.status_code == 413, answer.content
+    assert b"scopes in one request" in answer.content
+    assert plain.status_code == 200
+    assert threads[0] is not threading.main_thread(), "a compressed body is decoded in a thread"
+    assert threads[1] is threading.main_thread(), "a small plain one on the loop, as before"
