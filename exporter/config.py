@@ -155,7 +155,9 @@ class GatewayConfig(StrictModel):
         "https://ai-gateway.vercel.sh/v1 works too.",
     )
     timeout: Annotated[Duration, _at_least(0.1)] = Field(
-        10.0, description="Timeout of one upstream request."
+        10.0,
+        description="Most time one upstream request may take, connecting and reading the whole "
+        "answer (a trickling answer is cut at it).",
     )
 
 

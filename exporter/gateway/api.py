@@ -14,6 +14,7 @@ option to fix, so a wrong URL is not mistaken for "not recorded yet" or a bad an
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
@@ -118,6 +119,9 @@ class ApiClient:
         self._metrics = api_metrics
         self._retry = retry or RetryPolicy()
         self._clock = clock or SystemClock()
+        # httpx's timeout bounds each read, so an answer that trickles a byte at a time never
+        # ends; this bounds the whole request, headers and body.
+        self._deadline = timeout
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout),
@@ -179,8 +183,9 @@ class ApiClient:
         # No key: a public endpoint (the model catalog), which is sent no credentials at all.
         headers = {} if self._key is None else {"Authorization": f"Bearer {self._key.get()}"}
         try:
-            return await self._http.get(path, params=params, headers=headers)
-        except httpx.TimeoutException:
+            request = self._http.get(path, params=params, headers=headers)
+            return await asyncio.wait_for(request, self._deadline)
+        except (httpx.TimeoutException, asyncio.TimeoutError):
             raise TransportError("request timed out", timeout=True) from None
         except httpx.HTTPError as exc:
             raise TransportError(f"request failed: {type(exc).__name__}") from None

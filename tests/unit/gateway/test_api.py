@@ -4,6 +4,8 @@ becomes a record or a GatewayError. The clients' own tests cover only their endp
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 from pathlib import Path
 
@@ -418,3 +420,25 @@ async def test_a_404_means_no_such_record_only_where_the_api_says_so_and_only_in
     with pytest.raises(MisdirectedError):
         await client.record("r1")
     assert route.call_count == 2
+
+
+class Trickle(httpx.AsyncByteStream):
+    """An answer that sends its first byte and then nothing more, ever: each read would
+    wait forever, so only a deadline on the whole request ends it."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"{"
+        await asyncio.Event().wait()
+
+
+async def test_a_trickling_answer_is_cut_at_the_timeout_in_all(
+    registry: CollectorRegistry,
+) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, stream=Trickle()))
+    client = Probe(
+        "prod", BASE, StaticKey(KEY), ApiMetrics(registry), timeout=0.2, transport=transport
+    )
+    with pytest.raises(TransportError) as caught:
+        await asyncio.wait_for(client.record("r1"), timeout=60)  # before: never answered
+    assert caught.value.code == "timeout"
+    assert requests_counted(registry, "record", "timeout") == 1
