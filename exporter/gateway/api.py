@@ -39,6 +39,7 @@ from exporter.gateway.keys import KeySource
 from exporter.gateway.models import load_json
 from exporter.gateway.retry import RetryPolicy, parse_retry_after
 from exporter.metrics import ApiMetrics
+from exporter.redaction import SECRETS
 
 T = TypeVar("T")
 USER_AGENT = f"vercel-ai-gateway-exporter/{__version__}"
@@ -216,7 +217,9 @@ class ApiClient:
         except InvalidResponseError:
             body = None
         message, error_type = error_details(body)
-        text = (message or response.reason_phrase or "no message")[:_MAX_MESSAGE]
+        # Masked whole, then cut: cut first, a key quoted near the end loses its tail and no
+        # longer matches the mask.
+        text = SECRETS.mask(message or response.reason_phrase or "no message")[:_MAX_MESSAGE]
         if status in (401, 403):
             text = f"{self.credential} rejected for team {self.team} ({status}: {text})"
         retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.time())

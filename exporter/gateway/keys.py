@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +32,22 @@ class KeySource(Protocol):
         """Read the key again now (SIGHUP); True when it changed. Raises ConfigError when the
         new content is not a key (the last good key stays in use)."""
         ...
+
+
+# What an environment variable's name looks like by convention: a value that does not is more
+# likely the key itself, given where its name belongs, and is never printed.
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+
+
+def _unreadable(what: str, path: Path, exc: OSError) -> ConfigError:
+    """A key file that cannot be read at start. A path that names no file is not shown: it
+    may be the key itself, written where its path belongs."""
+    if isinstance(exc, FileNotFoundError):
+        return ConfigError(
+            f"{what}: no such file (the value is not shown in case it is the secret itself: "
+            f"give the path of a file that holds it)"
+        )
+    return ConfigError(f"{what} {path}: cannot read: {exc.strerror}")
 
 
 def _checked(key: str, where: str) -> str:
@@ -69,6 +86,12 @@ class EnvKey:
     def __init__(self, var: str, environ: dict[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         self._var = var
+        if not _VARIABLE_NAME.fullmatch(var):
+            raise ConfigError(
+                "api_key_env is not an environment variable's name (upper case, digits and _; "
+                "the value is not shown in case it is the key itself): name the variable that "
+                "holds the key, or use api_key_file"
+            )
         if var not in env:
             raise ConfigError(f"environment variable {var} is not set")
         self._key = _checked(env[var], f"environment variable {var}")
@@ -102,7 +125,7 @@ class FileKey:
         try:
             self._load()
         except OSError as exc:
-            raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from None
+            raise _unreadable(what, path, exc) from None
 
     def _load(self) -> bool:
         stat = self._path.stat()
@@ -133,7 +156,7 @@ class FileKey:
         self._stamp = self._refused = None
         try:
             return self._load()
-        except OSError as exc:
+        except OSError as exc:  # a file read before: its path is a path
             raise ConfigError(f"{self._what} {self._path}: cannot read: {exc.strerror}") from None
 
     def describe(self) -> str:

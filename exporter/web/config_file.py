@@ -30,6 +30,7 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     ValidationError,
+    field_validator,
 )
 
 from exporter.config import ConfigError, StrictModel, describe_errors, read_yaml_mapping
@@ -86,12 +87,6 @@ def _refuse_require_any(value: object) -> object:
     return value
 
 
-def _check_user(name: str) -> str:
-    if ":" in name:
-        raise ValueError("a user name cannot contain ':' (basic auth could not carry it)")
-    return name
-
-
 def _check_hash(value: str) -> str:
     # The message never repeats the value: it may be a password pasted by mistake.
     if not _BCRYPT.fullmatch(value):
@@ -110,13 +105,26 @@ class TLSServerConfig(StrictModel):
     max_version: TLSVersionName = "TLS13"
 
 
-UserName = Annotated[str, AfterValidator(_check_user)]
 BcryptHash = Annotated[str, AfterValidator(_check_hash)]
 
 
 class WebFile(StrictModel):
     tls_server_config: TLSServerConfig | None = None
-    basic_auth_users: dict[UserName, BcryptHash] | None = None
+    basic_auth_users: dict[str, BcryptHash] | None = None
+
+    @field_validator("basic_auth_users", mode="before")
+    @classmethod
+    def _user_names(cls, users: object) -> object:
+        """Checked here, not per key: an error at a key would name it, and ``user:password``
+        is what a name with ':' usually is."""
+        for name in users if isinstance(users, dict) else ():
+            if isinstance(name, str) and ":" in name:
+                raise ValueError(
+                    f"user {name.split(':', 1)[0]!r}: a user name cannot contain ':' (basic "
+                    "auth could not carry it; what follows it is not shown, in case it is a "
+                    "password)"
+                )
+        return users
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -138,11 +139,31 @@ def test_team_key_env_not_set(tmp_path: Path) -> None:
     )
 
 
-def test_unreadable_key_file(tmp_path: Path) -> None:
-    data = {"teams": [{"name": "prod", "api_key_file": str(tmp_path / "missing")}]}
+def test_a_key_file_that_is_no_file_is_not_named(tmp_path: Path) -> None:
+    """A key written where its file's path belongs would be printed whole at start."""
+    for value in (str(tmp_path / "missing"), "vck_written_where_the_path_belongs_0123"):
+        data = {"teams": [{"name": "prod", "api_key_file": value}]}
+        message = error_for(tmp_path, data)
+        assert message.startswith("teams[0] (prod): api_key_file: no such file"), message
+        assert Path(value).name not in message
+
+
+def test_a_key_written_as_the_variable_name_is_not_printed(tmp_path: Path) -> None:
+    data = {"teams": [{"name": "prod", "api_key_env": "vck_not_a_name_0123456789"}]}
+    message = error_for(tmp_path, data)
+    assert "not an environment variable's name" in message
+    assert "vck_not_a_name" not in message
+
+
+def test_an_unreadable_key_file_is_named(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads any file")
+    key = tmp_path / "key"
+    key.write_text("vck_0123456789\n")
+    key.chmod(0)
+    data = {"teams": [{"name": "prod", "api_key_file": str(key)}]}
     assert error_for(tmp_path, data) == (
-        f"teams[0] (prod): api_key_file {tmp_path / 'missing'}: cannot read: "
-        "No such file or directory"
+        f"teams[0] (prod): api_key_file {key}: cannot read: Permission denied"
     )
 
 

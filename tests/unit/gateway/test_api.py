@@ -442,3 +442,16 @@ async def test_a_trickling_answer_is_cut_at_the_timeout_in_all(
         await asyncio.wait_for(client.record("r1"), timeout=60)  # before: never answered
     assert caught.value.code == "timeout"
     assert requests_counted(registry, "record", "timeout") == 1
+
+
+@respx.mock
+async def test_a_key_quoted_near_the_end_of_a_long_error_is_masked_before_the_cut(
+    client: Probe,
+) -> None:
+    """Cut first, the key lost its tail and no longer matched the mask: 22 of 34 characters
+    of it reached the log and the landing page."""
+    quoted = "x" * 280 + f" key {KEY} was refused"  # the cut at 300 falls inside the key
+    respx.get(f"{BASE}/v1/record").respond(400, json={"error": {"message": quoted}})
+    with pytest.raises(BadRequestError) as caught:
+        await client.record("r1")
+    assert KEY[:8] not in str(caught.value)

@@ -143,10 +143,7 @@ def test_an_unreadable_token_file_stops_the_start(tmp_path: Path) -> None:
     (resolved,) = resolve_teams(config, {"K": "sk-config-0123456789"})
     with pytest.raises(ConfigError) as caught:
         BudgetsSource([resolved], ApiMetrics(CollectorRegistry()), FakeClock(), 10.0)
-    assert str(caught.value) == (
-        f"teams[0] (prod): budgets.token_file {tmp_path / 'nope'}: cannot read: "
-        "No such file or directory"
-    )
+    assert str(caught.value).startswith("teams[0] (prod): budgets.token_file: no such file")
     empty = tmp_path / "empty"
     empty.write_text("\n")
     config = load(tmp_path, team(budgets={"token_file": str(empty), "team_id": "t"}))

@@ -157,10 +157,10 @@ INVALID: dict[str, tuple[Any, str]] = {
         {"basic_auth_users": {"alice": HASH.replace("$04$", "$99$")}},
         f"basic_auth_users.alice: not a bcrypt hash ({HASH_HINT})",
     ),
-    "a user name basic auth cannot carry": (
-        {"basic_auth_users": {"al:ice": HASH}},
-        "basic_auth_users['al:ice']: a user name cannot contain ':' "
-        "(basic auth could not carry it)",
+    "a user name basic auth cannot carry, its password never shown": (
+        {"basic_auth_users": {"alice:hunter2secret": HASH}},
+        "basic_auth_users: user 'alice': a user name cannot contain ':' (basic auth could not "
+        "carry it; what follows it is not shown, in case it is a password)",
     ),
     "users as a list": (
         {"basic_auth_users": ["alice"]},
