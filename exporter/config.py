@@ -279,7 +279,10 @@ class LookupConfig(StrictModel):
         5.0, description="Wait before the first lookup (records appear some seconds late)."
     )
     max_age: Annotated[Duration, _at_least(1.0)] = Field(
-        900.0, description="Give an ID up (abandoned, not_found) when still missing this long."
+        900.0,
+        description="Give an ID up (abandoned, not_found) when the gateway still answers 404 "
+        "this long after it arrived; errors and a backlog never give an ID up before the dedup "
+        "retention.",
     )
     retry_budget: float = Field(
         5.0,

@@ -401,8 +401,9 @@ GENERATION_LOOKUPS = _family(
 )  # fmt: skip
 GENERATION_IDS_ABANDONED = _family(
     "generation_ids_abandoned_total", C, "", "vercel_team reason",
-    "Generation IDs given up on, by reason (not_found, max_age, rejected, forbidden: refused "
-    "for that record while the key works, invalid).",
+    "Generation IDs given up on, by reason (not_found: a 404 after lookup.max_age; max_age: no "
+    "answer about the ID but errors for the whole dedup retention; rejected; forbidden: refused "
+    "for that record while the key works; invalid).",
     SUM, Area.PIPELINE,
 )  # fmt: skip
 GENERATION_LOOKUP_RETRIES_DEFERRED = _family(

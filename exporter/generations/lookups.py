@@ -56,8 +56,11 @@ class LookupSettings:
     concurrency: int = 8
     rate: float = 20.0  # lookups per second per team
     initial_delay: float = 5.0
-    max_age: float = 900.0
+    max_age: float = 900.0  # a 404 this long after arrival gives an ID up as not found
     retry_budget: float = 5.0  # retries per second per team
+    # While the gateway gives no answer about an ID (errors, rate limits, a refused key), it
+    # stays queued until intake would refuse it as stale: an outage never abandons it.
+    max_wait: float = 7 * 86400.0
 
 
 def retry_delay(attempts: int, base: float, rng: random.Random) -> float:
@@ -267,17 +270,13 @@ class LookupScheduler:
             woken.cancel()
 
     async def _defer(self, rows: list[PendingRow], now: float) -> None:
-        """Put retries off until the budget has refilled (or give them up at their max age),
-        in one commit."""
-        ops: list[Defer | Resolve] = []
+        """Put retries off until the budget has refilled, in one commit. Never a give-up: the
+        exporter's own backlog says nothing about whether a record exists."""
+        ops: list[Defer] = []
         for row in rows:
-            deadline = row.received_at + self._settings.max_age
             # As long again as its backoff: a budget spent by a burst stays spent for a while.
             later = now + retry_delay(row.attempts, self._settings.initial_delay, self._rng)
-            if now < deadline:
-                ops.append(Defer(row, min(later, deadline)))
-            else:
-                ops.append(Resolve(row, None, abandoned="not_found"))
+            ops.append(Defer(row, later))
         results = await asyncio.gather(
             *(self._writer.submit(op) for op in ops), return_exceptions=True
         )
@@ -373,9 +372,12 @@ def after_failure(
     400: the gateway says the ID is bad, so it is abandoned at once; so is a 403 while the key
     is known to work (``key_accepted``): the record is refused, not the key. Anything else is
     retried with backoff (or after Retry-After, or after a pause for a refused key or a budget
-    that blocks it) until the ID's max age, then abandoned with a reason that says what kept it
-    from being found. An answer that is no API's (an HTML page) backs off like an error: while
-    it lasts, the credits poll holds the team's lookups (see the module's docstring).
+    that blocks it). Only the gateway's own answer about the ID gives it up at its max age: a
+    404 (not_found) or a body that is no record (invalid). Errors, rate limits and a refused key
+    say nothing about the record, so the ID waits through them up to ``max_wait`` (max_age),
+    however long an outage lasts. An answer that is no API's (an HTML page) backs off like an
+    error: while it lasts, the credits poll holds the team's lookups (see the module's
+    docstring).
     """
     if isinstance(exc, BadRequestError):
         return Resolve(row, "rejected", abandoned="rejected"), None
@@ -395,7 +397,8 @@ def after_failure(
         outcome, reason = "invalid", "invalid"
     else:
         outcome, reason = "error", "max_age"
-    deadline = row.received_at + settings.max_age
+    answered = isinstance(exc, (NotFoundError, InvalidResponseError))
+    deadline = row.received_at + (settings.max_age if answered else settings.max_wait)
     if now >= deadline:
         return Resolve(row, outcome, abandoned=reason), pause
     return Reschedule(row, outcome, min(now + wait, deadline)), pause

@@ -142,6 +142,7 @@ class GenerationPipeline:
             lookup.initial_delay,
             lookup.max_age,
             lookup.retry_budget,
+            self._config.state.dedup_retention,
         )
         offsets = self.store.offsets()
         work: list[Coroutine[Any, Any, None]] = [self.writer.run(), self._prune()]

@@ -91,19 +91,34 @@ def test_400_is_abandoned_at_once_and_401_is_not_retried_in_a_loop() -> None:
     assert isinstance(op, Reschedule) and pause == 60 and op.due_at == NOW + 60
 
 
+def test_an_answer_that_is_no_record_is_given_up_at_the_max_age() -> None:
+    exc = InvalidResponseError("x")
+    op, _ = after_failure(row(), exc, SETTINGS, NOW, random.Random(1))
+    assert isinstance(op, Reschedule) and op.outcome == "invalid"
+    op, _ = after_failure(row(age=1000), exc, SETTINGS, NOW, random.Random(1))
+    assert isinstance(op, Resolve) and op.abandoned == "invalid"
+
+
 @pytest.mark.parametrize(
-    ("exc", "outcome", "reason"),
+    ("exc", "outcome"),
     [
-        (ServerError("x", status=503), "error", "max_age"),
-        (TransportError("x", timeout=True), "error", "max_age"),
-        (InvalidResponseError("x"), "invalid", "invalid"),
+        (ServerError("x", status=503), "error"),
+        (TransportError("x", timeout=True), "error"),
+        (RateLimitedError("x", status=429, retry_after=30), "rate_limited"),
+        (AuthError("x", status=401), "rejected"),
+        (QuotaExceededError("x", status=402), "rejected"),
     ],
 )
-def test_transient_errors_retry_until_max_age(exc: Exception, outcome: str, reason: str) -> None:
-    op, _ = after_failure(row(), exc, SETTINGS, NOW, random.Random(1))  # type: ignore[arg-type]
-    assert isinstance(op, Reschedule) and op.outcome == outcome
-    op, _ = after_failure(row(age=1000), exc, SETTINGS, NOW, random.Random(1))  # type: ignore[arg-type]
-    assert isinstance(op, Resolve) and op.abandoned == reason
+def test_an_outage_never_gives_an_id_up_before_the_dedup_retention(
+    exc: Exception, outcome: str
+) -> None:
+    """90 s of 503s at 20 IDs/s lost 630 of 1,800 real generations, labelled not_found though
+    the gateway never answered 404: errors say nothing about the record."""
+    for age in (1000, 86400):
+        op, _ = after_failure(row(age=age), exc, SETTINGS, NOW, random.Random(1))  # type: ignore[arg-type]
+        assert isinstance(op, Reschedule) and op.outcome == outcome, age
+    op, _ = after_failure(row(age=SETTINGS.max_wait), exc, SETTINGS, NOW, random.Random(1))  # type: ignore[arg-type]
+    assert isinstance(op, Resolve) and op.abandoned in ("max_age", "rejected")
 
 
 async def test_limiter_holds_every_lookup_during_a_pause_and_keeps_the_rate() -> None:
