@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -43,6 +44,8 @@ class Store:
         self.path = path
         self._conn, self._owner = open_state(path)
         self._lock = threading.Lock()
+        self._identity = _identity(path)
+        self._lost = False  # the file was removed or replaced: said once, refused ever since
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
@@ -179,6 +182,7 @@ class Store:
     ) -> tuple[list[Any], Transaction]:
         """Apply ``ops`` in one transaction; on any error nothing is written."""
         with self._locked() as conn:
+            self._check_identity()
             tx = Transaction(conn, mirror, now, now if wall is None else wall)
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -192,3 +196,27 @@ class Store:
                     raise StoreUnavailable(f"state store {self.path}: {exc}") from None
                 raise
         return results, tx
+
+    def _check_identity(self) -> None:
+        """A file removed or replaced under a running exporter takes every commit with it
+        (an unlinked file is written on, and lost at the next start): stop acknowledging, and
+        say so loudly, once."""
+        try:
+            same = _identity(self.path) == self._identity
+        except OSError:
+            same = False
+        if same:
+            return
+        message = (
+            f"state file {self.path} was removed or replaced while the exporter ran: nothing "
+            f"is acknowledged any more; restore it, or restart to open what is there now"
+        )
+        if not self._lost:
+            self._lost = True
+            log.error(message)
+        raise StoreUnavailable(message)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino

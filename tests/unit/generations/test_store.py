@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from exporter.clock import FakeClock
 from exporter.gateway.models import Generation
@@ -13,7 +16,7 @@ from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.operations import AddIds, Operation, Reschedule, Resolve
 from exporter.generations.series import SeriesKey
-from exporter.generations.store import Store
+from exporter.generations.store import Store, StoreUnavailable
 from exporter.generations.writer import StateWriter
 from exporter.metrics import (
     GENERATION_COST,
@@ -138,3 +141,24 @@ def test_observer_counts_skipped_fields_and_bounds_labels() -> None:
         if d.metric is GENERATION_REQUESTS
     ]
     assert labels[0]["model"] == "other" and labels[0]["provider"] == "unknown"
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+async def test_a_state_file_removed_or_replaced_while_running_acknowledges_nothing_more(
+    tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: intake kept answering 202 onto an unlinked file, nothing was logged, and the
+    next start began empty with every acknowledged ID lost."""
+    path = tmp_path / "s.db"
+    store, mirror = Store(path), SeriesMirror()
+    writer = StateWriter(store, mirror, FakeClock())
+    assert await commit(writer, AddIds("prod", "http", IDS[:1], 0.0)) == (1, 0)
+    path.rename(tmp_path / "moved.db")
+    if how == "replaced":
+        path.write_bytes((tmp_path / "moved.db").read_bytes())
+    with caplog.at_level(logging.ERROR):
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable, match=f"{how} while the exporter ran|removed or"):
+                await commit(writer, AddIds("prod", "http", IDS[1:2], 0.0))
+    assert len([r for r in caplog.records if "removed or replaced" in r.getMessage()]) == 1
+    assert mirror.pending == {"prod": 1}, "nothing more was taken"
