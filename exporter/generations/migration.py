@@ -132,7 +132,8 @@ def _rename_v010_series(conn: sqlite3.Connection) -> int:
 def _from_v2(conn: sqlite3.Connection) -> int:
     """Schema 2 to 3: the deliveries table, and ``operation="unknown"`` on the generation
     series stored before the label existed (a lookup's record does not say what kind of
-    request it was); returns how many series were labelled."""
+    request it was); returns how many series were labelled. Schema 3 to 4 is the claims
+    table alone, which ``create`` adds."""
     create(conn)
     old: list[tuple[str, str]] = []
     labelled: dict[SeriesKey, SeriesValue] = {}

@@ -169,6 +169,22 @@ def remember(tx: Transaction, rows: Iterable[tuple[str, str, float, str]]) -> No
     tx.conn.executemany("INSERT OR REPLACE INTO resolved VALUES (?, ?, ?, ?)", records)
 
 
+def claim(
+    conn: sqlite3.Connection, keys: Sequence[bytes], team: int, source: str, attributes: str
+) -> None:
+    """Note that ``team`` sent those of ``keys`` already pending under another team: when that
+    team gives the ID up (its key cannot see another team's generation), it passes to this one
+    instead of being lost (two teams sending one ID at once: Resolve)."""
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        conn.execute(
+            "INSERT OR IGNORE INTO claims (id, team, source, attributes) "
+            f"SELECT id, ?, ?, ? FROM pending WHERE id IN ({','.join('?' * len(chunk))}) "
+            "AND team != ?",
+            (team, source, attributes, *chunk, team),
+        )
+
+
 @dataclass
 class AddIds:
     """Intake: queue new IDs, count duplicates and rejects, optionally move a follower offset."""
@@ -195,6 +211,8 @@ class AddIds:
             [(key, team, self.source, tx.now, self.due_at, self.attributes) for key in keys],
         )
         accepted = tx.conn.total_changes - before  # a key already pending is ignored
+        if accepted < len(keys):
+            claim(tx.conn, keys, team, self.source, self.attributes)
         duplicates = len(self.ids) - accepted
         results = Counter({"accepted": accepted, "duplicate": duplicates})
         results["rejected"] = self.rejected
@@ -320,6 +338,11 @@ def _merged(earlier: str, drained: str) -> str:
     return encode_attributes({**decode_attributes(drained), **decode_attributes(earlier)})
 
 
+# Abandon reasons that may mean "another team's generation": the ID passes to a team that
+# claimed it rather than being given up.
+HANDED_ON = frozenset({"not_found", "forbidden"})
+
+
 @dataclass
 class Resolve:
     """A lookup's end: record the generation (or abandon it) and forget the pending row."""
@@ -333,10 +356,13 @@ class Resolve:
         key = idcodec.encode(self.row.id)
         if tx.conn.execute("DELETE FROM pending WHERE id = ?", (key,)).rowcount != 1:
             return  # resolved already: never count twice
-        remember(tx, [(self.row.id, self.row.team, tx.now, self.abandoned or FOUND)])
         team = self.row.team
         if self.outcome is not None:
             tx.apply([delta(GENERATION_LOOKUPS, 1, vercel_team=team, outcome=self.outcome)])
+        if self.abandoned in HANDED_ON and self._hand_on(tx, key):
+            return
+        tx.conn.execute("DELETE FROM claims WHERE id = ?", (key,))
+        remember(tx, [(self.row.id, team, tx.now, self.abandoned or FOUND)])
         if self.abandoned is None:
             tx.apply(self.deltas)
             waited = Decimal(str(round(tx.now - self.row.received_at, 3)))
@@ -353,6 +379,27 @@ class Resolve:
         else:
             tx.apply([delta(GENERATION_IDS_ABANDONED, 1, vercel_team=team, reason=self.abandoned)])
         tx.queue(team, -1)
+
+    def _hand_on(self, tx: Transaction, key: bytes) -> bool:
+        """Queue the ID for another team that sent it while it was pending here, if one did:
+        this team's key not seeing it says nothing about theirs. Nothing is abandoned."""
+        claimed = tx.conn.execute(
+            "SELECT claims.team, name, source, attributes FROM claims "
+            "JOIN teams ON code = claims.team WHERE id = ? LIMIT 1",
+            (key,),
+        ).fetchone()
+        if claimed is None:
+            return False
+        code, name, source, attributes = claimed
+        tx.conn.execute("DELETE FROM claims WHERE id = ? AND team = ?", (key, code))
+        tx.conn.execute(
+            "INSERT INTO pending (id, team, source, received_at, due_at, attributes) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (key, code, source, tx.now, tx.now, attributes),
+        )
+        tx.queue(self.row.team, -1)
+        tx.queue(name, 1)
+        return True
 
 
 @dataclass

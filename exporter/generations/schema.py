@@ -19,8 +19,8 @@ from exporter.generations.series import SeriesKey, SeriesValue
 
 APPLICATION_ID = 0x56414745  # "VAGE": marks the file as ours
 # 1: 0.1.0 (and text IDs, teams and outcomes); 2: compact keys and codes; 3: trace drain
-# deliveries, and the operation label on the generation series.
-SCHEMA_VERSION = 3
+# deliveries, and the operation label on the generation series; 4: claims.
+SCHEMA_VERSION = 4
 
 DDL = """
 CREATE TABLE IF NOT EXISTS teams (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS pending (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pending_due ON pending (team, due_at);
 CREATE INDEX IF NOT EXISTS pending_fresh ON pending (team, attempts, due_at);
+CREATE TABLE IF NOT EXISTS claims (
+    id BLOB NOT NULL, team INTEGER NOT NULL, source TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '', PRIMARY KEY (id, team)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS resolved (
     id BLOB PRIMARY KEY, team INTEGER NOT NULL, resolved_at INTEGER NOT NULL,
     outcome INTEGER NOT NULL

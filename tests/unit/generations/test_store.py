@@ -20,6 +20,7 @@ from exporter.generations.store import Store, StoreUnavailable
 from exporter.generations.writer import StateWriter
 from exporter.metrics import (
     GENERATION_COST,
+    GENERATION_IDS_ABANDONED,
     GENERATION_IDS_RECEIVED,
     GENERATION_LOOKUPS,
     GENERATION_REQUESTS,
@@ -141,6 +142,45 @@ def test_observer_counts_skipped_fields_and_bounds_labels() -> None:
         if d.metric is GENERATION_REQUESTS
     ]
     assert labels[0]["model"] == "other" and labels[0]["provider"] == "unknown"
+
+
+@pytest.mark.parametrize("reason", ["not_found", "forbidden"])
+async def test_an_id_two_teams_send_at_once_passes_to_the_other_when_one_gives_up(
+    tmp_path: Path, reason: str
+) -> None:
+    """Before: the second team's send was a duplicate of the pending one, the first team's key
+    could not see the generation and gave it up, and nobody ever counted it."""
+    clock = FakeClock()
+    store, mirror = Store(tmp_path / "s.db"), SeriesMirror()
+    writer = StateWriter(store, mirror, clock)
+    assert await commit(writer, AddIds("qa", "http", IDS[:1], 0.0)) == (1, 0)
+    assert await commit(writer, AddIds("prod", "otlp", IDS[:1], 0.0, attributes="a")) == (0, 1)
+    (mine,) = store.due("qa", clock.steady(), 10)
+    await commit(writer, Resolve(mine, "rejected", abandoned=reason))
+    assert mirror.pending == {"qa": 0, "prod": 1}, "handed on, not given up"
+    assert value(mirror, GENERATION_IDS_ABANDONED.name, vercel_team="qa", reason=reason) == 0
+    (theirs,) = store.due("prod", clock.steady() + 1, 10)
+    assert (theirs.id, theirs.source, theirs.attributes) == (IDS[0], "otlp", "a")
+    gen = Generation(id=IDS[0], total_cost=Decimal("0.5"), model="m", provider_name="p")
+    await commit(writer, Resolve(theirs, "found", observer().deltas("prod", gen)))
+    assert mirror.pending == {"qa": 0, "prod": 0}
+    assert value(mirror, GENERATION_LOOKUPS.name, vercel_team="prod", outcome="found") == 1
+    for team in ("qa", "prod"):  # found once: a duplicate for everyone from now on
+        assert await commit(writer, AddIds(team, "http", IDS[:1], 0.0)) == (0, 1)
+
+
+async def test_a_claim_ends_with_the_id_found_by_the_first_team(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store, mirror = Store(tmp_path / "s.db"), SeriesMirror()
+    writer = StateWriter(store, mirror, clock)
+    await commit(writer, AddIds("qa", "http", IDS[:1], 0.0))
+    await commit(writer, AddIds("prod", "http", IDS[:1], 0.0))
+    (mine,) = store.due("qa", clock.steady(), 10)
+    await commit(writer, Resolve(mine, "found"))
+    await commit(writer, AddIds("qa", "http", IDS[1:2], 0.0))
+    (other,) = store.due("qa", clock.steady(), 10)
+    await commit(writer, Resolve(other, "pending", abandoned="not_found"))
+    assert mirror.pending == {"qa": 0, "prod": 0}, "the claim went with the found ID"
 
 
 @pytest.mark.parametrize("how", ["removed", "replaced"])
