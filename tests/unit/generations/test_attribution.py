@@ -28,7 +28,7 @@ from exporter.metrics import GENERATION_REQUESTS
 from exporter.teams import resolve_teams
 from exporter.web.otlp import PROTOBUF
 from tests.support.ids import gen_id
-from tests.support.otlp import do_generate, request
+from tests.support.otlp import do_generate, request, span
 
 A, B = gen_id("5FAA"), gen_id("5FAB")
 
@@ -115,6 +115,17 @@ async def test_values_sent_with_ids_are_stored_and_survive_a_restart(tmp_path: P
     store.close()
     (row,) = Store(path).due("prod", 10.0, 10)
     assert attribution.pairs(row.attributes) == (("feature", "chat"),)
+
+
+def test_a_huge_value_is_cut_before_it_is_stored_with_each_id() -> None:
+    """A 466 KB value pushed with 10,000 IDs wrote 1.6 GB to the state file."""
+    attribution = Attribution(config("feature=field:feature", "step=span:ai.step"))
+    huge = "x" * 466_000
+    stored = attribution.from_fields({"feature": huge})
+    assert len(stored) < 200
+    traced = span("s", {"ai.step": huge})
+    assert len(attribution.from_span(traced, [])) < 200
+    assert attribution.pairs(stored) == (("feature", "x" * 127 + "…"), ("step", "none"))
 
 
 KEY = "vck_" + "k" * 40
