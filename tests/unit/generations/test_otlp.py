@@ -82,9 +82,12 @@ def test_prompt_history_and_errors_give_no_id() -> None:
             "gen_ai.input.messages": earlier,
             "ai.response.providerMetadata": provider_metadata(A),
             "ai.response.id": "aitxt-Yl4tM1xqVsC0dn9gL2pCqJnY",
+            # the model's own output may quote any ID: never read either
+            "ai.response.text": f"Your last request was {D}.",
+            "gen_ai.output.messages": json.dumps([{"role": "assistant", "content": D}]),
         },
     )
-    assert ids_of(step) == [A]
+    assert ids_of(step) == [A], "the fallback scan never runs when the metadata holds an ID"
     failed = span(
         "ai.generateText.doGenerate",
         {"ai.prompt.messages": earlier},
