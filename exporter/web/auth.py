@@ -92,13 +92,18 @@ class PasswordCheck:
         self._waiting = 0  # distinct untrusted pairs queued or being checked
 
     def replace_users(self, users: Mapping[str, bytes]) -> None:
-        """New users and hashes (a reloaded web config): every remembered verdict is void."""
+        """New users and hashes (a reloaded web config): every remembered verdict is void.
+
+        The trusted lane stays: it only orders checks, each still made against the new hashes,
+        and a reload during a flood of guesses must not put the scraper behind them. A reload
+        that changed nothing keeps the verdicts too."""
         if not users:
             raise ValueError("no users to check against")
+        if dict(users) == self._users:
+            return
         self._users = dict(users)
         self._decoy = next(iter(self._users.values()))
         self._verdicts.clear()
-        self._trusted.clear()
 
     def _digest(self, user: bytes, password: bytes) -> bytes:
         message = len(user).to_bytes(4, "big") + user + password

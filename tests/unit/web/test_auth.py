@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import time
 from typing import Any
 
@@ -70,6 +71,37 @@ async def test_the_cache_is_bounded(bcrypt_calls: list[bytes]) -> None:
     for guess in ("a", "b", "c", "a"):
         assert not await check.verify("alice", guess)
     assert bcrypt_calls == [b"a", b"b", b"c", b"a"]  # "a" was evicted by "c"
+
+
+async def test_a_reload_keeps_the_trusted_lane_and_unchanged_verdicts(
+    bcrypt_calls: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every SIGHUP cleared the trusted lane: during a guess flood, 14 of 27 good scrapes got
+    429. A reload that changed nothing keeps every verdict; one that changed the users voids
+    them, but a pair that was right keeps its own lane while it is checked again."""
+    check = PasswordCheck({"alice": HASH.encode()}, FakeClock(), max_waiting=1)
+    assert await check.verify("alice", PASSWORD)
+    check.replace_users({"alice": HASH.encode()})
+    assert await check.verify("alice", PASSWORD) and len(bcrypt_calls) == 1, "cached still"
+    check.replace_users({"alice": HASH.encode(), "bob": bcrypt.hashpw(b"b", bcrypt.gensalt(4))})
+    release, entered = threading.Event(), asyncio.Event()
+    loop, counting = asyncio.get_running_loop(), bcrypt.checkpw
+
+    def guesses_hang(password: bytes, hashed: bytes) -> bool:
+        if password == b"guess":
+            loop.call_soon_threadsafe(entered.set)
+            release.wait(30)
+        return counting(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", guesses_hang)
+    guess = asyncio.create_task(check.verify("alice", "guess"))  # fills the guess lane
+    await entered.wait()
+    try:
+        assert await check.verify("alice", PASSWORD), "the scraper's pair was not refused"
+    finally:
+        release.set()
+    assert not await guess
+    assert bcrypt_calls.count(PASSWORD.encode()) == 2, "checked again after the change"
 
 
 async def test_concurrent_requests_for_one_pair_cost_one_check(bcrypt_calls: list[bytes]) -> None:
