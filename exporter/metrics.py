@@ -415,7 +415,8 @@ GENERATION_LOOKUP_RETRIES_DEFERRED = _family(
 )  # fmt: skip
 GENERATION_QUEUE_LENGTH = _family(
     "generation_queue_length", G, "", "vercel_team",
-    "Generation IDs waiting to be looked up.",
+    "Generation IDs waiting to be looked up; a team no longer configured is listed while IDs "
+    "are stranded under it (each is taken over by the next configured team that sends it).",
     SUM, Area.PIPELINE,
 )  # fmt: skip
 GENERATION_LOOKUP_DELAY = _family(

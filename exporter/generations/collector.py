@@ -108,7 +108,10 @@ class GenerationsCollector(Collector):
     def _queue(self) -> Metric:
         queue = GENERATION_QUEUE_LENGTH.gauge()
         pending = dict(self._mirror.pending)
-        for team in self._teams:
+        stranded = sorted(
+            team for team, count in pending.items() if count and team not in self._teams
+        )
+        for team in [*self._teams, *stranded]:
             queue.add_metric([team], float(pending.get(team, 0)))
         return queue
 

@@ -87,7 +87,7 @@ class Intake:
         self._attribution = attribution
         self._reserved: dict[str, int] = {}  # IDs of requests whose commit is awaited
         self._mirror = mirror
-        self._teams = list(teams)
+        self._teams = tuple(teams)
         self._clock = clock
         self._initial_delay = initial_delay
         self.max_pending = max_pending  # per team; beyond it intake answers 503
@@ -150,7 +150,9 @@ class Intake:
             else:
                 fresh.append(gen_id)
         due = self._clock.steady() + self._initial_delay
-        return AddIds(team, source, fresh, due, rejected, offset, attributes, tuple(refused))
+        return AddIds(
+            team, source, fresh, due, rejected, offset, attributes, tuple(refused), self._teams
+        )
 
     async def commit(
         self,

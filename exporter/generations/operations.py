@@ -197,6 +197,9 @@ class AddIds:
     offset: tuple[str, int, int] | None = None  # (path, inode, offset) of a log follower
     attributes: str = ""  # stored with each ID, so a restart does not re-label it
     refused: tuple[tuple[str, str], ...] = ()  # (ID, stale or future): outside the ID window
+    # The configured teams: an ID pending under any other (a team renamed or removed since,
+    # whose IDs no one looks up) is taken over by this team.
+    teams: tuple[str, ...] = ()
 
     def apply(self, tx: Transaction) -> tuple[int, int]:
         team = add_team(tx.conn, self.team)
@@ -211,6 +214,8 @@ class AddIds:
             [(key, team, self.source, tx.now, self.due_at, self.attributes) for key in keys],
         )
         accepted = tx.conn.total_changes - before  # a key already pending is ignored
+        if accepted < len(keys) and self.teams:
+            accepted += self._take_over(tx, keys, team)
         if accepted < len(keys):
             claim(tx.conn, keys, team, self.source, self.attributes)
         duplicates = len(self.ids) - accepted
@@ -234,6 +239,29 @@ class AddIds:
             tx.conn.execute("INSERT OR REPLACE INTO follower_offsets VALUES (?, ?, ?)", self.offset)
         tx.queue(self.team, accepted)
         return accepted, duplicates
+
+    def _take_over(self, tx: Transaction, keys: Sequence[bytes], team: int) -> int:
+        """Move those of ``keys`` stranded under a team no longer configured to this one, as
+        if just received; how many."""
+        taken = 0
+        configured = ",".join("?" * len(self.teams))
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            stranded = tx.conn.execute(
+                f"SELECT id, name FROM pending JOIN teams ON code = team WHERE id IN ({marks}) "
+                f"AND name NOT IN ({configured})",
+                (*chunk, *self.teams),
+            ).fetchall()
+            tx.conn.executemany(
+                "UPDATE pending SET team = ?, source = ?, received_at = ?, due_at = ?, "
+                "attempts = 0, attributes = ? WHERE id = ?",
+                [(team, self.source, tx.now, self.due_at, self.attributes, k) for k, _ in stranded],
+            )
+            for _, name in stranded:
+                tx.queue(name, -1)
+            taken += len(stranded)
+        return taken
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,14 @@ class GenerationPipeline:
         self.store = Store(config.state.path)
         self.mirror = mirror
         self.store.load(self.mirror)
+        for team, count in sorted(self.mirror.pending.items()):
+            if count and team not in self.teams:
+                log.warning(
+                    f"{count} IDs are pending for team {team!r}, which is no longer configured "
+                    f"(renamed or removed): none is looked up until a configured team sends it "
+                    f"again, which takes it over",
+                    extra={"team": team},
+                )
         self.wake = {team: asyncio.Event() for team in self.teams}
         self.writer = StateWriter(self.store, self.mirror, clock, self.wake)
         limit = config.generations.max_models

@@ -17,12 +17,13 @@ from exporter.clock import FakeClock
 from exporter.config import load_config
 from exporter.generations.idcodec import created_at
 from exporter.generations.intake import CLOCK_SKEW
-from exporter.metrics import GENERATION_IDS_RECEIVED
+from exporter.metrics import GENERATION_IDS_RECEIVED, GENERATION_QUEUE_LENGTH
 from exporter.teams import resolve_teams
 from tests.support.ids import FAKE_NOW, gen_id
 from tests.support.otlp import do_generate, request
 
 RETENTION = 2 * 86400.0
+QUEUE = GENERATION_QUEUE_LENGTH.name
 STALE = gen_id(1, FAKE_NOW - RETENTION - 1)
 FUTURE = gen_id(2, FAKE_NOW + CLOCK_SKEW + 1)
 OLDEST = gen_id(3, FAKE_NOW - RETENTION)  # the edges are inside the window
@@ -114,3 +115,43 @@ async def test_the_window_moves_with_the_clock(
     assert isinstance(exporter.clock, FakeClock)
     exporter.clock.advance(3600)
     assert (await intake.accept("default", [FUTURE], "http")).accepted == 1
+
+
+async def test_ids_stranded_under_a_renamed_team_are_shown_and_taken_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: renaming a team left its pending IDs unlooked-up forever with no metric, and
+    sending them again under the new name counted them as duplicates (0 counted)."""
+    path = str(tmp_path / "state.db")
+    key = {"AI_GATEWAY_API_KEY": "vck_" + "k" * 40}
+
+    def exporter_of(name: str) -> Components:
+        file = tmp_path / f"{name}.yaml"
+        file.write_text(f"teams:\n  - name: {name}\n    api_key_env: AI_GATEWAY_API_KEY\n")
+        config = load_config(file, {}, {"state.path": path})
+        return build(config, resolve_teams(config, key), FakeClock())
+
+    old = exporter_of("prod")
+    writer = asyncio.create_task(old.generations.writer.run())
+    ids = [gen_id(n) for n in range(3)]
+    assert (await old.generations.intake.accept("prod", ids, "http")).accepted == 3
+    writer.cancel()
+    await old.generations.close()
+
+    with caplog.at_level("WARNING"):
+        new = exporter_of("production")
+    assert any("3 IDs are pending for team 'prod'" in r.getMessage() for r in caplog.records)
+    writer = asyncio.create_task(new.generations.writer.run())
+    transport = httpx.ASGITransport(app=new.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        text = (await client.get(routes.DEFAULT_METRICS)).text
+        assert f'{QUEUE}{{vercel_team="prod"}} 3.0' in text
+        taken = await new.generations.intake.accept("production", ids[:2], "http")
+        assert (taken.accepted, taken.duplicates) == (2, 0), "taken over, not duplicates"
+        text = (await client.get(routes.DEFAULT_METRICS)).text
+    assert f'{QUEUE}{{vercel_team="prod"}} 1.0' in text
+    assert f'{QUEUE}{{vercel_team="production"}} 2.0' in text
+    due = new.generations.store.due("production", new.clock.steady() + 86400, 10)
+    assert sorted(row.id for row in due) == ids[:2]
+    writer.cancel()
+    await new.generations.close()
