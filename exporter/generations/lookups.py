@@ -45,6 +45,12 @@ from exporter.generations.writer import StateWriter
 log = logging.getLogger(__name__)
 
 BACKOFF_CAP = 300.0
+# A schedule further ahead than this at start came from a clock set back since (Store.reanchor);
+# only a long Retry-After is moved early by it, which costs one more 429.
+REANCHOR_HORIZON = 2 * BACKOFF_CAP
+# 404s an ID must get before its age may give it up as not found: the age alone is wall time,
+# which a clock set forward across a restart makes look an hour older than it is.
+MIN_NOT_FOUND_ANSWERS = 5
 BUDGET_BURST_SECONDS = 60.0  # the retry budget may be spent this many seconds ahead
 AUTH_PAUSE = 60.0
 STORE_PAUSE = 5.0
@@ -399,6 +405,7 @@ def after_failure(
         outcome, reason = "error", "max_age"
     answered = isinstance(exc, (NotFoundError, InvalidResponseError))
     deadline = row.received_at + (settings.max_age if answered else settings.max_wait)
-    if now >= deadline:
+    enough = not isinstance(exc, NotFoundError) or row.attempts + 1 >= MIN_NOT_FOUND_ANSWERS
+    if now >= deadline and enough:
         return Resolve(row, outcome, abandoned=reason), pause
-    return Reschedule(row, outcome, min(now + wait, deadline)), pause
+    return Reschedule(row, outcome, min(now + wait, deadline) if enough else now + wait), pause

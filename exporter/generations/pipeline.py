@@ -17,7 +17,12 @@ from exporter.generations.attribution import Attribution, attribution_names
 from exporter.generations.collector import GenerationsCollector
 from exporter.generations.follower import LogFollower
 from exporter.generations.intake import Intake
-from exporter.generations.lookups import CreditsView, LookupScheduler, LookupSettings
+from exporter.generations.lookups import (
+    REANCHOR_HORIZON,
+    CreditsView,
+    LookupScheduler,
+    LookupSettings,
+)
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import CachePricing, LabelLimiter, Observer
 from exporter.generations.otlp import OtlpIntake, TeamMapping
@@ -74,6 +79,12 @@ class GenerationPipeline:
         self.store = Store(config.state.path)
         self.mirror = mirror
         self.store.load(self.mirror)
+        moved = self.store.reanchor(clock.steady(), REANCHOR_HORIZON)
+        if moved:
+            log.warning(
+                f"{moved} pending lookups were scheduled further ahead than any retry waits: "
+                f"the clock was set back since they were written; they are due now"
+            )
         for team, count in sorted(self.mirror.pending.items()):
             if count and team not in self.teams:
                 log.warning(

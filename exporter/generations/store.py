@@ -132,6 +132,21 @@ class Store:
             ).fetchone()
         return None if row[0] is None else float(row[0])
 
+    def reanchor(self, now: float, horizon: float) -> int:
+        """Bring pending times later than ``now + horizon`` to ``now``, once at start; how many
+        rows moved. Times are kept on steady time, which a restart anchors to the wall clock
+        anew: after the clock was set back across a restart, every schedule lay that far in
+        the future and nothing was looked up. (Set forward, IDs only look older: a lookup
+        gives one up only after several 404s, whatever its age says.)"""
+        with self._locked() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            moved = conn.execute(
+                "UPDATE pending SET due_at = ? WHERE due_at > ?", (now, now + horizon)
+            ).rowcount
+            conn.execute("UPDATE pending SET received_at = ? WHERE received_at > ?", (now, now))
+            conn.execute("COMMIT")
+        return moved
+
     def offsets(self) -> dict[str, tuple[int, int]]:
         with self._locked() as conn:
             rows = conn.execute("SELECT path, inode, offset FROM follower_offsets").fetchall()

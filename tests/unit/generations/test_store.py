@@ -12,6 +12,7 @@ import pytest
 
 from exporter.clock import FakeClock
 from exporter.gateway.models import Generation
+from exporter.generations.lookups import REANCHOR_HORIZON
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
 from exporter.generations.operations import AddIds, Operation, Reschedule, Resolve
@@ -202,3 +203,21 @@ async def test_a_state_file_removed_or_replaced_while_running_acknowledges_nothi
                 await commit(writer, AddIds("prod", "http", IDS[1:2], 0.0))
     assert len([r for r in caplog.records if "removed or replaced" in r.getMessage()]) == 1
     assert mirror.pending == {"prod": 1}, "nothing more was taken"
+
+
+async def test_schedules_survive_a_clock_set_back_across_a_restart(tmp_path: Path) -> None:
+    """Times are kept on steady time, anchored to the wall clock at each start: with the clock
+    set back an hour across a restart, every schedule lay an hour ahead (0 of 20 looked up)."""
+    before = FakeClock()
+    store, mirror = Store(tmp_path / "s.db"), SeriesMirror()
+    writer = StateWriter(store, mirror, before)
+    await commit(writer, AddIds("prod", "http", IDS, before.steady() + 5))
+    store.close()
+    after = FakeClock(start=before.time() - 3600)
+    restarted = Store(tmp_path / "s.db")
+    assert restarted.due("prod", after.steady() + 5, 100) == [], "an hour ahead, as written"
+    assert restarted.reanchor(after.steady(), REANCHOR_HORIZON) == len(IDS)
+    due = restarted.due("prod", after.steady(), 100)
+    assert len(due) == len(IDS)
+    assert all(row.received_at <= after.steady() for row in due), "no arrival in the future"
+    assert restarted.reanchor(after.steady(), REANCHOR_HORIZON) == 0, "once"
