@@ -1,6 +1,6 @@
 """The chart's values, its schema, its README and the exporter agree with each other: every
 value is documented and typed, and the schema's idea of the exporter's configuration is the
-exporter's own (so a key renamed in exporter/config.py fails here, not in a cluster)."""
+exporter's own (so a key renamed in exporter/config/schema.py fails here, not in a cluster)."""
 
 from __future__ import annotations
 

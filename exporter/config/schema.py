@@ -1,46 +1,31 @@
-"""One typed configuration, merged from defaults < YAML file < environment < flags.
-
-Every option of a section is reachable three ways with one spelling rule:
-YAML ``credits: {max_staleness: 5m}``, environment ``AI_GATEWAY_EXPORTER_CREDITS_MAX_STALENESS``,
-flag ``--credits.max-staleness``. Teams (several API keys) are YAML only. Validation errors
-name the key path and where the bad value came from, so a typo never starts a half-working
-exporter.
-"""
+"""The configuration's shape: every section as a strict pydantic model, with the checks
+and defaults of each option (its ``description`` is the option's documentation, for
+``--help`` and docs/configuration.md)."""
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from exporter import routes
 
-ENV_PREFIX = "AI_GATEWAY_EXPORTER_"
 DEFAULT_PORT = 9853
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-class ConfigError(Exception):
-    """A configuration the exporter refuses to start with; the text is shown to the user as is."""
 
 
 def parse_duration(value: object) -> float:
@@ -538,168 +523,3 @@ SECTIONS: dict[str, type[StrictModel]] = {
     "generations": GenerationsConfig,
     "catalog": CatalogConfig,
 }
-
-
-# Flags spelt as the rest of the Prometheus ecosystem spells them (exporter-toolkit).
-FLAG_SPELLINGS = {"web.config_file": "--web.config.file"}
-
-
-@dataclass(frozen=True)
-class Option:
-    """One section option and its three spellings."""
-
-    section: str
-    name: str
-    description: str
-    default: Any
-    repeatable: bool = False
-    duration: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.section}.{self.name}"
-
-    @property
-    def flag(self) -> str:
-        return FLAG_SPELLINGS.get(self.key, f"--{self.section}.{self.name.replace('_', '-')}")
-
-    @property
-    def env(self) -> str:
-        return f"{ENV_PREFIX}{self.section.upper()}_{self.name.upper()}"
-
-
-def options() -> Iterator[Option]:
-    """Every flag-able option, in a stable order, for ``--help`` and docs/configuration.md."""
-    for section, model in SECTIONS.items():
-        for name, field in model.model_fields.items():
-            repeatable = getattr(field.annotation, "__origin__", None) is list
-            default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-            duration = any(getattr(m, "func", None) is parse_duration for m in field.metadata)
-            yield Option(section, name, field.description or "", default, repeatable, duration)
-
-
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """A YAML file whose top level is a mapping (an empty file is ``{}``).
-
-    A syntax error names the line, never the text: these files sit next to secrets.
-    """
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"invalid YAML{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError("the top level must be a mapping")
-    return data
-
-
-def _load_yaml(path: Path) -> dict[str, Any]:
-    try:
-        return read_yaml_mapping(path)
-    except ConfigError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
-
-
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _describe_loc(loc: tuple[int | str, ...]) -> str:
-    """``teams[0].api_key_file``; a key that is not a plain word is quoted, so a key holding a
-    newline or a dot cannot make the message ambiguous or span lines."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int) or not _PLAIN_KEY.fullmatch(part):
-            out += f"[{part!r}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-Unsupported = Mapping[tuple[str, ...], Mapping[str, str]]
-
-
-def describe_errors(
-    exc: ValidationError, root: type[BaseModel], unsupported: Unsupported | None = None
-) -> str:
-    """Pydantic's errors rewritten for a person, one clause each: what key, what is wrong.
-
-    ``unsupported`` names keys of a foreign format (the exporter-toolkit web config) that are
-    refused by name, with what to use instead, rather than called unknown.
-    """
-    return "; ".join(_error_text(error, root, unsupported or {}) for error in exc.errors())
-
-
-def _error_text(error: Mapping[str, Any], root: type[BaseModel], unsupported: Unsupported) -> str:
-    # Pydantic adds steps that are not keys: validator names ("function-after[...]"), "[key]".
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
-    path = _describe_loc(loc)
-    if error["type"] == "extra_forbidden":
-        section, name = tuple(str(p) for p in loc[:-1]), str(loc[-1])
-        if name in unsupported.get(section, {}):
-            instead = unsupported[section][name]
-            return f"{path}: not supported by this exporter" + (f" ({instead})" if instead else "")
-        model = _model_at(root, loc[:-1])
-        close = difflib.get_close_matches(name, list(model.model_fields) if model else [], n=1)
-        return f"{path}: unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = "is required"
-    return f"{path}: {message}" if path else message
-
-
-def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = root
-    for part in loc:
-        if model is None:
-            return None
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        candidates = [annotation, *args]
-        model = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
-    return model
-
-
-def _set_path(target: dict[str, Any], key: str, value: Any) -> None:
-    section, name = key.split(".", 1)
-    existing = target.get(section)
-    if not isinstance(existing, dict):
-        existing = {}
-    target[section] = {**existing, name: value}
-
-
-def load_config(
-    config_file: Path | None,
-    environ: Mapping[str, str],
-    flags: Mapping[str, Any],
-) -> Config:
-    """Merge the sources (flags win over environment, which wins over YAML) and validate.
-
-    ``flags`` maps option keys (``credits.interval``) to values given on the command line.
-    """
-    raw: dict[str, Any] = _load_yaml(config_file) if config_file else {}
-    for option in options():
-        if option.env in environ:
-            value: Any = environ[option.env]
-            if option.repeatable:
-                value = [item.strip() for item in value.split(",") if item.strip()]
-            _set_path(raw, option.key, value)
-    for key, value in flags.items():
-        _set_path(raw, key, value)
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError("invalid configuration: " + describe_errors(exc, Config)) from None
