@@ -79,7 +79,9 @@ class _Deadlines:
 
     def _check_unread(self) -> None:
         self._unread = None
-        if self.transport.is_closing() or not self.transport.get_write_buffer_size():
+        # A closing transport counts too: close() waits for the buffer to drain, so uvicorn's
+        # keep-alive close (5 s) would otherwise leave an unread response in memory for good.
+        if not self.transport.get_write_buffer_size():
             return
         log.debug(
             "aborting a connection whose client does not read its response",

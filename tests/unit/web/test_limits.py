@@ -176,6 +176,22 @@ async def test_a_client_that_does_not_read_its_response_is_cut_off(http: str) ->
     assert transport.aborted, "aborted, so the unread bytes are freed at once"
 
 
+async def test_a_client_that_does_not_read_is_cut_off_after_the_keep_alive_close_too(
+    http: str,
+) -> None:
+    """uvicorn closes an idle kept-alive connection after 5 s, long before the 30 s write
+    deadline; a close waits for the buffer to drain, which a client that never reads never
+    lets happen, so 20 such clients held 540 MB. The deadline aborts a closing connection too."""
+    protocol, transport = connect(http)
+    transport.unread = 40_000_000
+    protocol.data_received(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.05)
+    transport.close()  # uvicorn's keep-alive timeout: the bytes stay buffered
+    assert not transport.aborted
+    await asyncio.sleep(0.3)
+    assert transport.aborted, "the write deadline fired although the connection was closing"
+
+
 async def test_a_client_that_reads_keeps_its_connection(http: str) -> None:
     protocol, transport = connect(http)
     protocol.data_received(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
