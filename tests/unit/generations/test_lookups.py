@@ -32,6 +32,7 @@ def made_up(count: int, prefix: str = "F") -> list[str]:
 
 
 REAL = "gen_01ARZ3NDEKTSV4RRFFQ69G5FAV"
+MADE_UP = 250  # enough to spend the retry budget's burst several times over
 
 
 class Gateway:
@@ -155,14 +156,14 @@ async def test_made_up_ids_cost_one_lookup_each_plus_the_retry_budget(
 ) -> None:
     settings = LookupSettings(concurrency=8, rate=20, max_age=300, retry_budget=1)
     h = writer_running(settings, set())
-    await h.add(made_up(1000))
+    await h.add(made_up(MADE_UP))
     started = h.clock.monotonic()
-    # Each leaves on its fifth 404, past its max age, asked for when the budget pays: ~4,000 s.
-    await h.run_until(lambda: h.mirror.pending.get("prod", 0) == 0, step=0.5)
+    # Each leaves on its fifth 404, past its max age, asked for when the budget pays: ~1,000 s.
+    await h.run_until(lambda: h.mirror.pending.get("prod", 0) == 0, step=2.0)
     elapsed = h.clock.monotonic() - started
-    retries = len(h.gateway.asked) - 1000
+    retries = len(h.gateway.asked) - MADE_UP
     bound = settings.retry_budget * (elapsed + BUDGET_BURST_SECONDS)
-    assert {gen_id for gen_id, _ in h.gateway.asked} == set(made_up(1000)), "each looked up"
+    assert {gen_id for gen_id, _ in h.gateway.asked} == set(made_up(MADE_UP)), "each looked up"
     assert retries <= bound, f"{retries} retries in {elapsed:.0f} s, budget {bound:.0f}"
     deferred = sum(
         value.total
@@ -244,7 +245,7 @@ async def test_real_ids_wait_out_an_outage_longer_than_their_max_age(
     real = made_up(200, prefix="R")
     h = writer_running(settings, set(real), down_for=1800)
     await h.add(real)
-    await h.run_until(lambda: h.mirror.pending.get("prod", 0) == 0, step=0.5)
+    await h.run_until(lambda: h.mirror.pending.get("prod", 0) == 0, step=2.0)
     assert h.clock.steady() >= h.gateway.until, "nothing settled during the outage"
     found = sum(
         h.mirror.values[key].total
