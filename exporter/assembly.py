@@ -125,7 +125,6 @@ def build(config: Config, teams: Sequence[Team], clock: Clock | None = None) -> 
         generations.intake,
         bearer,
         ingest.max_body_bytes,
-        ingest.max_ids,
         lambda status, message: refusals.refuse(
             routes.GENERATIONS, reason_of(status), status, message
         ),

@@ -185,7 +185,9 @@ class IngestConfig(StrictModel):
         description="Log file to pick generation IDs out of, as PATH or TEAM=PATH (repeatable).",
     )
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest intake body accepted.")
-    max_ids: int = Field(10_000, ge=1, description="Most IDs accepted in one intake request.")
+    max_ids: int = Field(
+        10_000, ge=1, description="Most IDs accepted in one intake request, pushed or in spans."
+    )
     max_pending: int = Field(
         2_000_000, ge=1, description="Most IDs waiting per team; beyond it intake answers 503."
     )

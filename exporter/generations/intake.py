@@ -80,6 +80,7 @@ class Intake:
         clock: Clock,
         initial_delay: float,
         max_pending: int,
+        max_ids: int,
         max_id_age: float,
         attribution: Attribution | None = None,
     ) -> None:
@@ -91,6 +92,7 @@ class Intake:
         self._clock = clock
         self._initial_delay = initial_delay
         self.max_pending = max_pending  # per team; beyond it intake answers 503
+        self.max_ids = max_ids  # per request, whatever the path; beyond it 413
         self._max_id_age = max_id_age  # the dedup retention: older IDs are refused as stale
         self.activity = Activity(clock)  # what the landing page shows as recent arrivals
 

@@ -41,7 +41,7 @@ from exporter.generations.drain import (
     gateway_root_id,
     is_gateway,
 )
-from exporter.generations.intake import Intake
+from exporter.generations.intake import Intake, IntakeError
 from exporter.generations.model_calls import ModelCallSpans, model_call
 from exporter.generations.observations import Observer
 from exporter.generations.operations import AddIds, RecordDelivery, Transaction
@@ -385,6 +385,11 @@ class OtlpIntake(Collector):
         Retry-After); every team's queue is checked for room first."""
         if not batch.ids:
             return
+        count = sum(len(ids) for ids in batch.ids.values())
+        if count > self._intake.max_ids:  # as on POST /generations: no request floods the queue
+            raise IntakeError(
+                413, f"too many generation IDs in one request: {count} > {self._intake.max_ids}"
+            )
         ops = self._queue_ops(batch.ids)
         await self._intake.commit(_Together(ops), _wanted(ops), _arrivals(ops))
 

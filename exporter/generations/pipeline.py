@@ -125,6 +125,7 @@ class GenerationPipeline:
             clock,
             config.lookup.initial_delay,
             config.ingest.max_pending,
+            config.ingest.max_ids,
             config.state.dedup_retention,
             self.attribution,
         )

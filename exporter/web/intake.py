@@ -83,13 +83,11 @@ class IntakeEndpoint:
         intake: Intake,
         token: BearerToken,
         max_body_bytes: int,
-        max_ids: int,
         on_refusal: Callable[[int, str], None],
     ) -> None:
         self._intake = intake
         self._token = token
         self._max_body_bytes = max_body_bytes
-        self._max_ids = max_ids
         self._on_refusal = on_refusal  # (status, message) of each refused request
 
     async def handle(self, request: Request) -> Response:
@@ -103,9 +101,9 @@ class IntakeEndpoint:
             team, values, fields = parse_body(
                 request.headers.get("content-type", ""), body, query_team
             )
-            if len(values) > self._max_ids:
+            if len(values) > intake.max_ids:
                 raise IntakeError(
-                    413, f"too many IDs in one request: {len(values)} > {self._max_ids}"
+                    413, f"too many IDs in one request: {len(values)} > {intake.max_ids}"
                 )
             team = intake.resolve_team(team)
             ids, rejected = split_ids(values)

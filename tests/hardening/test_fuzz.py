@@ -65,10 +65,11 @@ async def intake_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         SystemClock(),
         5.0,
         max_pending=100_000,
+        max_ids=200,
         max_id_age=StateConfig().dedup_retention,
     )
     endpoint = IntakeEndpoint(
-        intake, BearerToken(None), max_body_bytes=64 * 1024, max_ids=200, on_refusal=refused
+        intake, BearerToken(None), max_body_bytes=64 * 1024, on_refusal=refused
     )
     app = Starlette(routes=[Route("/generations", endpoint.handle, methods=["POST"])])
     task = asyncio.create_task(writer.run())

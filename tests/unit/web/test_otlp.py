@@ -122,3 +122,30 @@ async def test_a_4_kb_gzip_of_two_million_empty_scopes_is_refused_off_the_loop(
     assert plain.status_code == 200
     assert threads[0] is not threading.main_thread(), "a compressed body is decoded in a thread"
     assert threads[1] is threading.main_thread(), "a small plain one on the loop, as before"
+
+
+async def test_a_request_naming_more_ids_than_a_push_may_is_refused_whole(
+    exporter: Components,
+) -> None:
+    """--ingest.max-ids did not apply to spans: one client queued 1,000,000 made-up IDs in
+    12.8 s and the team's queue answered 503 to every real ID for a day."""
+    limit = exporter.generations.intake.max_ids
+    spans = [do_generate(gen_id(n)) for n in range(limit // 2 + 1)]  # within the span limit
+    for n, two in enumerate(spans):  # a second ID on each: every distinct ID counts
+        two.attributes.add(key="gen_ai.response.id").value.string_value = gen_id(f"X{n}")
+    transport = httpx.ASGITransport(app=exporter.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.post(
+            routes.TRACES,
+            content=request(spans).SerializeToString(),
+            headers={"Content-Type": PROTOBUF},
+        )
+        within = await client.post(
+            routes.TRACES,
+            content=request(spans[:5]).SerializeToString(),
+            headers={"Content-Type": PROTOBUF},
+        )
+    assert answer.status_code == 413
+    assert b"too many generation IDs in one request" in answer.content
+    assert within.status_code == 200
+    assert exporter.generations.mirror.pending.get("default", 0) == 10, "nothing of the first"
