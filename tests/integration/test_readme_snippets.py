@@ -42,6 +42,12 @@ declare module "ai" {
     readonly text: string;
     readonly providerMetadata: ProviderMetadata | undefined;
   }
+  export interface LanguageModelCallEndEvent {
+    readonly callId: string;
+    readonly responseId: string;
+    readonly finishReason: string;
+    readonly providerMetadata: ProviderMetadata | undefined;
+  }
   export type StopCondition = (options: { steps: StepResult[] }) => boolean;
   export function stepCountIs(count: number): StopCondition;
   interface CallOptions {
@@ -50,6 +56,7 @@ declare module "ai" {
     tools?: Record<string, unknown>;
     stopWhen?: StopCondition | StopCondition[];
     onStepFinish?: (step: StepResult) => void | PromiseLike<void>;
+    onLanguageModelCallEnd?: (event: LanguageModelCallEndEvent) => void | PromiseLike<void>;
     experimental_telemetry?: { isEnabled?: boolean; functionId?: string };
   }
   export function generateText(options: CallOptions): Promise<{
@@ -82,7 +89,12 @@ declare module "@ai-sdk/otel" {
     constructor(options?: { tracer?: unknown });
   }
   export class OpenTelemetry implements Telemetry {
-    constructor(options?: { tracer?: unknown; providerMetadata?: boolean; usage?: boolean });
+    constructor(options?: {
+      tracer?: unknown;
+      providerMetadata?: boolean;
+      usage?: boolean;
+      runtimeContext?: boolean;
+    });
   }
 }
 
@@ -110,6 +122,7 @@ declare module "@opentelemetry/sdk-node" {
   export class NodeSDK {
     constructor(configuration?: { traceExporter?: unknown; serviceName?: string });
     start(): void;
+    shutdown(): Promise<void>;
   }
 }
 
