@@ -554,16 +554,16 @@ MODEL_PROVIDER_UPTIME = _family(
     MAX, Area.CATALOG, fixed_for_sum=("window",),
 )  # fmt: skip
 MODEL_PROVIDER_TIME_TO_FIRST_TOKEN = _family(
-    "model_provider_time_to_first_token_seconds", G, "seconds", "model provider quantile",
+    "model_provider_time_to_first_token_seconds", G, "seconds", "model provider percentile",
     "Time to first token of the provider for the model over the last hour, as the gateway "
-    "publishes it (quantile 0.5 or 0.95, across all its customers).",
-    MAX, Area.CATALOG, fixed_for_sum=("quantile",),
+    "publishes it (percentile p50 or p95, across all its customers).",
+    MAX, Area.CATALOG, fixed_for_sum=("percentile",),
 )  # fmt: skip
 MODEL_PROVIDER_THROUGHPUT = _family(
-    "model_provider_throughput_tokens_per_second", G, "", "model provider quantile",
+    "model_provider_throughput_tokens_per_second", G, "", "model provider percentile",
     "Output tokens per second of the provider for the model over the last hour, as the "
-    "gateway publishes it (quantile 0.5 or 0.95).",
-    MAX, Area.CATALOG, fixed_for_sum=("quantile",),
+    "gateway publishes it (percentile p50 or p95).",
+    MAX, Area.CATALOG, fixed_for_sum=("percentile",),
 )  # fmt: skip
 MODEL_PROVIDER_STATUS = _family(
     "model_provider_status", G, "", "model provider",

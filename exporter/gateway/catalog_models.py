@@ -36,7 +36,9 @@ ENDPOINT_PRICE_FIELDS = {
     "cache_write": "input_cache_write",
 }
 UPTIME_WINDOWS = {"15m": "uptime_last_15m", "1h": "uptime_last_1h", "1d": "uptime_last_1d"}
-QUANTILES = {"0.5": "p50", "0.95": "p95"}
+# The gateway's percentiles, named as it names them: the label is ``percentile``, since
+# Prometheus reserves ``quantile`` for summaries (promtool check metrics refuses it on a gauge).
+PERCENTILES = ("p50", "p95")
 
 # Beyond these a value is a bug upstream: 10,000 USD per million tokens, a prompt of a
 # billion tokens, a stream of a million tokens a second, a date after the year 2999.
@@ -112,8 +114,8 @@ class ProviderEndpoint:
     provider: str
     status: int | None = None
     uptime: Mapping[str, Decimal] = field(default_factory=dict)  # window -> ratio (0-1)
-    latency: Mapping[str, Decimal] = field(default_factory=dict)  # quantile -> seconds
-    throughput: Mapping[str, Decimal] = field(default_factory=dict)  # quantile -> tokens/s
+    latency: Mapping[str, Decimal] = field(default_factory=dict)  # percentile -> seconds
+    throughput: Mapping[str, Decimal] = field(default_factory=dict)  # percentile -> tokens/s
     prices: Mapping[str, Decimal] = field(default_factory=dict)  # token_type -> USD per token
     invalid_fields: tuple[str, ...] = ()
 
@@ -227,7 +229,7 @@ def parse_models(body: object) -> ModelList:
 def _stats(
     raw: dict[str, Any], name: str, scale: Decimal, limit: Decimal, invalid: list[str]
 ) -> dict[str, Decimal]:
-    """``{"p50": …, "p95": …}`` by quantile, divided by ``scale``; bad values are dropped."""
+    """``{"p50": …, "p95": …}`` by percentile, divided by ``scale``; bad values are dropped."""
     stats = raw.get(name)
     if stats is None:
         return {}
@@ -235,14 +237,14 @@ def _stats(
         invalid.append(name)
         return {}
     out: dict[str, Decimal] = {}
-    for quantile, key in QUANTILES.items():
+    for key in PERCENTILES:
         if stats.get(key) is None:
             continue
         value = _bounded(stats[key], limit)
         if value is None:
             invalid.append(f"{name}.{key}")
         else:
-            out[quantile] = value / scale
+            out[key] = value / scale
     return out
 
 

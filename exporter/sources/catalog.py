@@ -310,10 +310,10 @@ class ProvidersCollector(Collector):
                 pair = [model, safe_label(endpoint.provider)]
                 for window, ratio in endpoint.uptime.items():
                     uptime.add_metric([*pair, window], float(ratio))
-                for quantile, seconds in endpoint.latency.items():
-                    ttft.add_metric([*pair, quantile], float(seconds))
-                for quantile, rate in endpoint.throughput.items():
-                    throughput.add_metric([*pair, quantile], float(rate))
+                for percentile, seconds in endpoint.latency.items():
+                    ttft.add_metric([*pair, percentile], float(seconds))
+                for percentile, rate in endpoint.throughput.items():
+                    throughput.add_metric([*pair, percentile], float(rate))
                 if endpoint.status is not None:
                     status.add_metric(pair, float(endpoint.status))
         return [uptime, ttft, throughput, status]

@@ -13,6 +13,8 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from exporter import metrics
+from tests.support.generations import priced_catalog_args
+from tests.support.processes import wait_until
 from tests.support.prometheus import PrometheusServer, static_job
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
@@ -69,7 +71,17 @@ def test_promtool_finds_nothing_in_the_exposition(
             }
         ]
     }
-    exp = exporter_factory(simulator.url, config=config, env={"K": KEY})
+    # Configured models have their providers read at the first poll: provider health, whose
+    # percentile label promtool refused while it was called quantile, is in the exposition.
+    exp = exporter_factory(
+        simulator.url, *priced_catalog_args(simulator), config=config, env={"K": KEY}
+    )
+    provider_ttft = f"\n{metrics.MODEL_PROVIDER_TIME_TO_FIRST_TOKEN.name}{{".encode()
+    wait_until(
+        lambda: provider_ttft in httpx.get(f"{exp.url}/metrics", timeout=10).content,
+        timeout=60,
+        what="provider health in the exposition",
+    )
     body = httpx.get(f"{exp.url}/metrics", timeout=10).content
     for family in metrics.FAMILIES:
         if family.area is metrics.Area.THRESHOLDS:

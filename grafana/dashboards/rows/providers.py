@@ -56,7 +56,7 @@ ROW = Row(
             "published: look at prompt size, region or streaming.",
             targets=(
                 Target(
-                    published(metrics.MODEL_PROVIDER_TIME_TO_FIRST_TOKEN, 'quantile="0.5"'),
+                    published(metrics.MODEL_PROVIDER_TIME_TO_FIRST_TOKEN, 'percentile="p50"'),
                     LEGEND + " published p50",
                 ),
                 Target(MEASURED_P50, LEGEND + " measured p50"),
@@ -69,7 +69,7 @@ ROW = Row(
             description="Median output tokens per second of each provider over the last hour, "
             "as the gateway publishes it.",
             targets=(
-                Target(published(metrics.MODEL_PROVIDER_THROUGHPUT, 'quantile="0.5"'), LEGEND),
+                Target(published(metrics.MODEL_PROVIDER_THROUGHPUT, 'percentile="p50"'), LEGEND),
             ),
             unit=SHORT,
             axis_label="tokens/s",
@@ -87,8 +87,8 @@ ROW = Row(
                     (metrics.MODEL_PROVIDER_UPTIME, ('window="15m"',)),
                     (metrics.MODEL_PROVIDER_UPTIME, ('window="1h"',)),
                     (metrics.MODEL_PROVIDER_UPTIME, ('window="1d"',)),
-                    (metrics.MODEL_PROVIDER_TIME_TO_FIRST_TOKEN, ('quantile="0.5"',)),
-                    (metrics.MODEL_PROVIDER_TIME_TO_FIRST_TOKEN, ('quantile="0.95"',)),
+                    (metrics.MODEL_PROVIDER_TIME_TO_FIRST_TOKEN, ('percentile="p50"',)),
+                    (metrics.MODEL_PROVIDER_TIME_TO_FIRST_TOKEN, ('percentile="p95"',)),
                 )
             ),
             unit=PERCENT,

@@ -184,8 +184,8 @@ def test_an_endpoint_becomes_ratios_seconds_and_prices() -> None:
         "1h": Decimal("0.998806"),
         "1d": Decimal("0.999834"),
     }
-    assert endpoint.latency == {"0.5": Decimal("0.814"), "0.95": Decimal("1.6736999999999975")}
-    assert endpoint.throughput == {"0.5": Decimal("50.5"), "0.95": Decimal("51.85")}
+    assert endpoint.latency == {"p50": Decimal("0.814"), "p95": Decimal("1.6736999999999975")}
+    assert endpoint.throughput == {"p50": Decimal("50.5"), "p95": Decimal("51.85")}
     assert endpoint.prices == {
         "input": Decimal("0.000005"),
         "output": Decimal("0.000025"),
@@ -208,7 +208,7 @@ def test_bad_endpoint_fields_are_dropped_one_by_one() -> None:
     }
     (endpoint,) = parse_endpoints(as_sent({"data": {"endpoints": [bad, {"status": 0}, "x"]}}))
     assert endpoint.status is None and endpoint.uptime == {"1h": Decimal("0.995")}
-    assert endpoint.latency == {"0.95": Decimal("0.9")} and endpoint.throughput == {}
+    assert endpoint.latency == {"p95": Decimal("0.9")} and endpoint.throughput == {}
     assert endpoint.prices == {"output": Decimal("0.00001")}
     assert endpoint.invalid_fields == (
         "status",

@@ -80,8 +80,8 @@ BEDROCK = ProviderEndpoint(
     "bedrock",
     status=0,
     uptime={"15m": D("0.995"), "1h": D(1)},
-    latency={"0.5": D("0.814"), "0.95": D("1.6737")},
-    throughput={"0.5": D("50.5")},
+    latency={"p50": D("0.814"), "p95": D("1.6737")},
+    throughput={"p50": D("50.5")},
     prices={"input": D("0.0000033"), "cache_read": D("0.00000033")},
 )
 
@@ -313,8 +313,8 @@ async def test_provider_health_of_the_top_models_by_traffic() -> None:
     pair = {"model": "m/3", "provider": "bedrock"}
     assert value(MODEL_PROVIDER_UPTIME.name, {**pair, "window": "15m"}) == 0.995
     assert value(MODEL_PROVIDER_UPTIME.name, {**pair, "window": "1d"}) is None
-    assert value(MODEL_PROVIDER_TIME_TO_FIRST_TOKEN.name, {**pair, "quantile": "0.95"}) == 1.6737
-    assert value(MODEL_PROVIDER_THROUGHPUT.name, {**pair, "quantile": "0.5"}) == 50.5
+    assert value(MODEL_PROVIDER_TIME_TO_FIRST_TOKEN.name, {**pair, "percentile": "p95"}) == 1.6737
+    assert value(MODEL_PROVIDER_THROUGHPUT.name, {**pair, "percentile": "p50"}) == 50.5
     assert value(MODEL_PROVIDER_STATUS.name, pair) == 0
     assert prices.providers == {"m/3": {"bedrock": BEDROCK}, "m/4": {}, "m/1": {}}
     for team in TEAMS:
