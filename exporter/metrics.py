@@ -550,7 +550,8 @@ MODEL_PROVIDER_UPTIME = _family(
     "model_provider_uptime_ratio", G, "ratio", "model provider window",
     "Uptime (0-1; the gateway publishes a percentage) of the provider serving the model over "
     "the last 15m, 1h or 1d (window); for the top catalog.top_models models by the "
-    "exporter's own traffic.",
+    "exporter's own traffic. Left out for a provider with no traffic in the last hour (no "
+    "latency or throughput), where the gateway shows 100 as a placeholder.",
     MAX, Area.CATALOG, fixed_for_sum=("window",),
 )  # fmt: skip
 MODEL_PROVIDER_TIME_TO_FIRST_TOKEN = _family(

@@ -35,6 +35,10 @@ ENDPOINT_PRICE_FIELDS = {
     "cache_read": "input_cache_read",
     "cache_write": "input_cache_write",
 }
+# Prices read from neither route, on purpose: ``regional`` and ``service_tiers`` variants (no
+# record says a request's region or tier), ``image`` (no record counts images) and
+# ``web_search`` per call (the calls are counted, and no published cost is computed from a
+# list price but cache savings). A model whose ``pricing`` is ``{}`` simply has no prices.
 UPTIME_WINDOWS = {"15m": "uptime_last_15m", "1h": "uptime_last_1h", "1d": "uptime_last_1d"}
 # The gateway's percentiles, named as it names them: the label is ``percentile``, since
 # Prometheus reserves ``quantile`` for summaries (promtool check metrics refuses it on a gauge).
@@ -270,6 +274,12 @@ def _endpoint(raw: object) -> ProviderEndpoint | None:
             invalid.append(name)
         else:
             uptime[window] = percent / PERCENT
+    latency = _stats(raw, "latency_last_1h", MILLISECONDS, MAX_MILLISECONDS, invalid)
+    throughput = _stats(raw, "throughput_last_1h", Decimal(1), MAX_THROUGHPUT, invalid)
+    if not latency and not throughput:
+        # No traffic in the last hour: the gateway shows 100 % as a placeholder, not a
+        # measurement; anything lower was measured earlier in the window and stays.
+        uptime = {window: ratio for window, ratio in uptime.items() if ratio < 1}
     prices: dict[str, Decimal] = {}
     pricing = raw.get("pricing")
     if isinstance(pricing, dict):
@@ -287,8 +297,8 @@ def _endpoint(raw: object) -> ProviderEndpoint | None:
         provider=provider,
         status=status,
         uptime=uptime,
-        latency=_stats(raw, "latency_last_1h", MILLISECONDS, MAX_MILLISECONDS, invalid),
-        throughput=_stats(raw, "throughput_last_1h", Decimal(1), MAX_THROUGHPUT, invalid),
+        latency=latency,
+        throughput=throughput,
         prices=prices,
         invalid_fields=tuple(invalid),
     )

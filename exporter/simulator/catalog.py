@@ -36,6 +36,7 @@ ENDPOINT_FIELDS = {
 }
 # What a provider charges over the list price (others charge the list price).
 PROVIDER_MARKUP = {"bedrock": Decimal("1.1"), "vertex": Decimal("1.1"), "azure": Decimal("1.05")}
+IDLE_SHARE = 0.125  # providers serving none of the gateway's traffic lately
 LONG_PROMPT_FACTOR = Decimal(2)  # a tiered model's price from its long_prompt bound up
 CACHE_READ_SHARE = Decimal("0.1")  # a cache read costs a tenth of an input token at first
 CACHE_WRITE_SHARE = Decimal("1.25")
@@ -257,6 +258,14 @@ class SimCatalog:
             "max_tokens": 64000,
             "type": spec.type,
             "tags": ["reasoning"] if spec.reasoning else [],
+            # Always present in the real catalog; the values here are invented.
+            "supported_specifications": ["openai-chat", "ai-sdk"]
+            if spec.type == "language"
+            else ["ai-sdk"],
+            "modalities": {
+                "input": ["text"],
+                "output": ["text" if spec.type == "language" else spec.type],
+            },
             "pricing": pricing,
         }
         if spec.deprecated_in_days is not None:
@@ -288,6 +297,9 @@ class SimCatalog:
         uptime_15m = 100 - 5 * wave(300)
         p50 = latency * (0.75 + 0.5 * wave(600))
         tokens = speed * (0.8 + 0.4 * wave(900))
+        # About one provider in eight serves none of the gateway's traffic: no latency or
+        # throughput, and 100 % uptime as a placeholder (shape as described; values invented).
+        idle = _unit(str(self.seed), spec.id, provider, "idle") < IDLE_SHARE
         return {
             "name": f"{provider} | {spec.id}",
             "provider_name": provider,
@@ -296,12 +308,14 @@ class SimCatalog:
             "pricing": {
                 ENDPOINT_FIELDS[t]: _text(self.price(spec, provider, t, 0)) for t in TOKEN_TYPES
             },
-            "status": 1 if uptime_15m < 95.5 else 0,
-            "uptime_last_15m": round(uptime_15m, 4),
-            "uptime_last_1h": round(100 - 3 * wave(1800), 4),
-            "uptime_last_1d": round(100 - wave(43200), 4),
-            "latency_last_1h": {"p50": round(p50, 1), "p95": round(p50 * 2.1, 1)},
-            "throughput_last_1h": {"p50": round(tokens, 2), "p95": round(tokens * 1.12, 2)},
+            "status": 0,  # the only value documented (active); no other is invented
+            "uptime_last_15m": 100 if idle else round(uptime_15m, 4),
+            "uptime_last_1h": 100 if idle else round(100 - 3 * wave(1800), 4),
+            "uptime_last_1d": 100 if idle else round(100 - wave(43200), 4),
+            "latency_last_1h": None if idle else {"p50": round(p50, 1), "p95": round(p50 * 2.1, 1)},
+            "throughput_last_1h": (
+                None if idle else {"p50": round(tokens, 2), "p95": round(tokens * 1.12, 2)}
+            ),
             "supports_implicit_caching": spec.id.startswith("openai/"),
         }
 

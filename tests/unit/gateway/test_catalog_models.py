@@ -213,10 +213,55 @@ def test_bad_endpoint_fields_are_dropped_one_by_one() -> None:
     assert endpoint.invalid_fields == (
         "status",
         "uptime_last_15m",
-        "pricing.prompt",
         "latency_last_1h.p50",
         "throughput_last_1h",
+        "pricing.prompt",
     )
+
+
+def test_the_uptime_of_a_provider_without_traffic_is_a_placeholder_left_out() -> None:
+    """With no latency or throughput in the last hour the gateway shows 100 % uptime: not a
+    measurement. A lower value was measured earlier in its window and stays."""
+    idle = {
+        "provider_name": "novita",
+        "status": 0,
+        "uptime_last_15m": 100,
+        "uptime_last_1h": 100,
+        "uptime_last_1d": 99.2,
+        "latency_last_1h": None,
+        "throughput_last_1h": None,
+    }
+    busy = {**idle, "provider_name": "groq", "latency_last_1h": {"p50": 300, "p95": 700}}
+    (quiet, served) = parse_endpoints(as_sent({"data": {"endpoints": [idle, busy]}}))
+    assert quiet.uptime == {"1d": Decimal("0.992")}
+    assert served.uptime == {"15m": 1, "1h": 1, "1d": Decimal("0.992")}
+
+
+@pytest.mark.parametrize(
+    "pricing",
+    [
+        {},  # a model priced by nothing the exporter reads
+        {"input": "0.000001", "regional": {"eu": {"input": "0.0000012"}}},
+        {"input": "0.000001", "service_tiers": {"flex": {"input": "0.0000005"}}},
+        {"input": "0.000001", "web_search": "0.01", "image": "0.04"},
+        {"input_tiers": [{"cost": "0.000001", "max": 200000}, {"cost": "0.000002", "min": 200000}]},
+    ],
+    ids=["empty", "regional", "service tiers", "per call and per image", "first tier without min"],
+)
+def test_every_price_shape_parses_and_what_is_not_read_changes_nothing(
+    pricing: dict[str, object],
+) -> None:
+    (model,) = parse_models(
+        as_sent({"object": "list", "data": [{"id": "a/b", "pricing": pricing}]})
+    ).models
+    assert model.invalid_fields == ()
+    if not pricing:
+        assert model.prices == {}
+    elif "input_tiers" in pricing:
+        assert model.prices["input"].at(1000) == Decimal("0.000001")
+        assert model.prices["input"].at(300000) == Decimal("0.000002")
+    else:
+        assert model.prices == {"input": Price(Decimal("0.000001"))}
 
 
 @pytest.mark.parametrize(
