@@ -44,6 +44,7 @@ from exporter.redaction import SECRETS
 T = TypeVar("T")
 USER_AGENT = f"vercel-ai-gateway-exporter/{__version__}"
 _MAX_MESSAGE = 300
+OFF_LOOP_BYTES = 256 << 10  # answers from this size are parsed in a thread
 
 
 def error_details(body: object) -> tuple[str | None, str | None]:
@@ -82,6 +83,10 @@ def _error_for(
     if status >= 500 or status in (408, 409):
         return ServerError(message, **kwargs)
     return BadRequestError(message, **kwargs)
+
+
+def _parsed(parse: Callable[[Any], T], content: bytes) -> T:
+    return parse(load_json(content))
 
 
 def _looks_like_html(response: httpx.Response) -> bool:
@@ -169,7 +174,10 @@ class ApiClient:
                 code = "invalid_response"
                 raise self._misdirected(response, path)
             try:
-                result = parse(load_json(response.content))
+                if len(response.content) < OFF_LOOP_BYTES:
+                    result = _parsed(parse, response.content)
+                else:  # a catalog of thousands of models takes seconds: not on the loop
+                    result = await asyncio.to_thread(_parsed, parse, response.content)
             except InvalidResponseError:
                 code = "invalid_response"
                 raise

@@ -51,6 +51,10 @@ MAX_TIER_TOKENS = 10**9
 MAX_THROUGHPUT = Decimal(1_000_000)
 MAX_DEPRECATED_AT_MS = Decimal(32_503_680_000_000)
 MAX_ID = 200
+# A catalog lists a few hundred models with a few price bands each; far more is a hostile or
+# broken answer, which would otherwise grow the exposition and the memory without bound.
+MAX_MODELS = 5_000
+MAX_TIERS = 32
 PERCENT = Decimal(100)
 MILLISECONDS = Decimal(1000)
 
@@ -109,6 +113,7 @@ class CatalogModel:
 class ModelList:
     models: tuple[CatalogModel, ...]
     skipped: int  # entries without a usable id
+    dropped: int = 0  # entries beyond MAX_MODELS
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ def _tier(raw: object) -> Tier | None:
 def _tiers(raw: object) -> tuple[Tier, ...] | None:
     """Non-overlapping bands sorted by their lower bound, or None when any band is unusable:
     half a tier list would price long prompts at the wrong rate."""
-    if not isinstance(raw, list) or not raw:
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_TIERS:
         return None
     tiers = [_tier(item) for item in raw]
     if any(tier is None for tier in tiers):
@@ -215,19 +220,19 @@ def _catalog_model(raw: object) -> CatalogModel | None:
 
 def parse_models(body: object) -> ModelList:
     """``{"object": "list", "data": [model, ...]}``; a model without an ``id`` is skipped, the
-    first of two with the same ``id`` kept."""
+    first of two with the same ``id`` kept, and none read beyond ``MAX_MODELS``."""
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         raise InvalidResponseError('models: expected {"data": [...]}')
     models: dict[str, CatalogModel] = {}
     skipped = 0
-    for raw in data:
+    for raw in data[:MAX_MODELS]:
         model = _catalog_model(raw)
         if model is None:
             skipped += 1
         else:
             models.setdefault(model.id, model)
-    return ModelList(tuple(models.values()), skipped)
+    return ModelList(tuple(models.values()), skipped, max(len(data) - MAX_MODELS, 0))
 
 
 def _stats(

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from exporter.clock import Clock
 from exporter.config import CatalogConfig, format_duration
 from exporter.gateway.catalog_client import endpoints_path
-from exporter.gateway.catalog_models import CatalogModel, ModelList, ProviderEndpoint
+from exporter.gateway.catalog_models import MAX_MODELS, CatalogModel, ModelList, ProviderEndpoint
 from exporter.gateway.errors import GatewayError, NotFoundError
 from exporter.gateway.models import Generation
 from exporter.labels import safe_label
@@ -49,6 +49,8 @@ from exporter.sources.health import Health
 from exporter.sources.polling import Poller
 
 log = logging.getLogger(__name__)
+
+MAX_FIELD_WARNINGS = 20  # unusable fields logged by name per read; the rest are counted
 
 MAX_PROVIDERS = 16  # providers published per model (upstream lists a handful)
 STALE_AFTER = 3  # provider health older than this many intervals is withheld
@@ -237,14 +239,28 @@ class CatalogSource(PolledSource):
                 "catalog entries without a usable id skipped", extra={"count": answer.skipped}
             )
         self._skipped = answer.skipped
-        for model in answer.models:
-            for name in model.invalid_fields:
-                if (model.id, name) not in self._reported:
-                    self._reported.add((model.id, name))
-                    log.warning(
-                        "catalog field unusable, ignored",
-                        extra={"model": safe_label(model.id), "field": name},
-                    )
+        if answer.dropped:
+            log.warning(
+                "catalog lists more models than are read; the rest ignored",
+                extra={"read": MAX_MODELS, "ignored": answer.dropped},
+            )
+        unreported = [
+            (model.id, name)
+            for model in answer.models
+            for name in model.invalid_fields
+            if (model.id, name) not in self._reported
+        ]
+        self._reported.update(unreported)
+        for model_id, name in unreported[:MAX_FIELD_WARNINGS]:
+            log.warning(
+                "catalog field unusable, ignored",
+                extra={"model": safe_label(model_id), "field": name},
+            )
+        if len(unreported) > MAX_FIELD_WARNINGS:  # a broken catalog: one line, not thousands
+            log.warning(
+                "more catalog fields unusable, ignored",
+                extra={"count": len(unreported) - MAX_FIELD_WARNINGS},
+            )
 
     async def aclose(self) -> None:
         """Closes the client, which the providers source shares."""

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from exporter.gateway.catalog_models import Price, Tier, parse_endpoints, parse_models
+from exporter.gateway.catalog_models import (
+    MAX_MODELS,
+    MAX_TIERS,
+    Price,
+    Tier,
+    parse_endpoints,
+    parse_models,
+)
 from exporter.gateway.errors import InvalidResponseError
 from exporter.gateway.models import load_json
 
@@ -270,3 +277,16 @@ def test_every_price_shape_parses_and_what_is_not_read_changes_nothing(
 def test_an_endpoints_answer_without_an_endpoints_list_is_invalid(body: object) -> None:
     with pytest.raises(InvalidResponseError, match="endpoints: expected"):
         parse_endpoints(body)
+
+
+def test_a_hostile_catalog_is_read_within_bounds() -> None:
+    """Unlimited price tiers gave 400,000 samples, a 53.7 MB exposition and 799 MB of memory;
+    a 50,000-model catalog stalled the loop for 5.8 s."""
+    many_tiers = [{"cost": "0.000001", "min": n, "max": n + 1} for n in range(MAX_TIERS + 1)]
+    models = [{"id": f"a/m{n}", "pricing": {"input": "0.000001"}} for n in range(MAX_MODELS + 7)]
+    models[0]["pricing"] = {"input_tiers": many_tiers}
+    answer = parse_models(as_sent({"object": "list", "data": models}))
+    assert len(answer.models) == MAX_MODELS and answer.dropped == 7
+    assert answer.models[0].prices == {} and answer.models[0].invalid_fields == (
+        "pricing.input_tiers",
+    )

@@ -37,6 +37,7 @@ from exporter.metrics import (
     SOURCE_UP,
 )
 from exporter.sources.catalog import (
+    MAX_FIELD_WARNINGS,
     NO_CATALOG,
     NO_PRICE,
     UNKNOWN_MODEL,
@@ -260,6 +261,25 @@ async def test_unusable_catalog_data_is_logged_once_per_model_and_field(
     assert [r.__dict__["field"] for r in unusable] == ["pricing.input", "deprecated_at"]
     skipped = [r for r in caplog.records if "without a usable id" in r.getMessage()]
     assert len(skipped) == 1 and skipped[0].__dict__["count"] == 2
+
+
+async def test_a_broken_catalog_logs_a_few_lines_not_thousands(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 50,000-model catalog logged 134,000 warnings at once."""
+    bad = tuple(
+        CatalogModel(f"a/m{n}", {}, invalid_fields=("pricing.input", "deprecated_at"))
+        for n in range(1000)
+    )
+    client = FakeCatalog(ModelList(bad, 0, dropped=45_000))
+    source, _, _ = catalog_source(client, {})
+    with caplog.at_level(logging.WARNING):
+        await source._poller.refresh()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines.count("catalog field unusable, ignored") == MAX_FIELD_WARNINGS
+    (more,) = [r for r in caplog.records if r.getMessage().startswith("more catalog fields")]
+    assert more.__dict__["count"] == 2000 - MAX_FIELD_WARNINGS
+    assert "catalog lists more models than are read; the rest ignored" in lines
 
 
 def test_the_landing_page_says_the_catalog_is_free_and_can_be_turned_off() -> None:
