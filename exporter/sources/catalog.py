@@ -318,12 +318,18 @@ class ProvidersCollector(Collector):
         uptime, ttft = MODEL_PROVIDER_UPTIME.gauge(), MODEL_PROVIDER_TIME_TO_FIRST_TOKEN.gauge()
         throughput, status = MODEL_PROVIDER_THROUGHPUT.gauge(), MODEL_PROVIDER_STATUS.gauge()
         now = self._clock.monotonic()
+        # Names that differ upstream may be one label once made safe: the first is published,
+        # since a duplicate series makes Prometheus refuse the whole scrape.
+        seen: set[tuple[str, str]] = set()
         for model_id, answer in sorted(self._answers().items()):
             if now - answer.fetched_mono > self._max_age:
                 continue
             model = safe_label(model_id)
             for endpoint in answer.endpoints:
                 pair = [model, safe_label(endpoint.provider)]
+                if (pair[0], pair[1]) in seen:
+                    continue
+                seen.add((pair[0], pair[1]))
                 for window, ratio in endpoint.uptime.items():
                     uptime.add_metric([*pair, window], float(ratio))
                 for percentile, seconds in endpoint.latency.items():

@@ -9,10 +9,11 @@ import logging
 import random
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.clock import FakeClock
 from exporter.config import CatalogConfig, ConfigError, TeamConfig, load_config
@@ -339,6 +340,19 @@ async def test_provider_health_of_the_top_models_by_traffic() -> None:
     assert prices.providers == {"m/3": {"bedrock": BEDROCK}, "m/4": {}, "m/1": {}}
     for team in TEAMS:
         assert value(SOURCE_UP.name, {"vercel_team": team, "source": "providers"}) == 1
+
+
+async def test_providers_that_collide_once_made_safe_are_one_series() -> None:
+    """Two provider names that differ only by a control character are one label value once
+    made safe: published twice, the duplicate made Prometheus refuse the whole scrape."""
+    prices = book(SONNET)
+    twins = [replace(BEDROCK, provider="bed\x00rock"), replace(BEDROCK, provider="bed\x01rock")]
+    client = FakeCatalog(endpoints={SONNET.id: twins})
+    source, _, _ = providers_source(client, {SONNET.id: 1}, prices)
+    await source._poller.refresh()
+    text = generate_latest(registry_of(source)).decode()
+    statuses = [line for line in text.splitlines() if line.startswith(MODEL_PROVIDER_STATUS.name)]
+    assert len(statuses) == 1, statuses
 
 
 async def test_configured_models_follow_those_in_use() -> None:
