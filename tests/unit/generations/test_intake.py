@@ -3,7 +3,6 @@ or future on every path (push, log, spans), counted, and never looked up."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,14 +11,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import routes
-from exporter.assembly import Components, build
+from exporter.assembly import Components
 from exporter.clock import FakeClock
-from exporter.config import load_config
 from exporter.generations.idcodec import created_at
 from exporter.generations.intake import CLOCK_SKEW
 from exporter.metrics import GENERATION_IDS_RECEIVED, GENERATION_QUEUE_LENGTH
-from exporter.teams import resolve_teams
 from tests.support.ids import FAKE_NOW, gen_id
+from tests.support.inprocess import built, serving
 from tests.support.otlp import do_generate, request
 
 RETENTION = 2 * 86400.0
@@ -38,25 +36,13 @@ def test_an_ids_time_is_its_ulids_first_48_bits() -> None:
 
 @pytest.fixture
 def exporter(tmp_path: Path) -> Components:
-    config = load_config(
-        None,
-        {},
-        {"state.path": str(tmp_path / "state.db"), "state.dedup_retention": "2d"},
-    )
-    return build(
-        config, resolve_teams(config, {"AI_GATEWAY_API_KEY": "vck_" + "k" * 40}), FakeClock()
-    )
+    return built(tmp_path, {"state.dedup_retention": "2d"})
 
 
 @pytest.fixture
 async def client(exporter: Components) -> AsyncIterator[httpx.AsyncClient]:
-    task = asyncio.create_task(exporter.generations.writer.run())
-    transport = httpx.ASGITransport(app=exporter.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with serving(exporter) as client:
         yield client
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    await exporter.generations.close()
 
 
 async def received(client: httpx.AsyncClient) -> dict[tuple[str, str], float]:
@@ -122,36 +108,27 @@ async def test_ids_stranded_under_a_renamed_team_are_shown_and_taken_over(
 ) -> None:
     """Before: renaming a team left its pending IDs unlooked-up forever with no metric, and
     sending them again under the new name counted them as duplicates (0 counted)."""
-    path = str(tmp_path / "state.db")
-    key = {"AI_GATEWAY_API_KEY": "vck_" + "k" * 40}
 
     def exporter_of(name: str) -> Components:
         file = tmp_path / f"{name}.yaml"
         file.write_text(f"teams:\n  - name: {name}\n    api_key_env: AI_GATEWAY_API_KEY\n")
-        config = load_config(file, {}, {"state.path": path})
-        return build(config, resolve_teams(config, key), FakeClock())
+        return built(tmp_path, config_file=file)
 
     old = exporter_of("prod")
-    writer = asyncio.create_task(old.generations.writer.run())
     ids = [gen_id(n) for n in range(3)]
-    assert (await old.generations.intake.accept("prod", ids, "http")).accepted == 3
-    writer.cancel()
-    await old.generations.close()
+    async with serving(old):
+        assert (await old.generations.intake.accept("prod", ids, "http")).accepted == 3
 
     with caplog.at_level("WARNING"):
         new = exporter_of("production")
     assert any("3 IDs are pending for team 'prod'" in r.getMessage() for r in caplog.records)
-    writer = asyncio.create_task(new.generations.writer.run())
-    transport = httpx.ASGITransport(app=new.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with serving(new) as client:
         text = (await client.get(routes.DEFAULT_METRICS)).text
         assert f'{QUEUE}{{vercel_team="prod"}} 3.0' in text
         taken = await new.generations.intake.accept("production", ids[:2], "http")
         assert (taken.accepted, taken.duplicates) == (2, 0), "taken over, not duplicates"
         text = (await client.get(routes.DEFAULT_METRICS)).text
+        due = new.generations.store.due("production", new.clock.steady() + 86400, 10)
     assert f'{QUEUE}{{vercel_team="prod"}} 1.0' in text
     assert f'{QUEUE}{{vercel_team="production"}} 2.0' in text
-    due = new.generations.store.due("production", new.clock.steady() + 86400, 10)
     assert sorted(row.id for row in due) == ids[:2]
-    writer.cancel()
-    await new.generations.close()

@@ -4,7 +4,6 @@ and abandoned IDs (from the state file), in process with a fake clock."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -14,9 +13,8 @@ import httpx
 import pytest
 
 from exporter import routes
-from exporter.assembly import Components, build
+from exporter.assembly import Components
 from exporter.clock import FakeClock
-from exporter.config import load_config
 from exporter.generations import otlp
 from exporter.generations.activity import (
     INTAKE_PATHS,
@@ -30,9 +28,9 @@ from exporter.generations.mirror import SeriesMirror
 from exporter.generations.operations import Resolve
 from exporter.generations.series import ABANDON_REASONS, SeriesKey, SeriesValue
 from exporter.metrics import GENERATION_IDS_RECEIVED
-from exporter.teams import resolve_teams
 from exporter.web.landing import SENDING_DOCS, SENDING_TRACES_ANCHOR, landing_page
 from tests.support.ids import FAKE_NOW, gen_id
+from tests.support.inprocess import built, serving
 from tests.support.landing import arrival_rows as read
 from tests.support.processes import REPO_ROOT
 from tests.unit.test_docs import anchors
@@ -43,19 +41,13 @@ IDS = [gen_id(f"5FA{c}") for c in "ABCDEFGH"]
 
 @pytest.fixture
 def exporter(tmp_path: Path) -> Components:
-    config = load_config(None, {}, {"state.path": str(tmp_path / "state.db")})
-    return build(config, resolve_teams(config, {"AI_GATEWAY_API_KEY": KEY}), FakeClock())
+    return built(tmp_path)
 
 
 @pytest.fixture
 async def client(exporter: Components) -> AsyncIterator[httpx.AsyncClient]:
-    task = asyncio.create_task(exporter.generations.writer.run())
-    transport = httpx.ASGITransport(app=exporter.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with serving(exporter) as client:
         yield client
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    await exporter.generations.close()
 
 
 def clock(exporter: Components) -> FakeClock:

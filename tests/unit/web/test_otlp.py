@@ -4,7 +4,6 @@ hold by the million; compressed and large bodies are decoded off the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import threading
 from collections.abc import AsyncIterator
@@ -15,14 +14,12 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from exporter import routes
-from exporter.assembly import Components, build
-from exporter.clock import FakeClock
-from exporter.config import load_config
+from exporter.assembly import Components
 from exporter.generations.intake import IntakeError
-from exporter.teams import resolve_teams
 from exporter.web import otlp
 from exporter.web.otlp import ITEMS_PER_SPAN, PROTOBUF, measure
 from tests.support.ids import gen_id
+from tests.support.inprocess import built, serving
 from tests.support.otlp import do_generate, request, span
 
 MAX_SPANS = 10
@@ -80,14 +77,9 @@ def test_events_count_with_their_attributes() -> None:
 
 @pytest.fixture
 async def exporter(tmp_path: Path) -> AsyncIterator[Components]:
-    config = load_config(None, {}, {"state.path": str(tmp_path / "state.db")})
-    exp = build(
-        config, resolve_teams(config, {"AI_GATEWAY_API_KEY": "vck_" + "k" * 40}), FakeClock()
-    )
-    writer = asyncio.create_task(exp.generations.writer.run())
-    yield exp
-    writer.cancel()
-    await exp.generations.close()
+    exp = built(tmp_path)
+    async with serving(exp):
+        yield exp
 
 
 async def test_a_4_kb_gzip_of_two_million_empty_scopes_is_refused_off_the_loop(
