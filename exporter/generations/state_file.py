@@ -28,7 +28,15 @@ def open_state(path: Path) -> tuple[sqlite3.Connection, TextIO]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StateError(f"state directory {path.parent}: {exc.strerror}") from None
+    kept_before = _lock_path(path).exists()  # an exporter kept a state here before
     owner = _exclusive(path)  # before anything is read: another process may write
+    if kept_before and not path.exists():
+        owner.close()
+        raise StateError(
+            f"state file {path} is missing, yet {_lock_path(path).name} shows an exporter kept "
+            "its state here: starting empty would lose its pending IDs and reset its counters. "
+            f"Restore {path.name} from a backup, or delete {_lock_path(path)} to start afresh"
+        )
     if path.exists() and path.stat().st_size == 0:
         owner.close()
         raise StateError(
@@ -97,7 +105,7 @@ def _exclusive(path: Path) -> TextIO:
     other overwrites; the second one must not start. The kernel drops the lock when the
     process dies, kill -9 included, so a crash never leaves a stale lock behind.
     """
-    lock_path = path.with_name(path.name + ".lock")
+    lock_path = _lock_path(path)
     try:
         owner = open(lock_path, "a+")  # noqa: SIM115 - held open for the process lifetime
     except OSError as exc:
@@ -159,3 +167,9 @@ def _check(conn: sqlite3.Connection, whole: bool) -> str:
     for walk in _WALKS:
         conn.execute(walk).fetchone()
     return "ok"
+
+
+def _lock_path(path: Path) -> Path:
+    """The lock file beside the state file; it outlives every run, so it also tells that a
+    state existed here."""
+    return path.with_name(path.name + ".lock")

@@ -65,6 +65,21 @@ def test_an_empty_file_is_not_taken_for_a_new_state(tmp_path: Path) -> None:
         Store(path)
 
 
+def test_a_state_file_deleted_between_runs_is_not_replaced_by_an_empty_one(
+    tmp_path: Path,
+) -> None:
+    """After rm, the next start began empty: every acknowledged ID lost, counters reset. The
+    lock file beside it outlives the runs and tells that a state existed."""
+    path = tmp_path / "state.db"
+    Store(path).close()
+    path.unlink()
+    with pytest.raises(StateError, match=r"is missing, yet state.db.lock shows") as caught:
+        Store(path)
+    assert "delete" in str(caught.value) and not path.exists(), "nothing created"
+    (tmp_path / "state.db.lock").unlink()  # what the message says to do to start afresh
+    Store(path).close()
+
+
 def test_a_second_store_on_one_file_is_refused_until_the_first_closes(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     first = Store(path)
