@@ -1,10 +1,13 @@
 """Every TypeScript block of the README and docs/ compiles with tsc (the dashboard check's npm
 setup), against small local declarations of the packages it imports.
 
-The declarations follow the shapes of the real APIs (the AI SDK's ``generateText``,
-``streamText``, ``embed``, ``embedMany`` and their step results; the ``openai`` client; the
-OpenTelemetry Node SDK) closely enough for tsc to catch a misspelt option, a wrong import or a
-type error, with no network and no package installed. A block titled ``title="NAME.ts"`` is
+The declarations follow the shapes of the real APIs closely enough for tsc to catch a misspelt
+option, a wrong import or a type error, with no network and no package installed. ``ai`` is
+AI SDK 7 (checked against vercel/ai at ai@7.0.77: ``packages/ai/src``), which still accepts the
+names AI SDK 5 and 6 use (``stepCountIs``, ``onStepFinish``, ``fullStream``,
+``experimental_telemetry``) as deprecated aliases, so one declaration checks the snippets of
+every version; ``@ai-sdk/otel`` is its ``packages/otel``; the OpenTelemetry Node SDK and the
+``openai`` client are cut down to what the snippets use. A block titled ``title="NAME.ts"`` is
 written as that file, so the others can import it.
 """
 
@@ -28,7 +31,11 @@ declare function fetch(
   url: string,
   init?: { method?: string; headers?: Record<string, string>; body?: string },
 ): Promise<unknown>;
+declare class AbortSignal {
+  readonly aborted: boolean;
+}
 declare class Request {
+  readonly signal: AbortSignal;
   json(): Promise<any>;
 }
 declare class Response {}
@@ -36,37 +43,108 @@ declare class Response {}
 
 PACKAGES = """\
 declare module "ai" {
-  type JSONValue = null | string | number | boolean | JSONValue[] | { [key: string]: JSONValue };
-  export type ProviderMetadata = Record<string, Record<string, JSONValue>>;
+  type JSONValue = null | string | number | boolean | JSONObject | JSONValue[];
+  type JSONObject = { [key: string]: JSONValue | undefined };
+  type Context = Record<string, unknown>;
+  export type ProviderMetadata = Record<string, JSONObject>;
+  export type FinishReason =
+    | "stop"
+    | "length"
+    | "content-filter"
+    | "tool-calls"
+    | "error"
+    | "other";
+  export interface LanguageModelUsage {
+    readonly inputTokens: number | undefined;
+    readonly outputTokens: number | undefined;
+    readonly totalTokens: number | undefined;
+  }
   export interface StepResult {
+    readonly stepNumber: number;
     readonly text: string;
+    readonly finishReason: FinishReason;
+    readonly usage: LanguageModelUsage;
     readonly providerMetadata: ProviderMetadata | undefined;
   }
   export interface LanguageModelCallEndEvent {
     readonly callId: string;
+    readonly provider: string;
+    readonly modelId: string;
+    readonly finishReason: FinishReason;
+    readonly usage: LanguageModelUsage;
+    readonly content: ReadonlyArray<unknown>;
     readonly responseId: string;
-    readonly finishReason: string;
-    readonly providerMetadata: ProviderMetadata | undefined;
+    readonly providerMetadata?: ProviderMetadata; // from ai 7.0.56
   }
+  // The stream parts, less the tool and source ones.
+  export type TextStreamPart =
+    | {
+        type: "text-start" | "text-end" | "reasoning-start" | "reasoning-end";
+        id: string;
+        providerMetadata?: ProviderMetadata;
+      }
+    | {
+        type: "text-delta" | "reasoning-delta";
+        id: string;
+        text: string;
+        providerMetadata?: ProviderMetadata;
+      }
+    | { type: "start-step"; warnings: unknown[] }
+    | {
+        type: "finish-step";
+        finishReason: FinishReason;
+        usage: LanguageModelUsage;
+        providerMetadata: ProviderMetadata | undefined;
+      }
+    | { type: "start" }
+    | { type: "finish"; finishReason: FinishReason; totalUsage: LanguageModelUsage }
+    | { type: "abort"; reason?: string }
+    | { type: "error"; error: unknown };
   export type StopCondition = (options: { steps: StepResult[] }) => boolean;
+  export function isStepCount(count: number): StopCondition;
+  /** @deprecated Use `isStepCount` instead. */
   export function stepCountIs(count: number): StopCondition;
-  interface CallOptions {
+  export interface Telemetry {
+    onStart?(event: unknown): void;
+  }
+  export function registerTelemetry(...integrations: Telemetry[]): void;
+  interface TelemetryOptions<CONTEXT extends Context> {
+    isEnabled?: boolean;
+    recordInputs?: boolean;
+    recordOutputs?: boolean;
+    functionId?: string;
+    includeRuntimeContext?: { [KEY in keyof NoInfer<CONTEXT>]?: boolean };
+    integrations?: Telemetry | Telemetry[];
+  }
+  interface CallOptions<CONTEXT extends Context> {
     model: string;
     prompt?: string;
     tools?: Record<string, unknown>;
     stopWhen?: StopCondition | StopCondition[];
+    abortSignal?: AbortSignal;
+    runtimeContext?: CONTEXT;
+    telemetry?: TelemetryOptions<CONTEXT>;
+    /** @deprecated Use `telemetry` instead. */
+    experimental_telemetry?: TelemetryOptions<CONTEXT>;
+    onStepEnd?: (step: StepResult) => void | PromiseLike<void>;
+    /** @deprecated Use `onStepEnd` instead. */
     onStepFinish?: (step: StepResult) => void | PromiseLike<void>;
     onLanguageModelCallEnd?: (event: LanguageModelCallEndEvent) => void | PromiseLike<void>;
-    experimental_telemetry?: { isEnabled?: boolean; functionId?: string };
   }
-  export function generateText(options: CallOptions): Promise<{
+  export function generateText<CONTEXT extends Context = Context>(
+    options: CallOptions<CONTEXT>,
+  ): Promise<{
     readonly text: string;
     readonly steps: StepResult[];
     readonly providerMetadata: ProviderMetadata | undefined;
   }>;
-  export function streamText(options: CallOptions): {
+  export function streamText<CONTEXT extends Context = Context>(options: CallOptions<CONTEXT>): {
     readonly textStream: AsyncIterable<string>;
-    readonly steps: Promise<StepResult[]>;
+    readonly stream: AsyncIterable<TextStreamPart>;
+    /** @deprecated Use `stream` instead. */
+    readonly fullStream: AsyncIterable<TextStreamPart>;
+    readonly steps: PromiseLike<StepResult[]>;
+    /** @deprecated Use `toTextStream` and `createTextStreamResponse` instead. */
     toTextStreamResponse(): Response;
   };
   export function embed(options: { model: string; value: string }): Promise<{
@@ -77,23 +155,37 @@ declare module "ai" {
     readonly embeddings: number[][];
     readonly providerMetadata?: ProviderMetadata;
   }>;
-  export interface Telemetry {
-    onStart?(event: unknown): void;
-  }
-  export function registerTelemetry(...integrations: Telemetry[]): void;
 }
 
 declare module "@ai-sdk/otel" {
   import type { Telemetry } from "ai";
+  export type OpenTelemetrySpanType =
+    | "operation"
+    | "step"
+    | "languageModel"
+    | "tool"
+    | "embedding"
+    | "reranking";
   export class LegacyOpenTelemetry implements Telemetry {
     constructor(options?: { tracer?: unknown });
   }
   export class OpenTelemetry implements Telemetry {
     constructor(options?: {
       tracer?: unknown;
-      providerMetadata?: boolean;
+      enrichSpan?: (options: {
+        spanType: OpenTelemetrySpanType;
+        operationId: string;
+        callId: string;
+        runtimeContext: Record<string, unknown> | undefined;
+      }) => Record<string, string | number | boolean> | undefined;
       usage?: boolean;
+      providerMetadata?: boolean;
+      embedding?: boolean;
+      reranking?: boolean;
       runtimeContext?: boolean;
+      headers?: boolean;
+      toolChoice?: boolean;
+      schema?: boolean;
     });
   }
 }
