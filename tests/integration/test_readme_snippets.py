@@ -278,15 +278,14 @@ def test_a_misspelt_option_field_or_import_is_caught(tmp_path: Path) -> None:
     """The declarations are strict enough to matter: each planted mistake is reported."""
     mistakes = [  # (right, wrong): each planted in the first block that has ``right``
         ("onStepFinish:", "onStepFinsh:"),
-        ("generationId(step.providerMetadata)", "generationId(step.providerMetadta)"),
+        ("generationId(call.providerMetadata)", "generationId(call.providerMetadta)"),
+        ("new OpenTelemetry({ providerMetadata: true })", "new OpenTelemetry({ metadata: true })"),
         ("stream: true", "streaming: true"),
         ("import { embed, embedMany }", "import { embed, embedMany, embedAll }"),
     ]
     blocks = snippets("ts")
     for right, wrong in mistakes:
         index = next(i for i, block in enumerate(blocks) if right in block.code)
-        if right.startswith("generationId"):  # not in the block whose option is misspelt
-            index = next(i for i, b in enumerate(blocks) if right in b.code and i > index)
         block = blocks[index]
         code = block.code.replace(right, wrong, 1)
         blocks[index] = Snippet(block.page, block.line, block.language, block.title, code)
@@ -294,6 +293,7 @@ def test_a_misspelt_option_field_or_import_is_caught(tmp_path: Path) -> None:
     for needle in (
         "'onStepFinsh' does not exist",
         "'providerMetadta' does not exist",
+        "'metadata' does not exist",
         "'streaming' does not exist",
         "has no exported member 'embedAll'",
     ):
