@@ -328,8 +328,8 @@ GENERATION_MODEL_CALL_SPANS = _family(
     "Spans on POST /v1/traces (not AI Gateway's own) that record a model call through the "
     "gateway (the AI SDK's ai.*.doGenerate and ai.*.doStream, or gen_ai.operation.name chat, "
     "text_completion or generate_content), by whether they carried a generation ID (with_id, "
-    "without_id). A call without one is billed but never counted: AI SDK 6 with recordOutputs "
-    "false, or AI SDK 7's OpenTelemetry integration without providerMetadata true.",
+    "without_id). A call without one is billed but never counted: AI SDK 7's OpenTelemetry "
+    "integration without providerMetadata true, or a step whose stream failed part way.",
     SUM, Area.PIPELINE,
 )  # fmt: skip
 GENERATION_TRACE_SPANS_REJECTED = _family(

@@ -1,9 +1,11 @@
 """Spans that look like a model call through AI Gateway but carry no generation ID.
 
-The usual privacy and upgrade settings produce such spans without a word: AI SDK 6 with
-``recordOutputs: false`` records no provider metadata, AI SDK 7's ``OpenTelemetry``
-integration records it only with ``providerMetadata: true``. The generations are billed, and
-the exporter never hears of them. So every model-call span on ``/v1/traces`` is counted by
+An upgrade setting produces such spans without a word: AI SDK 7's ``OpenTelemetry``
+integration records the provider metadata only with ``providerMetadata: true``. And every AI SDK
+version takes it from a step's closing stream part, so the span of a step whose stream fails
+part way has none (``recordOutputs: false`` drops nothing of it: AI SDK 5 and 6 record it as a
+plain attribute, not an output). The generations are billed, and the exporter never hears of
+them. So every model-call span on ``/v1/traces`` is counted by
 whether it carried an ID, and when most of a team's have none the log (once) and the landing
 page say so, naming the likely setting.
 """
@@ -28,13 +30,14 @@ _PROVIDER_KEYS = frozenset({"ai.model.provider", "gen_ai.provider.name", "gen_ai
 _SERVER_KEY = "server.address"
 JUDGED_AFTER = 20  # a team's model-call spans seen before their share without an ID is judged
 HINTS = {
-    "ai_sdk": "AI SDK model-call spans (ai.*.doGenerate, ai.*.doStream) record no provider "
-    "metadata: on AI SDK 6, experimental_telemetry with recordOutputs: false drops it; keep "
-    "recordOutputs on for these calls, push the IDs, or use AI Gateway's trace drain",
+    "ai_sdk": "AI SDK model-call spans (ai.*.doGenerate, ai.*.doStream) carry no provider "
+    "metadata: the AI SDK records it for every step that finishes, whatever recordOutputs says, "
+    "so these are likely steps whose stream failed part way; push the IDs read off the stream, "
+    "or use AI Gateway's trace drain",
     "gen_ai": "chat spans carry no generation ID: AI SDK 7's OpenTelemetry integration records "
-    "provider metadata only with providerMetadata: true, and OpenAI-compatible "
-    "instrumentations record none for some APIs; set it, push the IDs, or use AI Gateway's "
-    "trace drain",
+    "provider metadata only with providerMetadata: true (on chat spans from ai 7.0.56, on step "
+    "spans only before), and OpenAI-compatible instrumentations record none for some APIs; set "
+    "it, push the IDs, or use AI Gateway's trace drain",
 }
 
 

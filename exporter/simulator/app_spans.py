@@ -1,8 +1,8 @@
 """What an application's own AI SDK telemetry sends to ``/v1/traces`` (the AI SDK 6 shape),
 for the demo: per generation an ``ai.generateText`` call and its ``doGenerate`` step, the
-gateway's provider metadata on both; and now and then a call recorded with
-``recordOutputs: false``, whose spans carry no ID at all (the exporter counts those and says
-which setting is the likely cause)."""
+gateway's provider metadata on both; and now and then a call recorded without its provider
+metadata (as a step whose stream fails part way is), whose spans carry no ID at all (the
+exporter counts those and says what is the likely cause)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def app_request(
     calls: Sequence[tuple[str, str]], without_outputs: int, now_ns: int
 ) -> ExportTraceServiceRequest:
     """``calls``: (generation ID, the app's function ID) each; ``without_outputs``: calls
-    recorded without their outputs, so without an ID."""
+    recorded without their response's provider metadata, so without an ID."""
     message = ExportTraceServiceRequest()
     resource_spans = message.resource_spans.add()
     resource_spans.resource.attributes.append(

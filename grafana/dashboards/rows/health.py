@@ -178,9 +178,9 @@ ROW = Row(
             description="Of the spans on POST /v1/traces that record a model call through the "
             "gateway (the AI SDK's doGenerate/doStream, semantic-convention chat spans), the "
             "share that carried no generation ID, by team. Those generations are billed but "
-            "never counted: AI SDK 6 with recordOutputs: false, or AI SDK 7's OpenTelemetry "
-            "integration without providerMetadata: true. The exporter's log and landing page "
-            "name the likely setting once most of a team's calls have none.",
+            "never counted: AI SDK 7's OpenTelemetry integration without providerMetadata: "
+            "true, or a step whose stream failed part way. The exporter's log and landing page "
+            "name the likely cause once most of a team's calls have none.",
             targets=(
                 Target(
                     f"sum by (vercel_team) ({rate(sel(MODEL_CALLS, WITHOUT_ID))})"

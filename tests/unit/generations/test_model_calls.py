@@ -23,8 +23,8 @@ A, B = (f"gen_01ARZ3NDEKTSV4RRFFQ69G5FA{c}" for c in "AB")
 
 
 def ai_sdk_6_step(metadata: bool) -> Span:
-    """generateText's model call through the gateway provider; with recordOutputs: false the
-    AI SDK 6 records no ai.response.* attributes at all."""
+    """generateText's model call through the gateway provider; without metadata, as the AI SDK
+    records a step whose stream failed part way (recordOutputs: false keeps it)."""
     attrs: dict[str, object] = {
         "ai.model.provider": "gateway",
         "ai.model.id": "openai/gpt-5-mini",
@@ -137,12 +137,14 @@ def test_a_team_whose_model_calls_mostly_carry_no_id_is_told_once_with_the_setti
     }
 
 
-def test_ai_sdk_6_without_outputs_names_record_outputs() -> None:
+def test_ai_sdk_steps_without_metadata_point_at_failed_streams() -> None:
+    """Not at recordOutputs: false, which AI SDK 5 and 6 record the provider metadata with."""
     intake = reader()
     silent = request([ai_sdk_6_step(metadata=False) for _ in range(JUDGED_AFTER)])
     intake.count(intake.read(silent.resource_spans, "prod"))
     note = intake.model_calls.notes()["prod"]
-    assert "recordOutputs: false" in note
+    assert "stream failed part way" in note
+    assert "recordOutputs: false" not in note
 
 
 def test_too_few_model_calls_are_not_judged() -> None:
