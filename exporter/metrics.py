@@ -540,6 +540,13 @@ MODEL_TOKEN_PRICE_TIER = _family(
     "(inclusive) to max_tokens (exclusive; +Inf: no bound) tokens; only tiered models have it.",
     MAX, Area.CATALOG, fixed_for_sum=("token_type", "min_tokens", "max_tokens"),
 )  # fmt: skip
+MODEL_WEB_SEARCH_PRICE = _family(
+    "model_web_search_price_usd", G, "usd", "model",
+    "List price in USD of one web search call of a model in use or configured, from GET "
+    "/v1/models pricing.web_search; absent for models without one. Times the increase of "
+    "generation_web_search_calls_total, what the counted calls cost at list price.",
+    MAX, Area.CATALOG,
+)  # fmt: skip
 MODEL_DEPRECATION = _family(
     "model_deprecation_timestamp_seconds", G, "seconds", "model",
     "Unix time at which a model in use or configured is (or was) deprecated (deprecated_at); "

@@ -1,6 +1,7 @@
 """The generated parts of docs/: the metrics reference, written from the metric table
-(``exporter.metrics.FAMILIES``), and the configuration table, written from the typed
-configuration (``exporter.config.options()``), so neither document can drift from the code.
+(``exporter.metrics.FAMILIES``), the catalog's price fields left unread, written from their
+lists (``exporter.gateway.catalog_models``), and the configuration table, written from the
+typed configuration (``exporter.config.options()``), so no document can drift from the code.
 
 Each generated part sits between two marker comments; the prose around them is written by
 hand and kept as it is:
@@ -24,6 +25,7 @@ from typing import Literal, get_args, get_origin
 
 from exporter.cli import default_text
 from exporter.config import SECTIONS, Option, options
+from exporter.gateway.catalog_models import UNREAD_ENDPOINT_PRICES, UNREAD_MODEL_PRICES
 from exporter.metrics import FAMILIES, Area, Family, Replicas, Type
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +110,22 @@ def metrics_reference(families: Iterable[Family] = FAMILIES) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def unread_prices() -> str:
+    """The catalog's price fields the exporter does not read, one row per route and reason."""
+    rows = ["| Route | Fields | Why they are not read |", "| --- | --- | --- |"]
+    routes = (
+        ("`GET /v1/models`, `pricing`", UNREAD_MODEL_PRICES),
+        ("endpoints route", UNREAD_ENDPOINT_PRICES),
+    )
+    for route, fields in routes:
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in fields.items():
+            by_reason.setdefault(reason, []).append(name)
+        for reason, names in by_reason.items():
+            rows.append(f"| {route} | {_code(names)} | {_cell(reason[0].upper() + reason[1:])} |")
+    return "\n".join(rows) + "\n"
+
+
 def _choices(option: Option) -> tuple[str, ...]:
     """The values a ``Literal`` option allows (``--log.level``), else none."""
     annotation = SECTIONS[option.section].model_fields[option.name].annotation
@@ -176,6 +194,7 @@ class Generated:
 
 PARTS = (
     Generated("metrics", DOCS / "metrics.md", metrics_reference),
+    Generated("unread prices", DOCS / "metrics.md", unread_prices),
     Generated("configuration", DOCS / "configuration.md", configuration_reference),
 )
 

@@ -1,6 +1,6 @@
-"""The public model catalog's answers parsed into records: ``GET /v1/models`` (prices, tiers,
-deprecations) and ``GET /v1/models/{creator}/{model}/endpoints`` (each provider's live health
-and own prices).
+"""The public model catalog's answers parsed into records: ``GET /v1/models`` (prices per
+token and per web search call, tiers, deprecations) and
+``GET /v1/models/{creator}/{model}/endpoints`` (each provider's live health and own prices).
 
 Prices arrive as decimal strings in USD per token and stay exact Decimals. The catalog is large
 and written by many hands, so a bad field costs only that field: a price of the wrong type, a
@@ -35,18 +35,59 @@ ENDPOINT_PRICE_FIELDS = {
     "cache_read": "input_cache_read",
     "cache_write": "input_cache_write",
 }
-# Prices read from neither route, on purpose: ``regional`` and ``service_tiers`` variants (no
-# record says a request's region or tier), ``image`` (no record counts images) and
-# ``web_search`` per call (the calls are counted, and no published cost is computed from a
-# list price but cache savings). A model whose ``pricing`` is ``{}`` simply has no prices.
+# A list price per call, not per token: what one web search costs, the calls being counted
+# per generation (billable_web_search_calls).
+WEB_SEARCH_FIELD = "web_search"
+# The price fields neither route's parser reads, and why: none can be applied to what the
+# exporter counts (a model whose ``pricing`` is ``{}`` simply has no prices). The metrics
+# reference (docs/metrics.md) lists them from here.
+_NO_REGION = (
+    "prices in a region: a looked-up record does not say where it ran (a drain span's "
+    "vercel.ai_gateway.region values are not documented), so savings use the standard price"
+)
+_NO_TIER = (
+    "prices of the priority and flex service tiers: a looked-up record does not say which "
+    "tier served it (a drain span's vercel.ai_gateway.service_tier values are not "
+    "documented), so savings use the standard price"
+)
+_NO_UNIT = "prices of a unit no record counts (images, seconds, characters, audio tokens)"
+_FILLER = (
+    "OpenRouter's names, 0 on every recorded endpoint, even where the model's list has a "
+    "web_search price"
+)
+UNREAD_MODEL_PRICES = {
+    "regional": _NO_REGION,
+    "service_tiers": _NO_TIER,
+    "image": _NO_UNIT,
+    "image_dimension_quality_pricing": _NO_UNIT,
+    "video_duration_pricing": _NO_UNIT,
+    "video_token_pricing": _NO_UNIT,
+    "transcription_duration_cost_per_second": _NO_UNIT,
+    "speech_input_character_cost": _NO_UNIT,
+    "audio_input_token_cost": _NO_UNIT,
+    "realtime_session_duration_cost_per_second": _NO_UNIT,
+    "varies_by_provider": "a flag: each provider's own prices come from the endpoints route",
+}
+UNREAD_ENDPOINT_PRICES = {
+    "service_tiers": _NO_TIER,
+    "web_search": _FILLER,
+    "image": _FILLER,
+    "image_output": _FILLER,
+    "request": _FILLER,
+    "internal_reasoning": _FILLER,
+    "discount": "a number, 0 on every recorded endpoint, that Vercel does not document",
+    # Beside ``pricing``, not in it: ``[{scope, geo_region, provider_region?, pricing}]``.
+    "inference_regions": _NO_REGION,
+}
 UPTIME_WINDOWS = {"15m": "uptime_last_15m", "1h": "uptime_last_1h", "1d": "uptime_last_1d"}
 # The gateway's percentiles, named as it names them: the label is ``percentile``, since
 # Prometheus reserves ``quantile`` for summaries (promtool check metrics refuses it on a gauge).
 PERCENTILES = ("p50", "p95")
 
-# Beyond these a value is a bug upstream: 10,000 USD per million tokens, a prompt of a
-# billion tokens, a stream of a million tokens a second, a date after the year 2999.
+# Beyond these a value is a bug upstream: 10,000 USD per million tokens, 10 USD a web search,
+# a prompt of a billion tokens, a stream of a million tokens a second, a date after 2999.
 MAX_PRICE = Decimal("0.01")
+MAX_CALL_PRICE = Decimal(10)
 MAX_TIER_TOKENS = 10**9
 MAX_THROUGHPUT = Decimal(1_000_000)
 MAX_DEPRECATED_AT_MS = Decimal(32_503_680_000_000)
@@ -103,6 +144,7 @@ class CatalogModel:
     deprecated_at: Decimal | None = None  # Unix seconds
     invalid_fields: tuple[str, ...] = ()
     type: str | None = None  # language, embedding, image, video, reranking …
+    web_search: Decimal | None = None  # USD per web search call
 
     @property
     def tiered(self) -> bool:
@@ -188,6 +230,16 @@ def _model_prices(pricing: dict[str, Any], invalid: list[str]) -> dict[str, Pric
     return prices
 
 
+def _call_price(pricing: dict[str, Any], invalid: list[str]) -> Decimal | None:
+    """The web search price, or None when the model lists none (or an unusable one)."""
+    if pricing.get(WEB_SEARCH_FIELD) is None:
+        return None
+    price = _bounded(pricing[WEB_SEARCH_FIELD], MAX_CALL_PRICE)
+    if price is None:
+        invalid.append(f"pricing.{WEB_SEARCH_FIELD}")
+    return price
+
+
 def _catalog_model(raw: object) -> CatalogModel | None:
     if not isinstance(raw, dict):
         return None
@@ -197,8 +249,10 @@ def _catalog_model(raw: object) -> CatalogModel | None:
     invalid: list[str] = []
     pricing = raw.get("pricing")
     prices: dict[str, Price] = {}
+    web_search = None
     if isinstance(pricing, dict):
         prices = _model_prices(pricing, invalid)
+        web_search = _call_price(pricing, invalid)
     elif pricing is not None:
         invalid.append("pricing")
     deprecated_at = None
@@ -215,6 +269,7 @@ def _catalog_model(raw: object) -> CatalogModel | None:
         deprecated_at,
         tuple(invalid),
         kind if isinstance(kind, str) and 0 < len(kind) <= MAX_ID else None,
+        web_search,
     )
 
 
@@ -289,7 +344,8 @@ def _endpoint(raw: object) -> ProviderEndpoint | None:
     pricing = raw.get("pricing")
     if isinstance(pricing, dict):
         for token_type, name in ENDPOINT_PRICE_FIELDS.items():
-            if pricing.get(name) is None:
+            # A tiered price is no one price: savings then use the list price and its tiers.
+            if pricing.get(name) is None or pricing.get(f"{name}_tiers") is not None:
                 continue
             price = _bounded(pricing[name], MAX_PRICE)
             if price is None:

@@ -19,12 +19,11 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CENT_MICRO = Decimal("0.00000001")
 # What the gateway adds to the provider's price, in the simulator's model of it: surcharges for
 # zero data retention and for each Custom Reporting write (the user ID and every tag, $0.075 per
-# 1,000), and a fee per billable web search (priced like the inference, so part of the market
-# cost, not a surcharge). A live record shows a 0.0001 USD surcharge
-# on a 0.000038 USD request, so surcharges are routine, BYOK requests included.
+# 1,000), and a fee per billable web search at the model's web search price (priced like the
+# inference, so part of the market cost, not a surcharge). A live record shows a 0.0001 USD
+# surcharge on a 0.000038 USD request, so surcharges are routine, BYOK requests included.
 ZDR_SURCHARGE = Decimal("0.0001")
 REPORTING_WRITE = Decimal("0.000075")
-WEB_SEARCH_FEE = Decimal("0.01")
 
 
 USERS = ("user-ada", "user-grace", "user-linus", "user-margaret", "user-ken")
@@ -150,7 +149,7 @@ class SimGeneration:
             return self.upstream_inference_cost
         return self.total_cost - self.surcharge
 
-    def add_gateway_charges(self) -> None:
+    def add_gateway_charges(self, web_search_price: Decimal) -> None:
         """Complete a record as the gateway does: its surcharges and fees join total_cost (for
         BYOK, they are all of it), and an unstreamed answer's first token is its last, so its
         latency is the whole generation time."""
@@ -158,7 +157,7 @@ class SimGeneration:
         self.surcharge = REPORTING_WRITE * writes + (
             ZDR_SURCHARGE if self.zero_data_retention else Decimal(0)
         )
-        self.web_search_fee = WEB_SEARCH_FEE * self.web_search_calls
+        self.web_search_fee = web_search_price * self.web_search_calls
         self.total_cost += self.surcharge + self.web_search_fee
         if not self.streamed:
             self.latency_ms = self.generation_time_ms
@@ -257,6 +256,7 @@ class TeamWorld:
         throughput = rng.uniform(40, 180)
         gen_id = "gen_" + new_ulid(rng, int(now * 1000))
         provider = rng.choice(spec.providers)
+        search_price = catalog.web_search_price(spec)
 
         def price(token_type: str) -> Decimal:
             return catalog.price(spec, provider, token_type, prompt)
@@ -287,14 +287,16 @@ class TeamWorld:
             tokens_reasoning=reasoning,
             tokens_cached=cached,
             tokens_cache_creation=cache_write,
-            web_search_calls=1 if rng.random() < self.web_search_share else 0,
+            # Drawn for every model, so a seed's traffic stays put; only a model with a web
+            # search price searches.
+            web_search_calls=int(rng.random() < self.web_search_share and search_price is not None),
             user=rng.choice(USERS),
             tags=tuple(sorted(rng.sample(TAGS, rng.randint(0, 2)))),
             api_key_name=rng.choice(API_KEY_NAMES),
             zero_data_retention=rng.random() < 0.2,
             cache_savings=catalog.cache_savings(spec, provider, prompt, cached),
         )
-        gen.add_gateway_charges()
+        gen.add_gateway_charges(search_price or Decimal(0))
         gen.fallbacks, gen.attempts = self._route(spec, provider)
         self._charge(gen)
         return gen

@@ -43,6 +43,7 @@ from exporter.metrics import (
     MODEL_PROVIDER_UPTIME,
     MODEL_TOKEN_PRICE,
     MODEL_TOKEN_PRICE_TIER,
+    MODEL_WEB_SEARCH_PRICE,
 )
 from exporter.sources.base import PolledSource
 from exporter.sources.health import Health
@@ -112,9 +113,9 @@ class PriceBook:
         """USD the generation's cached input tokens saved: cached tokens times (input price -
         cache-read price); or the reason it is unknown (NO_CATALOG, UNKNOWN_MODEL, NO_PRICE).
 
-        The serving provider's own prices are used when the endpoints route named them, else
-        the model's list prices. A tiered model is always priced by its list tiers for the
-        prompt's size: the provider prices carry no tiers.
+        The serving provider's own prices are used when the endpoints route named them (flat
+        ones: a provider's tiered price is not read), else the model's list prices. A tiered
+        model is always priced by its list tiers for the prompt's size.
         """
         snapshot = self.snapshot
         if snapshot is None:
@@ -165,7 +166,8 @@ def _published(models: Mapping[str, CatalogModel], labels: Iterable[str]) -> lis
 
 
 class CatalogCollector(Collector):
-    """List prices, price tiers and deprecation times of the models in use or configured."""
+    """List prices (per token, per band, per web search call) and deprecation times of the
+    models in use or configured."""
 
     def __init__(self, book: PriceBook, in_use: ModelsInUse, configured: Sequence[str]) -> None:
         self._book = book
@@ -173,9 +175,10 @@ class CatalogCollector(Collector):
         self._configured = [safe_label(model) for model in configured]
 
     def collect(self) -> Iterable[Metric]:
-        price, tier, deprecation = (
+        price, tier, web_search, deprecation = (
             MODEL_TOKEN_PRICE.gauge(),
             MODEL_TOKEN_PRICE_TIER.gauge(),
+            MODEL_WEB_SEARCH_PRICE.gauge(),
             MODEL_DEPRECATION.gauge(),
         )
         snapshot = self._book.snapshot
@@ -189,9 +192,11 @@ class CatalogCollector(Collector):
                     tier.add_metric(
                         [label, token_type, str(band.min_tokens), upper], float(band.cost)
                     )
+            if model.web_search is not None:
+                web_search.add_metric([label], float(model.web_search))
             if model.deprecated_at is not None:
                 deprecation.add_metric([label], float(model.deprecated_at))
-        return [price, tier, deprecation]
+        return [price, tier, web_search, deprecation]
 
 
 class CatalogSource(PolledSource):

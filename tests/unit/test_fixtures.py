@@ -25,6 +25,16 @@ from prometheus_client import CollectorRegistry
 from exporter.gateway.api import ApiClient
 from exporter.gateway.budgets_client import BudgetsClient
 from exporter.gateway.budgets_models import BudgetList
+from exporter.gateway.catalog_client import CatalogClient
+from exporter.gateway.catalog_models import (
+    ENDPOINT_PRICE_FIELDS,
+    MODEL_PRICE_FIELDS,
+    UNREAD_ENDPOINT_PRICES,
+    UNREAD_MODEL_PRICES,
+    WEB_SEARCH_FIELD,
+    ModelList,
+    ProviderEndpoint,
+)
 from exporter.gateway.client import GatewayClient
 from exporter.gateway.errors import GatewayError
 from exporter.gateway.keys import StaticKey
@@ -51,6 +61,9 @@ PATHS = {
     "generation": "/v1/generation",
     "report": "/v1/report",
     "budgets": "/ai-gateway/budgets/list",
+    "models": "/v1/models",
+    # A recorded model the simulator does not serve is asked of one with the same shapes.
+    "model_endpoints": "/v1/models/openai/gpt-5.4/endpoints",
 }
 METRIC_FIELDS = frozenset((*REPORT_MONEY_FIELDS, *REPORT_COUNT_FIELDS))
 C = TypeVar("C", bound=ApiClient)
@@ -93,11 +106,11 @@ async def read(case: dict[str, Any], answer: Answer) -> object:
     def respond(request: httpx.Request) -> httpx.Response:
         return httpx.Response(answer.status, content=answer.content, headers=answer.headers)
 
-    def client(kind: type[C]) -> C:
+    def client(kind: type[C], team: str = TEAM, keyed: bool = True) -> C:
         return kind(
-            TEAM,
+            team,
             "https://gateway.test",
-            StaticKey(KEY),
+            StaticKey(KEY) if keyed else None,
             ApiMetrics(CollectorRegistry()),
             retry=RetryPolicy(attempts=1),
             transport=httpx.MockTransport(respond),
@@ -108,6 +121,11 @@ async def read(case: dict[str, Any], answer: Answer) -> object:
         if endpoint == "budgets":
             async with aclosing(client(BudgetsClient)) as budgets:
                 return await budgets.budgets("team_abc")
+        if endpoint in ("models", "model_endpoints"):  # public: no team, no key
+            async with aclosing(client(CatalogClient, "", keyed=False)) as catalog:
+                if endpoint == "models":
+                    return await catalog.models()
+                return await catalog.endpoints(case["model"])
         async with aclosing(client(GatewayClient)) as gateway:
             if endpoint == "credits":
                 return await gateway.credits()
@@ -131,6 +149,11 @@ def check_outcome(case: dict[str, Any], outcome: object, where: str) -> None:
         for attr, value in expect.items():
             got = getattr(outcome, attr)
             assert got == (Decimal(value) if isinstance(got, Decimal) else value), attr
+    elif isinstance(outcome, ModelList):
+        check_models(expect["models"], outcome)
+    elif case["endpoint"] == "model_endpoints":
+        assert isinstance(outcome, list)
+        check_endpoints(expect["endpoints"], outcome)
     elif isinstance(outcome, BudgetList):
         assert len(outcome.budgets) == expect["budgets"]
         assert sum(outcome.skipped.values()) == expect["skipped"]
@@ -145,6 +168,36 @@ def check_outcome(case: dict[str, Any], outcome: object, where: str) -> None:
             assert isinstance(row, ReportRow)
             assert (row.group, row.hour) == (expect["group"], expect["hour"])
             assert str(row.values["total_cost"]) == expect["total_cost"]
+
+
+def decimals(values: dict[str, str]) -> dict[str, Decimal]:
+    return {key: Decimal(value) for key, value in values.items()}
+
+
+def check_models(expect: dict[str, Any], outcome: ModelList) -> None:
+    """Each model's base price per token type, whether tiered, and its web search price."""
+    assert outcome.skipped == 0 and all(m.invalid_fields == () for m in outcome.models)
+    got = {
+        m.id: ({t: p.base for t, p in m.prices.items()}, m.tiered, m.web_search)
+        for m in outcome.models
+    }
+    assert got == {
+        model: (
+            decimals(e["prices"]),
+            e["tiered"],
+            None if e["web_search"] is None else Decimal(e["web_search"]),
+        )
+        for model, e in expect.items()
+    }
+
+
+def check_endpoints(expect: dict[str, Any], outcome: list[ProviderEndpoint]) -> None:
+    """Each provider's published uptime (placeholders left out) and the prices it is read at."""
+    assert all(e.invalid_fields == () for e in outcome)
+    got = {e.provider: (dict(e.uptime), dict(e.prices)) for e in outcome}
+    assert got == {
+        provider: (decimals(e["uptime"]), decimals(e["prices"])) for provider, e in expect.items()
+    }
 
 
 # --- the simulator's side -----------------------------------------------------------------------
@@ -260,6 +313,28 @@ async def test_a_payload_reads_as_documented_and_the_simulator_answers_alike(pat
     answer = await simulated(case)
     same_case(case, documented, answer)
     check_outcome(case, await read(case, answer), "simulator")
+
+
+def test_every_catalog_price_field_is_read_or_said_to_be_unread() -> None:
+    """A new price shape in a recorded answer needs a decision: read it, or list it (and
+    why) in exporter/gateway/catalog_models.py."""
+    read_by_models = {WEB_SEARCH_FIELD} | {
+        name for pair in MODEL_PRICE_FIELDS.values() for name in pair
+    }
+    read_by_endpoints = {
+        name for field in ENDPOINT_PRICE_FIELDS.values() for name in (field, f"{field}_tiers")
+    }
+    known = {
+        "models": read_by_models | set(UNREAD_MODEL_PRICES),
+        "model_endpoints": read_by_endpoints | set(UNREAD_ENDPOINT_PRICES),
+    }
+    for case in map(load, FIXTURES):
+        if case["endpoint"] not in known or case["status"] != 200:
+            continue
+        data = case["body"]["data"]
+        entries = data if case["endpoint"] == "models" else data["endpoints"]
+        for entry in entries:
+            assert set(entry["pricing"]) <= known[case["endpoint"]], entry["pricing"]
 
 
 def test_the_fixtures_cover_every_endpoint_and_both_envelopes() -> None:

@@ -1,8 +1,9 @@
 """Prices and savings: what prompt caching saved, what the tokens cost against their list
 price, and the list prices and deprecation dates of the models in use (model catalog).
 
-Catalog families are the same on every replica and for every team (max by); prices are per
-token upstream, shown per million tokens, the unit price pages use.
+Catalog families are the same on every replica and for every team (max by); token prices are
+per token upstream, shown per million tokens, the unit price pages use; a web search is priced
+per call.
 """
 
 from __future__ import annotations
@@ -76,12 +77,18 @@ ROW = Row(
         Table(
             title="Models in use: list prices and deprecations",
             description="List price per million tokens of each model in use (or listed in "
-            "catalog.models) by token type, and the date the gateway deprecates it, when it "
-            "has one. VercelAIGatewayModelDeprecationSoon fires within 30 days of it.",
+            "catalog.models) by token type, its price per web search call when it has one, "
+            "and the date the gateway deprecates it, when it has one. "
+            "VercelAIGatewayModelDeprecationSoon fires within 30 days of it.",
             targets=(
                 *(
                     Target(list_price(t), instant=True, format="table")
                     for t in ("input", "output", "cache_read", "cache_write")
+                ),
+                Target(
+                    f"max by (model) ({sel(metrics.MODEL_WEB_SEARCH_PRICE)})",
+                    instant=True,
+                    format="table",
                 ),
                 Target(
                     f"max by (model) ({sel(metrics.MODEL_DEPRECATION)}) * 1000",
@@ -96,7 +103,8 @@ ROW = Row(
                 ("Value #B", "Output" + PER_MILLION),
                 ("Value #C", "Cache read" + PER_MILLION),
                 ("Value #D", "Cache write" + PER_MILLION),
-                ("Value #E", "Deprecated on"),
+                ("Value #E", "Web search (USD per call)"),
+                ("Value #F", "Deprecated on"),
             ),
             units=(("Deprecated on", "dateTimeAsIso"),),
             sort="Input" + PER_MILLION,

@@ -12,6 +12,8 @@ import pytest
 from exporter.gateway.catalog_models import (
     MAX_MODELS,
     MAX_TIERS,
+    UNREAD_ENDPOINT_PRICES,
+    UNREAD_MODEL_PRICES,
     Price,
     Tier,
     parse_endpoints,
@@ -68,6 +70,9 @@ OPUS_ENDPOINT = {
     "throughput_last_1h": {"p50": 50.5, "p95": 51.85},
     "supports_implicit_caching": False,
 }
+
+
+UPTIMES = ("uptime_last_15m", "uptime_last_1h", "uptime_last_1d")
 
 
 def models(*entries: Any) -> dict[str, Any]:
@@ -244,31 +249,137 @@ def test_the_uptime_of_a_provider_without_traffic_is_a_placeholder_left_out() ->
     assert served.uptime == {"15m": 1, "1h": 1, "1d": Decimal("0.992")}
 
 
-@pytest.mark.parametrize(
-    "pricing",
-    [
-        {},  # a model priced by nothing the exporter reads
-        {"input": "0.000001", "regional": {"eu": {"input": "0.0000012"}}},
-        {"input": "0.000001", "service_tiers": {"flex": {"input": "0.0000005"}}},
-        {"input": "0.000001", "web_search": "0.01", "image": "0.04"},
-        {"input_tiers": [{"cost": "0.000001", "max": 200000}, {"cost": "0.000002", "min": 200000}]},
+def test_recorded_providers_without_latency_keep_only_measured_uptime() -> None:
+    """Recorded 2026-09-20: a provider with no traffic all day has every window null; one
+    failing every request shows 0 (a measurement: it stays); one whose latency the gateway
+    does not report shows its uptime below 100 (kept too)."""
+    nulls: dict[str, object] = {"latency_last_1h": None, "throughput_last_1h": None}
+    silent = {"provider_name": "blackbox", **nulls, **dict.fromkeys(UPTIMES)}
+    failing = {"provider_name": "runinfra", **nulls, **dict.fromkeys(UPTIMES, 0)}
+    measured = dict(zip(UPTIMES, (99.6839, 99.6342, 99.1332), strict=True))
+    unmeasured = {"provider_name": "xai", **nulls, **measured}
+    answer = parse_endpoints(as_sent({"data": {"endpoints": [silent, failing, unmeasured]}}))
+    assert [e.uptime for e in answer] == [
+        {},
+        {"15m": 0, "1h": 0, "1d": 0},
+        {"15m": Decimal("0.996839"), "1h": Decimal("0.996342"), "1d": Decimal("0.991332")},
+    ]
+    assert all(e.invalid_fields == () and not e.latency and not e.throughput for e in answer)
+
+
+# GPT-5.5 on OpenAI as the endpoints route was recorded (2026-09-20), trimmed: tiered prices,
+# service tiers, a regional variant and OpenRouter's zero fields.
+GPT_55_PRICING: dict[str, object] = {
+    "prompt": "0.000005",
+    "prompt_tiers": [
+        {"cost": "0.000005", "min": 0, "max": 272000},
+        {"cost": "0.00001", "min": 272000},
     ],
-    ids=["empty", "regional", "service tiers", "per call and per image", "first tier without min"],
+    "completion": "0.00003",
+    "request": "0",
+    "image": "0",
+    "image_output": "0",
+    "web_search": "0",
+    "internal_reasoning": "0",
+    "input_cache_read": "0.0000005",
+    "service_tiers": {
+        "priority": {"prompt": "0.0000125", "completion": "0.000075"},
+        "flex": {
+            "prompt": "0.0000025",
+            "completion": "0.000015",
+            "long_context": {"threshold": 272000, "prompt": "0.000005"},
+        },
+    },
+    "discount": 0,
+}
+TIERED_ENDPOINT = {
+    "provider_name": "openai",
+    "pricing": GPT_55_PRICING,
+    "inference_regions": [
+        {
+            "scope": "zone",
+            "geo_region": "us",
+            "pricing": {"prompt": "0.0000055", "completion": "0.000033"},
+        }
+    ],
+}
+
+
+def test_a_providers_tiered_price_is_not_read_flat_and_its_variants_are_ignored() -> None:
+    """A tiered prompt price is no one price: cache savings fall back to the list's."""
+    (endpoint,) = parse_endpoints(as_sent({"data": {"endpoints": [TIERED_ENDPOINT]}}))
+    assert endpoint.prices == {
+        "output": Decimal("0.00003"),
+        "cache_read": Decimal("0.0000005"),
+    }
+    assert endpoint.invalid_fields == ()
+    unread = set(UNREAD_ENDPOINT_PRICES) - {"inference_regions"}
+    assert unread <= set(GPT_55_PRICING), "the recorded shape holds every one"
+
+
+# Each price field left unread, in the shape the catalog gives it (MATON's notes, recorded
+# answers); fields whose shape no source shows carry a plain price.
+UNREAD_SHAPES: dict[str, object] = {
+    "regional": {
+        "us": {"input": "0.0000011", "output": "0.0000055", "input_cache_read": "0.00000011"},
+        "eu": {"input": "0.0000011", "output": "0.0000055", "input_cache_read": "0.00000011"},
+    },
+    "service_tiers": {
+        "priority": {"input": "0.000002", "output": "0.00001"},
+        "flex": {
+            "input": "0.0000005",
+            "output": "0.0000025",
+            "long_context": {"threshold": 272001, "input": "0.000001", "output": "0.00000375"},
+        },
+    },
+    "image": "0.04",
+    "varies_by_provider": True,
+}
+
+
+@pytest.mark.parametrize("field", sorted(UNREAD_MODEL_PRICES))
+def test_a_price_field_left_unread_changes_nothing(field: str) -> None:
+    pricing = {"input": "0.000001", field: UNREAD_SHAPES.get(field, "0.001")}
+    (model,) = parse_models(as_sent(models({"id": "a/b", "pricing": pricing}))).models
+    assert model.invalid_fields == () and model.web_search is None
+    assert model.prices == {"input": Price(Decimal("0.000001"))}
+
+
+def test_a_model_priced_by_nothing_read_has_no_prices() -> None:
+    """The live catalog has such models: Perplexity's Sonar models, most rerankers."""
+    (model,) = parse_models(as_sent(models({"id": "perplexity/sonar", "pricing": {}}))).models
+    assert model.prices == {} and model.web_search is None and model.invalid_fields == ()
+
+
+def test_a_first_tier_without_min_starts_at_zero() -> None:
+    """As recorded on GPT-6 Astra's endpoints (2026-09-20): the first band has only max."""
+    tiers = [{"cost": "0.00001", "max": 272001}, {"cost": "0.00002", "min": 272001}]
+    pricing = {"input": "0.00001", "input_tiers": tiers}
+    (model,) = parse_models(as_sent(models({"id": "a/b", "pricing": pricing}))).models
+    assert model.prices["input"].tiers[0] == Tier(Decimal("0.00001"), 0, 272001)
+    assert model.prices["input"].at(0) == Decimal("0.00001") and model.invalid_fields == ()
+
+
+@pytest.mark.parametrize(
+    ("web_search", "price", "invalid"),
+    [
+        ("0.01", Decimal("0.01"), ()),
+        (0.035, Decimal("0.035"), ()),  # a JSON number is exact too
+        ("0", Decimal(0), ()),
+        (None, None, ()),
+        ("a cent", None, ("pricing.web_search",)),
+        ("-0.01", None, ("pricing.web_search",)),
+        ("25", None, ("pricing.web_search",)),  # 25 USD a search: a bug upstream
+    ],
 )
-def test_every_price_shape_parses_and_what_is_not_read_changes_nothing(
-    pricing: dict[str, object],
+def test_the_web_search_price_is_per_call_and_bounded(
+    web_search: object, price: Decimal | None, invalid: tuple[str, ...]
 ) -> None:
-    (model,) = parse_models(
-        as_sent({"object": "list", "data": [{"id": "a/b", "pricing": pricing}]})
-    ).models
-    assert model.invalid_fields == ()
-    if not pricing:
-        assert model.prices == {}
-    elif "input_tiers" in pricing:
-        assert model.prices["input"].at(1000) == Decimal("0.000001")
-        assert model.prices["input"].at(300000) == Decimal("0.000002")
-    else:
-        assert model.prices == {"input": Price(Decimal("0.000001"))}
+    """Documented as the cost per web search request: a price per call, not per token."""
+    pricing = {"input": "0.000001", "output": "0.000005", "web_search": web_search}
+    (model,) = parse_models(as_sent(models({**HAIKU, "pricing": pricing}))).models
+    assert model.web_search == price and model.invalid_fields == invalid
+    assert len(model.prices) == 2, "the token prices stand apart"
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ from exporter.metrics import (
     MODEL_PROVIDER_UPTIME,
     MODEL_TOKEN_PRICE,
     MODEL_TOKEN_PRICE_TIER,
+    MODEL_WEB_SEARCH_PRICE,
     SOURCE_UP,
 )
 from exporter.sources.catalog import (
@@ -62,6 +63,7 @@ def flat(**prices: str) -> dict[str, Price]:
 SONNET = CatalogModel(
     "anthropic/claude-sonnet-4.6",
     flat(input="0.000003", output="0.000015", cache_read="0.0000003", cache_write="0.00000375"),
+    web_search=D("0.01"),
 )
 GEMINI = CatalogModel(
     "google/gemini-2.5-pro",
@@ -77,7 +79,9 @@ GEMINI = CatalogModel(
     deprecated_at=D("1790000000.5"),
 )
 NO_CACHE_PRICE = CatalogModel("openai/gpt-5.4", flat(input="0.00000125", output="0.00001"))
-UNUSED = CatalogModel("meta/llama-4-maverick", flat(input="0.0000002"), deprecated_at=D(1))
+UNUSED = CatalogModel(
+    "meta/llama-4-maverick", flat(input="0.0000002"), deprecated_at=D(1), web_search=D("0.01")
+)
 BEDROCK = ProviderEndpoint(
     "bedrock",
     status=0,
@@ -203,6 +207,7 @@ def catalog_source(
 
 
 async def test_prices_and_deprecations_only_for_models_in_use_or_configured() -> None:
+    """Per token, per band and per web search call."""
     client = FakeCatalog(ModelList((SONNET, GEMINI, UNUSED, NO_CACHE_PRICE), skipped=0))
     in_use = {SONNET.id: 12, GEMINI.id: 3}
     source, prices, _ = catalog_source(client, in_use, models=[NO_CACHE_PRICE.id, "a/unlisted"])
@@ -229,6 +234,8 @@ async def test_prices_and_deprecations_only_for_models_in_use_or_configured() ->
     }
     assert value(MODEL_DEPRECATION.name, {"model": GEMINI.id}) == 1790000000.5
     assert value(MODEL_DEPRECATION.name, {"model": UNUSED.id}) is None
+    search = MODEL_WEB_SEARCH_PRICE.name
+    assert [value(search, {"model": m.id}) for m in (SONNET, GEMINI, UNUSED)] == [0.01, None, None]
     for team in TEAMS:
         assert value(SOURCE_UP.name, {"vercel_team": team, "source": "catalog"}) == 1
     assert prices.snapshot is not None and set(prices.snapshot.models) == {
