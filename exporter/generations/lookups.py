@@ -51,6 +51,9 @@ REANCHOR_HORIZON = 2 * BACKOFF_CAP
 # 404s an ID must get before its age may give it up as not found: the age alone is wall time,
 # which a clock set forward across a restart makes look an hour older than it is.
 MIN_NOT_FOUND_ANSWERS = 5
+# Seconds after arrival in which 404s are retried on the backoff: a record appears seconds
+# after its generation ends (9 s measured), and the simulator's late ones after a minute.
+EARLY_WINDOW = 120.0
 BUDGET_BURST_SECONDS = 60.0  # the retry budget may be spent this many seconds ahead
 AUTH_PAUSE = 60.0
 STORE_PAUSE = 5.0
@@ -405,7 +408,13 @@ def after_failure(
         outcome, reason = "error", "max_age"
     answered = isinstance(exc, (NotFoundError, InvalidResponseError))
     deadline = row.received_at + (settings.max_age if answered else settings.max_wait)
-    enough = not isinstance(exc, NotFoundError) or row.attempts + 1 >= MIN_NOT_FOUND_ANSWERS
+    not_found = isinstance(exc, NotFoundError)
+    enough = not not_found or row.attempts + 1 >= MIN_NOT_FOUND_ANSWERS
     if now >= deadline and enough:
         return Resolve(row, outcome, abandoned=reason), pause
-    return Reschedule(row, outcome, min(now + wait, deadline) if enough else now + wait), pause
+    later = now + wait
+    if not_found and later - row.received_at > EARLY_WINDOW and deadline > now:
+        # Past the early window the next lookup is the last, at the max age: an ID that never
+        # resolves (a made-up one) costs a handful of lookups, not one every 5 minutes.
+        return Reschedule(row, outcome, deadline), pause
+    return Reschedule(row, outcome, min(later, deadline) if enough else later), pause

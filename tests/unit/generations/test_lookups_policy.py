@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -20,6 +21,7 @@ from exporter.gateway.errors import (
 )
 from exporter.generations.lookups import (
     BACKOFF_CAP,
+    EARLY_WINDOW,
     MIN_NOT_FOUND_ANSWERS,
     LookupSettings,
     TeamLimiter,
@@ -62,6 +64,27 @@ def test_404_past_max_age_is_abandoned_as_not_found_after_enough_of_them() -> No
     last = row(MIN_NOT_FOUND_ANSWERS - 1, age=901)
     op, _ = after_failure(last, not_found, SETTINGS, NOW, random.Random(1))
     assert isinstance(op, Resolve) and op.abandoned == "not_found"
+
+
+def test_an_id_that_never_resolves_costs_a_few_lookups_and_one_at_its_max_age() -> None:
+    """Before: retried on a backoff capped at 5 minutes until its max age, 10 lookups for
+    each made-up ID (9 of them from the team's retry budget), so a queue of them took weeks
+    to leave."""
+    received = NOW - SETTINGS.initial_delay  # the first lookup is due after the initial delay
+    asked = [NOW]
+    current = PendingRow("gen_01ARZ3NDEKTSV4RRFFQ69G5FAV", "prod", "http", received, NOW, 0)
+    rng = random.Random(3)
+    while True:
+        op, _ = after_failure(current, NotFoundError("no", status=404), SETTINGS, asked[-1], rng)
+        if isinstance(op, Resolve):
+            break
+        asked.append(op.due_at)
+        current = dataclasses.replace(current, due_at=op.due_at, attempts=current.attempts + 1)
+    assert op.abandoned == "not_found"
+    # At about 5, 10, 20, 40 and 80 s, then at the max age.
+    assert len(asked) == 6, [round(at - received) for at in asked]
+    assert asked[-2] - received < EARLY_WINDOW, "the early 404s cover the seconds records take"
+    assert asked[-1] - received == SETTINGS.max_age, "the last is asked at the max age"
 
 
 def test_last_retry_lands_exactly_on_the_max_age() -> None:
