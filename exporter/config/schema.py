@@ -189,7 +189,10 @@ class IngestConfig(StrictModel):
         10_000, ge=1, description="Most IDs accepted in one intake request, pushed or in spans."
     )
     max_pending: int = Field(
-        2_000_000, ge=1, description="Most IDs waiting per team; beyond it intake answers 503."
+        2_000_000,
+        ge=1,
+        description="Most IDs waiting per team, three quarters of them through one intake path; "
+        "beyond it intake answers 503.",
     )
     max_concurrent_requests: int = Field(
         64, ge=1, description="Intake requests handled at once; beyond it intake answers 503."

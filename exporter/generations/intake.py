@@ -14,6 +14,8 @@ old log) far more often than from a generation still worth counting.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -30,6 +32,9 @@ from exporter.generations.writer import StateWriter
 ID_HINT = "not a generation ID (expected gen_ followed by 26 Crockford base32 characters)"
 MAX_ID_ECHO = 64  # characters of a rejected value echoed back
 CLOCK_SKEW = 300.0  # seconds an ID's time may be ahead of this host's clock
+# The most of a team's lookup queue one intake path may fill: a flood of made-up IDs through one
+# path (say, unauthenticated spans) leaves the rest for the others (a signed drain, pushes).
+PATH_SHARE = 0.75
 WINDOW_HINTS = {
     "stale": "made before the dedup retention (--state.dedup-retention): it may have been "
     "counted already, so it is not looked up",
@@ -86,12 +91,14 @@ class Intake:
     ) -> None:
         self._writer = writer
         self._attribution = attribution
-        self._reserved: dict[str, int] = {}  # IDs of requests whose commit is awaited
+        # IDs of requests whose commit is awaited, by (team, intake path)
+        self._reserved: Counter[tuple[str, str]] = Counter()
         self._mirror = mirror
         self._teams = tuple(teams)
         self._clock = clock
         self._initial_delay = initial_delay
         self.max_pending = max_pending  # per team; beyond it intake answers 503
+        self.path_share = max(1, math.ceil(max_pending * PATH_SHARE))  # per (team, path)
         self.max_ids = max_ids  # per request, whatever the path; beyond it 413
         self._max_id_age = max_id_age  # the dedup retention: older IDs are refused as stale
         self.activity = Activity(clock)  # what the landing page shows as recent arrivals
@@ -124,7 +131,7 @@ class Intake:
         ``Attribution`` stores them), all but those outside the ID window."""
         op = self.queue_op(team, ids, source, rejected, offset, attributes)
         accepted, duplicates = await self.commit(
-            op, {team: len(op.ids)}, [(team, source, len(ids) + rejected)]
+            op, {(team, source): len(op.ids)}, [(team, source, len(ids) + rejected)]
         )
         return Accepted(int(accepted), int(duplicates), op.refused)
 
@@ -159,16 +166,15 @@ class Intake:
     async def commit(
         self,
         op: Operation,
-        queued: Mapping[str, int],
+        queued: Mapping[tuple[str, str], int],
         arrivals: Iterable[tuple[str, str, int]],
     ) -> Any:
-        """Commit ``op``, which queues up to ``queued`` IDs per team, once every team has room
-        for them; ``arrivals`` (team, intake path, IDs) are then shown as recent activity."""
-        for team, count in queued.items():
-            self.check_room(team, count)
+        """Commit ``op``, which queues up to ``queued`` IDs per (team, intake path), once each
+        has room for them; ``arrivals`` (team, intake path, IDs) are then shown as recent
+        activity."""
+        self.check_room(queued)
         # Held while the commit is awaited, so concurrent requests cannot all pass the check.
-        for team, count in queued.items():
-            self._reserved[team] = self._reserved.get(team, 0) + count
+        self._reserved.update(queued)
         try:
             result = await self._writer.submit(op)
         except StoreUnavailable as exc:
@@ -176,22 +182,36 @@ class Intake:
                 503, f"IDs not stored: {exc}; retry later", {"Retry-After": "10"}
             ) from None
         finally:
-            for team, count in queued.items():
-                self._reserved[team] -= count
+            self._reserved.subtract(queued)
         for team, source, count in arrivals:
             self.activity.record(team, source, count)
         return result
 
-    def check_room(self, team: str, count: int) -> None:
-        """503 when ``count`` more IDs would pass the team's queue bound (``max_pending``),
-        counting what requests still being committed are adding."""
-        queued = self._mirror.pending.get(team, 0) + self._reserved.get(team, 0)
-        if queued + count > self.max_pending:
-            raise IntakeError(
-                503,
-                f"the lookup queue of team {team} is full ({self.max_pending} IDs); retry later",
-                {"Retry-After": "30"},
-            )
+    def check_room(self, queued: Mapping[tuple[str, str], int]) -> None:
+        """503 when the IDs ``queued`` would pass a team's queue bound (``max_pending``) or an
+        intake path's share of it, counting what requests still being committed are adding."""
+        wanted: Counter[str] = Counter()
+        for (team, _), count in queued.items():
+            wanted[team] += count
+        for team, count in wanted.items():
+            reserved = sum(n for (owner, _), n in self._reserved.items() if owner == team)
+            if self._mirror.pending.get(team, 0) + reserved + count > self.max_pending:
+                raise IntakeError(
+                    503,
+                    f"the lookup queue of team {team} is full ({self.max_pending} IDs); "
+                    "retry later",
+                    {"Retry-After": "30"},
+                )
+        for (team, path), count in queued.items():
+            held = self._mirror.pending_paths.get((team, path), 0) + self._reserved[(team, path)]
+            if held + count > self.path_share:
+                raise IntakeError(
+                    503,
+                    f"intake path {path} holds its share of the lookup queue of team {team} "
+                    f"({self.path_share} of {self.max_pending} IDs; the rest is kept for the "
+                    "other paths); retry later",
+                    {"Retry-After": "30"},
+                )
 
     def attributes(self, fields: Mapping[str, str]) -> str:
         """The stored form of attribution fields sent with IDs ("" when none is configured)."""

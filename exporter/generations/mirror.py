@@ -23,4 +23,17 @@ class SeriesMirror:
     def __init__(self) -> None:
         self.values: dict[SeriesKey, SeriesValue] = {}
         self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}
-        self.pending: dict[str, int] = {}
+        self.pending: dict[str, int] = {}  # IDs queued for a lookup, per team
+        # The same by intake path, (team, path): no path may fill a team's queue alone.
+        self.pending_paths: dict[tuple[str, str], int] = {}
+
+    def set_pending(self, counts: dict[tuple[str, str], int]) -> None:
+        """The queue lengths as a count per (team, intake path)."""
+        self.pending, self.pending_paths = {}, {}
+        for (team, path), count in counts.items():
+            self.queue_changed(team, path, count)
+
+    def queue_changed(self, team: str, path: str, change: int) -> None:
+        """IDs joined (or left) the queue of ``team`` by intake ``path``."""
+        self.pending[team] = self.pending.get(team, 0) + change
+        self.pending_paths[(team, path)] = self.pending_paths.get((team, path), 0) + change

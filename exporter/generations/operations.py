@@ -76,7 +76,7 @@ class Transaction:
         self.changes: dict[SeriesKey, SeriesValue] = {}  # the new values, once written
         self._exemplars: dict[tuple[SeriesKey, int], Delta] = {}
         self.exemplars: dict[tuple[SeriesKey, int], Exemplar] = {}  # once written
-        self.pending_delta: dict[str, int] = {}
+        self.pending_delta: dict[tuple[str, str], int] = {}  # (team, intake path): change
 
     def apply(self, deltas: Iterable[Delta]) -> None:
         for d in deltas:
@@ -103,8 +103,10 @@ class Transaction:
         self._changing[(metric.name, labels)] = series
         return series
 
-    def queue(self, team: str, change: int) -> None:
-        self.pending_delta[team] = self.pending_delta.get(team, 0) + change
+    def queue(self, team: str, path: str, change: int) -> None:
+        """Note IDs joining (or leaving) the lookup queue of ``team`` by intake ``path``."""
+        key = (team, path)
+        self.pending_delta[key] = self.pending_delta.get(key, 0) + change
 
     def write_series(self) -> None:
         self.changes = {series.key: series.value() for series in self._changing.values()}
@@ -237,7 +239,7 @@ class AddIds:
                 )
         if self.offset is not None:
             tx.conn.execute("INSERT OR REPLACE INTO follower_offsets VALUES (?, ?, ?)", self.offset)
-        tx.queue(self.team, accepted)
+        tx.queue(self.team, self.source, accepted)
         return accepted, duplicates
 
     def _take_over(self, tx: Transaction, keys: Sequence[bytes], team: int) -> int:
@@ -249,17 +251,21 @@ class AddIds:
             chunk = keys[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
             stranded = tx.conn.execute(
-                f"SELECT id, name FROM pending JOIN teams ON code = team WHERE id IN ({marks}) "
+                f"SELECT id, name, source FROM pending JOIN teams ON code = team "
+                f"WHERE id IN ({marks}) "
                 f"AND name NOT IN ({configured})",
                 (*chunk, *self.teams),
             ).fetchall()
             tx.conn.executemany(
                 "UPDATE pending SET team = ?, source = ?, received_at = ?, due_at = ?, "
                 "attempts = 0, attributes = ? WHERE id = ?",
-                [(team, self.source, tx.now, self.due_at, self.attributes, k) for k, _ in stranded],
+                [
+                    (team, self.source, tx.now, self.due_at, self.attributes, k)
+                    for k, *_ in stranded
+                ],
             )
-            for _, name in stranded:
-                tx.queue(name, -1)
+            for _, name, path in stranded:
+                tx.queue(name, path, -1)
             taken += len(stranded)
         return taken
 
@@ -321,9 +327,9 @@ class RecordDelivery:
             resolved[key] = (team, _FOUND_CODE)  # a root repeated in one delivery counts once
             attributes = root.attributes
             if key in pending:
-                owner, stored = pending.pop(key)
+                owner, path, stored = pending.pop(key)
                 tx.conn.execute("DELETE FROM pending WHERE id = ?", (key,))
-                tx.queue(owner, -1)
+                tx.queue(owner, path, -1)
                 attributes = _merged(stored, attributes)
             outcome = FOUND if root.generation is not None else FAILED
             remembered.append((root.id, root.team, tx.now, outcome))
@@ -344,18 +350,20 @@ class RecordDelivery:
         return new
 
 
-def _pending_rows(conn: sqlite3.Connection, keys: Sequence[bytes]) -> dict[bytes, tuple[str, str]]:
-    """(team, attribution values) of those of ``keys`` waiting for a lookup."""
-    found: dict[bytes, tuple[str, str]] = {}
+def _pending_rows(
+    conn: sqlite3.Connection, keys: Sequence[bytes]
+) -> dict[bytes, tuple[str, str, str]]:
+    """(team, intake path, attribution values) of those of ``keys`` waiting for a lookup."""
+    found: dict[bytes, tuple[str, str, str]] = {}
     for start in range(0, len(keys), _IN_CHUNK):
         chunk = keys[start : start + _IN_CHUNK]
         marks = ",".join("?" * len(chunk))
         rows = conn.execute(
-            f"SELECT id, name, attributes FROM pending JOIN teams ON code = team "
+            f"SELECT id, name, source, attributes FROM pending JOIN teams ON code = team "
             f"WHERE id IN ({marks})",
             chunk,
         )
-        found.update((key, (team, attributes)) for key, team, attributes in rows)
+        found.update((key, (team, path, attributes)) for key, team, path, attributes in rows)
     return found
 
 
@@ -406,7 +414,7 @@ class Resolve:
             )
         else:
             tx.apply([delta(GENERATION_IDS_ABANDONED, 1, vercel_team=team, reason=self.abandoned)])
-        tx.queue(team, -1)
+        tx.queue(team, self.row.source, -1)
 
     def _hand_on(self, tx: Transaction, key: bytes) -> bool:
         """Queue the ID for another team that sent it while it was pending here, if one did:
@@ -425,8 +433,8 @@ class Resolve:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (key, code, source, tx.now, tx.now, attributes),
         )
-        tx.queue(self.row.team, -1)
-        tx.queue(name, 1)
+        tx.queue(self.row.team, self.row.source, -1)
+        tx.queue(name, source, 1)
         return True
 
 

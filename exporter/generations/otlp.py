@@ -449,10 +449,11 @@ class _Together:
             op.apply(tx)
 
 
-def _wanted(ops: Sequence[AddIds]) -> dict[str, int]:
-    wanted: dict[str, int] = {}
+def _wanted(ops: Sequence[AddIds]) -> Counter[tuple[str, str]]:
+    """How many IDs each (team, intake path) would queue."""
+    wanted: Counter[tuple[str, str]] = Counter()
     for op in ops:
-        wanted[op.team] = wanted.get(op.team, 0) + len(op.ids)
+        wanted[(op.team, op.source)] += len(op.ids)
     return wanted
 
 

@@ -76,10 +76,14 @@ class Store:
                     unsafe.append((metric, labels))
                 known = mirror.values.get(key)
                 mirror.values[key] = value if known is None else known.merged(value)
-            mirror.pending = dict(
-                conn.execute(
-                    "SELECT name, COUNT(*) FROM pending JOIN teams ON code = team GROUP BY team"
-                ).fetchall()
+            mirror.set_pending(
+                {
+                    (team, path): count
+                    for team, path, count in conn.execute(
+                        "SELECT name, source, COUNT(*) FROM pending JOIN teams ON code = team "
+                        "GROUP BY team, source"
+                    )
+                }
             )
             if unsafe:
                 self._repair(conn, mirror, unsafe)

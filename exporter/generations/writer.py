@@ -97,7 +97,7 @@ class StateWriter:
         # kept for that value (exporter/exposition.py) is complete.
         mirror.exemplars.update(tx.exemplars)
         mirror.values.update(tx.changes)
-        for team, change in tx.pending_delta.items():
-            mirror.pending[team] = mirror.pending.get(team, 0) + change
+        for (team, path), change in tx.pending_delta.items():
+            mirror.queue_changed(team, path, change)
             if change > 0 and team in self._wake:
                 self._wake[team].set()

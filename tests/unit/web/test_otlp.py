@@ -141,3 +141,33 @@ async def test_a_request_naming_more_ids_than_a_push_may_is_refused_whole(
     assert b"too many generation IDs in one request" in answer.content
     assert within.status_code == 200
     assert exporter.generations.mirror.pending.get("default", 0) == 10, "nothing of the first"
+
+
+async def test_one_intake_path_cannot_fill_the_whole_queue(tmp_path: Path) -> None:
+    """A flood of made-up IDs through spans filled the team's queue: every real ID, pushed or
+    drained, was then refused with it. One path now holds at most 3/4 of the queue."""
+    exp = built(tmp_path, {"ingest.max_pending": 8})
+    intake = exp.generations.intake
+    assert intake.path_share == 6
+    async with serving(exp) as client:
+        flood = await client.post(
+            routes.TRACES,
+            content=request([do_generate(gen_id(n)) for n in range(6)]).SerializeToString(),
+            headers={"Content-Type": PROTOBUF},
+        )
+        more = await client.post(
+            routes.TRACES,
+            content=request([do_generate(gen_id(6))]).SerializeToString(),
+            headers={"Content-Type": PROTOBUF},
+        )
+        pushed = await client.post(routes.GENERATIONS, json={"ids": [gen_id(7), gen_id(8)]})
+        full = await client.post(routes.GENERATIONS, json={"ids": [gen_id(9)]})
+    assert flood.status_code == 200
+    assert more.status_code == 503 and more.headers["Retry-After"] == "30"
+    assert b"intake path otlp holds its share" in more.content
+    assert pushed.status_code == 202, pushed.text
+    assert full.status_code == 503 and b"queue of team default is full" in full.content
+    assert exp.generations.mirror.pending_paths == {("default", "otlp"): 6, ("default", "http"): 2}
+    restarted = built(tmp_path, {"ingest.max_pending": 8})
+    async with serving(restarted):
+        assert restarted.generations.mirror.pending_paths == exp.generations.mirror.pending_paths
