@@ -21,7 +21,7 @@ from bench.common import Row, log, machine
 from bench.context import Context
 from bench.report import summarise, table, update_section
 
-BENCHMARKS = ("scrape", "intake", "otlp", "drain", "lookups", "restart", "memory")
+BENCHMARKS = ("scrape", "intake", "otlp", "saturation", "drain", "lookups", "restart", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:
