@@ -7,7 +7,8 @@ OTLP's ``google.rpc.Status``; a full queue or an unwritable disk is a 503 with R
 never a silent drop.
 
 An ID made longer ago than the dedup retention, or later than now, is refused as ``stale`` or
-``future`` on every path: the exporter cannot tell whether a stale one was counted already (its
+``future`` on every path (a drain's root spans too, whose replay past the retention would
+otherwise count again): the exporter cannot tell whether a stale one was counted already (its
 resolved row may be pruned), and such IDs come from replayed history (a chat's earlier turns, an
 old log) far more often than from a generation still worth counting.
 """
@@ -146,22 +147,27 @@ class Intake:
     ) -> AddIds:
         """The store operation that queues ``ids`` for their first lookup, and counts the
         ones outside the ID window as refused."""
-        now = self._clock.time()
-        oldest, newest = now - self._max_id_age, now + CLOCK_SKEW
         fresh: list[str] = []
         refused: list[tuple[str, str]] = []
         for gen_id in ids:
-            made = idcodec.created_at(gen_id)
-            if made < oldest:
-                refused.append((gen_id, "stale"))
-            elif made > newest:
-                refused.append((gen_id, "future"))
-            else:
+            outside = self.outside_window(gen_id)
+            if outside is None:
                 fresh.append(gen_id)
+            else:
+                refused.append((gen_id, outside))
         due = self._clock.steady() + self._initial_delay
         return AddIds(
             team, source, fresh, due, rejected, offset, attributes, tuple(refused), self._teams
         )
+
+    def outside_window(self, gen_id: str) -> str | None:
+        """``stale`` or ``future`` for an ID made outside the ID window, else None."""
+        made, now = idcodec.created_at(gen_id), self._clock.time()
+        if made < now - self._max_id_age:
+            return "stale"
+        if made > now + CLOCK_SKEW:
+            return "future"
+        return None
 
     async def commit(
         self,

@@ -302,6 +302,7 @@ class RecordDelivery:
     observe: ObserveFn
     orphans: Sequence[Delta] = ()  # attempts whose root span came in another delivery
     queue: Sequence[AddIds] = ()
+    refused: Sequence[tuple[str, str]] = ()  # (team, stale or future) of roots out of the window
 
     def apply(self, tx: Transaction) -> list[bool] | None:
         """Whether each root was new (None: the delivery was taken before)."""
@@ -317,7 +318,7 @@ class RecordDelivery:
         codes = {team: add_team(tx.conn, team) for team in {root.team for root in self.roots}}
         new: list[bool] = []
         remembered: list[tuple[str, str, float, str]] = []
-        received: Counter[tuple[str, str]] = Counter()
+        received: Counter[tuple[str, str]] = Counter(self.refused)
         for key, root in zip(keys, self.roots, strict=True):
             team = codes[root.team]
             if key in resolved and not reopened(tx.conn, key, resolved[key], team):

@@ -397,7 +397,16 @@ class OtlpIntake(Collector):
         """A trusted delivery, whole, in one transaction (exporter/generations/operations.py's
         RecordDelivery), then its counts."""
         queue = self._queue_ops(batch.ids) + self._queue_ops(drain.lookups, source="drain")
-        op = RecordDelivery(sender.digest, drain.roots, self._observer.deltas, drain.orphans, queue)
+        roots, refused = [], []
+        for root in drain.roots:
+            outside = self._intake.outside_window(root.id)
+            if outside is None:
+                roots.append(root)
+            else:
+                refused.append((root.team, outside))
+        op = RecordDelivery(
+            sender.digest, roots, self._observer.deltas, drain.orphans, queue, refused
+        )
         drained = Counter(root.team for root in drain.roots)
         arrivals = _arrivals(queue) + [(team, "drain", n) for team, n in drained.items()]
         new = await self._intake.commit(op, _wanted(queue), arrivals)
@@ -408,7 +417,7 @@ class OtlpIntake(Collector):
             return
         counts.deliveries[(team, "accepted")] += 1
         counts.events.update(drain.events)
-        for root, fresh in zip(drain.roots, new, strict=True):
+        for root, fresh in zip(roots, new, strict=True):
             result = "duplicate" if not fresh else "observed" if root.generation else "failed"
             counts.events[(root.team, result)] += 1
         self.count(batch)

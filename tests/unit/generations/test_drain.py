@@ -145,6 +145,22 @@ async def test_a_redelivery_and_a_replay_count_nothing_new(exporter: Components)
     assert process_count(exporter, DRAIN_TRACE_EVENTS, result="duplicate") == 1
 
 
+async def test_a_root_made_outside_the_id_window_counts_nothing(exporter: Components) -> None:
+    """A delivery replayed after the dedup retention (its digest forgotten, its IDs' resolved
+    rows pruned) would count its generations again: its roots are held to the ID window, as
+    every other path's IDs are; a fresh root beside them is counted."""
+    week = 7 * 86400
+    stale, future, fresh = new_id(CLOCK_START - week - 60), new_id(CLOCK_START + 3600), gen_id(1)
+    body, headers = delivery(traces([root(stale), root(future), root(fresh)]))
+    assert (await post(exporter, body, headers)).status_code == 200
+    assert count(exporter, GENERATION_COST) == 1
+    assert total(exporter, GENERATION_IDS_RECEIVED, intake="drain", result="accepted") == 1
+    assert total(exporter, GENERATION_IDS_RECEIVED, intake="drain", result="stale") == 1
+    assert total(exporter, GENERATION_IDS_RECEIVED, intake="drain", result="future") == 1
+    assert process_count(exporter, DRAIN_TRACE_EVENTS, result="observed") == 1
+    assert exporter.generations.mirror.pending.get("default", 0) == 0, "nothing to look up"
+
+
 async def test_an_id_pushed_first_is_resolved_by_the_drain_without_a_lookup(
     exporter: Components,
 ) -> None:
