@@ -8,7 +8,7 @@
 // SETUP: ai5, ai6, ai7 (the `OpenTelemetry` integration with providerMetadata: true),
 // ai7-legacy (`LegacyOpenTelemetry`) or ai7-no-metadata (`OpenTelemetry` without it).
 // The exporter's URL comes from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, as for any application.
-// Prints one JSON line: each export's span count and result, and where in the exported spans
+// Prints one JSON line: each export's span count, size and result, and where in the exported spans
 // each generation ID was (attribute, or event and attribute), so a test can tell an ID the
 // exporter rightly ignored from one that never reached it.
 import { createRequire } from "node:module";
@@ -51,24 +51,47 @@ function note(place, value) {
 const otlp = new OTLPTraceExporter();
 const recorder = {
   export(spans, done) {
+    let size = 0; // the attributes' JSON, about what the export sends
     for (const span of spans) {
+      size += JSON.stringify(span.attributes).length;
       for (const [key, value] of Object.entries(span.attributes)) note(key, value);
       for (const event of span.events) {
         for (const [key, value] of Object.entries(event.attributes ?? {})) note(`${event.name} ${key}`, value);
       }
     }
     otlp.export(spans, (result) => {
-      exports.push({ spans: spans.length, code: result.code, error: result.error?.message });
+      exports.push({ spans: spans.length, size, code: result.code, error: result.error?.message });
       done(result);
     });
   },
   shutdown: () => otlp.shutdown(),
   forceFlush: () => otlp.forceFlush(),
 };
+// streamText's outer span ends a moment after its text: each call waits for its root span to
+// end, so a flush or the exit that follows takes all of the call's spans.
+let rootsEnded = 0;
+let waiting = [];
+const roots = {
+  onStart() {},
+  onEnd(span) {
+    if (span.parentSpanContext === undefined) rootsEnded += 1;
+    waiting = waiting.filter((check) => !check());
+  },
+  forceFlush: async () => {},
+  shutdown: async () => {},
+};
+let calls = 0;
+function callEnded() {
+  const call = ++calls;
+  return new Promise((resolve) => {
+    const check = () => rootsEnded >= call && (resolve(), true);
+    if (!check()) waiting.push(check);
+  });
+}
 const provider = new NodeTracerProvider({
   resource: resourceFromAttributes({ "service.name": "chat-app" }),
   // Exports only on flush, so each flush is one request whatever the machine's speed.
-  spanProcessors: [new BatchSpanProcessor(recorder, { scheduledDelayMillis: 600_000 })],
+  spanProcessors: [roots, new BatchSpanProcessor(recorder, { scheduledDelayMillis: 600_000 })],
 });
 provider.register();
 
@@ -135,12 +158,14 @@ async function failingModel(id) {
 
 async function generate(id, options) {
   const result = await ai.generateText({ model: model(id), ...telemetry, ...options });
+  await callEnded();
   return result.text;
 }
 
 async function stream(id, options) {
-  const result = ai.streamText({ model: model(id), ...telemetry, ...options });
-  return await result.text;
+  const text = await ai.streamText({ model: model(id), ...telemetry, ...options }).text;
+  await callEnded();
+  return text;
 }
 
 // Even-numbered IDs by generateText, odd ones by streamText.
@@ -155,14 +180,13 @@ const SCENARIOS = {
   // A chat as useChat sends it: every request carries the earlier turns as UI messages, whose
   // text parts keep the provider metadata (their generation IDs) that convertToModelMessages
   // turns into providerOptions. Each turn's spans are exported before the next turn starts, so
-  // an earlier ID in a later export can only come from a prompt (generateText: streamText's
-  // outer span ends a moment after its text, and could miss its turn's export).
+  // an earlier ID in a later export can only come from a prompt.
   async chat() {
     const history = [];
     for (const [index, id] of ids.entries()) {
       history.push({ role: "user", parts: [{ type: "text", text: `Question ${index}?` }] });
       const messages = await ai.convertToModelMessages(history);
-      const text = await generate(id, { messages });
+      const text = await call(id, index, { messages });
       history.push({
         role: "assistant",
         parts: [
@@ -186,6 +210,7 @@ const SCENARIOS = {
       } else {
         await ai.streamText({ ...options, onError: () => {} }).consumeStream();
       }
+      await callEnded();
     }
   },
 
