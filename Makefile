@@ -31,7 +31,7 @@ $(DASHBOARD_CHECK)/node_modules/.installed: $(DASHBOARD_CHECK)/package-lock.json
 	npm ci --prefix $(DASHBOARD_CHECK) --no-audit --no-fund --silent
 	touch $@
 
-# The real AI SDK 5, 6 and 7 and OpenTelemetry JS SDK that tests/integration/test_real_sdks.py runs.
+# The real AI SDK 5, 6 and 7, OpenTelemetry JS SDK and @vercel/otel of test_real_sdks.py.
 $(SDK_CHECK)/node_modules/.installed: $(SDK_CHECK)/package-lock.json | system-deps
 	npm ci --prefix $(SDK_CHECK) --no-audit --no-fund --silent
 	touch $@

@@ -1,19 +1,21 @@
 // One application run for tests/integration/test_real_sdks.py: the real AI SDK, its real
-// telemetry and the OpenTelemetry JS SDK's OTLP/HTTP protobuf exporter, set up as
+// telemetry and a real OpenTelemetry SDK exporting OTLP/HTTP protobuf, set up as
 // docs/sending-ids.md tells users. Only the model is a mock (from the version's own `ai/test`),
 // answering with the gateway's provider metadata as AI Gateway does.
 //
 //   node run.mjs SETUP SCENARIO ID...
 //
 // SETUP: ai5, ai6, ai7 (the `OpenTelemetry` integration with providerMetadata: true),
-// ai7-legacy (`LegacyOpenTelemetry`) or ai7-no-metadata (`OpenTelemetry` without it).
-// The exporter's URL comes from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, as for any application.
-// Prints one JSON line: each export's span count, size and result, and where in the exported spans
-// each generation ID was (attribute, or event and attribute), so a test can tell an ID the
-// exporter rightly ignored from one that never reached it.
+// ai7-legacy (`LegacyOpenTelemetry`), ai7-no-metadata (`OpenTelemetry` without it), all with
+// the OpenTelemetry JS SDK's own exporter; or ai7-vercel-otel (as ai7, with the SDK that
+// @vercel/otel's registerOTel starts). Where spans go and when comes from the OTEL_* variables,
+// as for any application. Prints one JSON line: each export's size and whether it succeeded, and
+// where in the spans each generation ID was (attribute, or event and attribute), so a test can
+// tell an ID the exporter rightly ignored from one that never reached it.
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 
+import { trace } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
@@ -21,13 +23,15 @@ import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace
 const GENERATION_ID = /gen_[0-9A-Z]{26}/g;
 const MODEL_ID = "openai/gpt-5-mini";
 
-// The package of each setup, its mock language model, and how a call turns telemetry on.
+// The package of each setup, its mock language model, and how telemetry is set up.
+const AI7 = { ai: "ai", mock: "MockLanguageModelV4", spec: "v3", integration: "OpenTelemetry" };
 const SETUPS = {
   ai5: { ai: "ai5", mock: "MockLanguageModelV2", spec: "v2" },
   ai6: { ai: "ai6", mock: "MockLanguageModelV3", spec: "v3" },
-  ai7: { ai: "ai", mock: "MockLanguageModelV4", spec: "v3", integration: "OpenTelemetry" },
-  "ai7-legacy": { ai: "ai", mock: "MockLanguageModelV4", spec: "v3", integration: "LegacyOpenTelemetry" },
-  "ai7-no-metadata": { ai: "ai", mock: "MockLanguageModelV4", spec: "v3", integration: "OpenTelemetry", options: {} },
+  ai7: AI7,
+  "ai7-legacy": { ...AI7, integration: "LegacyOpenTelemetry" },
+  "ai7-no-metadata": { ...AI7, options: {} },
+  "ai7-vercel-otel": { ...AI7, sdk: "vercel" },
 };
 
 const [setupName, scenario, ...ids] = process.argv.slice(2);
@@ -39,41 +43,26 @@ if (setup === undefined || ids.length === 0) {
 const ai = await import(setup.ai);
 const { [setup.mock]: MockLanguageModel, convertArrayToReadableStream } = await import(`${setup.ai}/test`);
 
-// The SDK as an application starts it, with the exporter wrapped to keep what each export
-// answered: a span processor reports a failed export only to a diag logger that is silent.
-const exports = [];
+const exports = []; // each export: its size and whether it succeeded
 const places = {}; // where the IDs were: an attribute's key, or an event's name and key
 function note(place, value) {
   for (const id of JSON.stringify(value).match(GENERATION_ID) ?? []) {
     (places[place] ??= new Set()).add(id);
   }
 }
-const otlp = new OTLPTraceExporter();
-const recorder = {
-  export(spans, done) {
-    let size = 0; // the attributes' JSON, about what the export sends
-    for (const span of spans) {
-      size += JSON.stringify(span.attributes).length;
-      for (const [key, value] of Object.entries(span.attributes)) note(key, value);
-      for (const event of span.events) {
-        for (const [key, value] of Object.entries(event.attributes ?? {})) note(`${event.name} ${key}`, value);
-      }
-    }
-    otlp.export(spans, (result) => {
-      exports.push({ spans: spans.length, size, code: result.code, error: result.error?.message });
-      done(result);
-    });
-  },
-  shutdown: () => otlp.shutdown(),
-  forceFlush: () => otlp.forceFlush(),
-};
-// streamText's outer span ends a moment after its text: each call waits for its root span to
-// end, so a flush or the exit that follows takes all of the call's spans.
+
+// A span processor beside the SDK's own that notes where the IDs are, and lets each call wait
+// for its root span to end (streamText's ends a moment after its text), so a flush or the exit
+// that follows takes all of the call's spans.
 let rootsEnded = 0;
 let waiting = [];
-const roots = {
+const watch = {
   onStart() {},
   onEnd(span) {
+    for (const [key, value] of Object.entries(span.attributes)) note(key, value);
+    for (const event of span.events) {
+      for (const [key, value] of Object.entries(event.attributes ?? {})) note(`${event.name} ${key}`, value);
+    }
     if (span.parentSpanContext === undefined) rootsEnded += 1;
     waiting = waiting.filter((check) => !check());
   },
@@ -88,12 +77,44 @@ function callEnded() {
     if (!check()) waiting.push(check);
   });
 }
-const provider = new NodeTracerProvider({
-  resource: resourceFromAttributes({ "service.name": "chat-app" }),
-  // Exports only on flush, so each flush is one request whatever the machine's speed.
-  spanProcessors: [roots, new BatchSpanProcessor(recorder, { scheduledDelayMillis: 600_000 })],
-});
-provider.register();
+
+// The SDK as an application starts it; the tracer provider it registered.
+async function startSdk() {
+  if (setup.sdk === "vercel") {
+    // @vercel/otel's exporter posts with fetch and reports success whatever the answer (a 413
+    // included): watch the requests themselves.
+    const send = globalThis.fetch;
+    globalThis.fetch = async (url, init) => {
+      const response = await send(url, init);
+      exports.push({ size: init.body.byteLength, ok: response.ok, status: response.status });
+      return response;
+    };
+    const { registerOTel } = await import("@vercel/otel");
+    registerOTel({ serviceName: "chat-app", spanProcessors: ["auto", watch] });
+    return trace.getTracerProvider().getDelegate();
+  }
+  // The exporter wrapped to keep what each export answered: a span processor reports a failed
+  // export only to a diag logger that is silent by default.
+  const otlp = new OTLPTraceExporter();
+  const recorder = {
+    export(spans, done) {
+      const size = spans.reduce((sum, span) => sum + JSON.stringify(span.attributes).length, 0);
+      otlp.export(spans, (result) => {
+        exports.push({ size, ok: result.code === 0, error: result.error?.message });
+        done(result);
+      });
+    },
+    shutdown: () => otlp.shutdown(),
+    forceFlush: () => otlp.forceFlush(),
+  };
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ "service.name": "chat-app" }),
+    spanProcessors: [watch, new BatchSpanProcessor(recorder)],
+  });
+  provider.register();
+  return provider;
+}
+const provider = await startSdk();
 
 if (setup.integration !== undefined) {
   const otel = await import("@ai-sdk/otel");
