@@ -35,7 +35,7 @@ from exporter.generations.otlp import RESPONSE_PLACES
 from tests.support.generations import assert_totals_match, expected_totals, observed_totals
 from tests.support.ids import live_id
 from tests.support.otlp import Recorder, app_tracer_provider
-from tests.support.processes import REPO_ROOT, free_port
+from tests.support.processes import REPO_ROOT
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 SDK = REPO_ROOT / "tests" / "sdk"
@@ -233,7 +233,7 @@ class GatewayStandIn(ThreadingHTTPServer):
     """Answers with the given generation IDs, one per request, in order."""
 
     def __init__(self, ids: Sequence[str]) -> None:
-        super().__init__(("127.0.0.1", free_port()), ChatCompletions)
+        super().__init__(("127.0.0.1", 0), ChatCompletions)  # a free port, race-free
         self.ids = list(ids)
         self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
 
