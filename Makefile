@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DASHBOARD_CHECK := tests/dashboard
+SDK_CHECK := tests/sdk
 
 .PHONY: demo check test bench bench-readme docs dashboard chart-docs lint typecheck system-deps clean
 
@@ -30,6 +31,11 @@ $(DASHBOARD_CHECK)/node_modules/.installed: $(DASHBOARD_CHECK)/package-lock.json
 	npm ci --prefix $(DASHBOARD_CHECK) --no-audit --no-fund --silent
 	touch $@
 
+# The real AI SDK 5, 6 and 7, OpenTelemetry JS SDK and @vercel/otel of test_real_sdks.py.
+$(SDK_CHECK)/node_modules/.installed: $(SDK_CHECK)/package-lock.json | system-deps
+	npm ci --prefix $(SDK_CHECK) --no-audit --no-fund --silent
+	touch $@
+
 ## Run the exporter against the bundled simulator: no API key needed.
 demo: $(VENV)/.installed-runtime
 	$(BIN)/vercel-ai-gateway-exporter --demo
@@ -42,7 +48,8 @@ check: $(VENV)/.installed
 	$(BIN)/pytest -m "not slow" -q
 
 ## Run the whole test suite (installs Prometheus, Alertmanager and npm packages if missing).
-test: $(VENV)/.installed system-deps $(DASHBOARD_CHECK)/node_modules/.installed
+test: $(VENV)/.installed system-deps $(DASHBOARD_CHECK)/node_modules/.installed \
+		$(SDK_CHECK)/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -78,4 +85,4 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(DASHBOARD_CHECK)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DASHBOARD_CHECK)/node_modules $(SDK_CHECK)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -24,12 +24,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
-    SpanExporter,
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -44,17 +41,21 @@ from tests.support.generations import (
     observed_totals,
     priced_catalog_args,
 )
-from tests.support.otlp import as_json, do_generate, provider_metadata, request, span
+from tests.support.otlp import (
+    Recorder,
+    app_tracer_provider,
+    as_json,
+    do_generate,
+    provider_metadata,
+    request,
+    span,
+)
 from tests.support.stack import ExporterProcess, SimulatorProcess
 
 KEY = "sk-e2e-otlp-0123456789"
 TEAM = "default"
 StartExporter = Callable[..., ExporterProcess]
-RECEIVED, QUEUE, SPANS = (
-    metrics.GENERATION_IDS_RECEIVED,
-    metrics.GENERATION_QUEUE_LENGTH,
-    metrics.GENERATION_TRACE_SPANS,
-)
+QUEUE, SPANS = metrics.GENERATION_QUEUE_LENGTH, metrics.GENERATION_TRACE_SPANS
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 
 # One "conversation" of an application: a three-step tool loop, a streamed call, an embedding,
@@ -65,26 +66,6 @@ IDS_PER_CONVERSATION = 5
 TRACED_PER_CONVERSATION = 4  # the tool loop's three steps and the streamed call
 SPANS_WITH_ID = 6  # ai.generateText + 3 doGenerate, ai.streamText + doStream
 SPANS_WITHOUT_ID = 6  # 2 ai.toolCall, ai.embed + doEmbed, the HTTP server span, a database span
-
-
-class Recorder(SpanExporter):
-    """The SDK's OTLP/HTTP exporter, keeping each export's size and result (a span processor
-    only logs a failure, and a test must see it)."""
-
-    def __init__(self, inner: OTLPSpanExporter) -> None:
-        self.inner = inner
-        self.results: list[tuple[int, SpanExportResult]] = []
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        result = self.inner.export(spans)
-        self.results.append((len(spans), result))
-        return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()  # type: ignore[no-untyped-call]
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
 
 
 def model_call(kind: str, gen_id: str, finish: str) -> dict[str, str | int]:
@@ -168,14 +149,6 @@ def conversations(tracer: Tracer, ids: Sequence[str]) -> None:
         conversation(tracer, ids[start : start + IDS_PER_CONVERSATION])
 
 
-def provider(processor: SimpleSpanProcessor | BatchSpanProcessor) -> TracerProvider:
-    tracer_provider = TracerProvider(
-        resource=Resource.create({"service.name": "chat-app", "deployment.environment": "prod"})
-    )
-    tracer_provider.add_span_processor(processor)
-    return tracer_provider
-
-
 def send_with_sdk(exp: ExporterProcess, ids: Sequence[str], compression: Compression) -> None:
     """The app's own OTLP exporter: a batch processor flushed once, so one request."""
     recorder = Recorder(
@@ -183,7 +156,7 @@ def send_with_sdk(exp: ExporterProcess, ids: Sequence[str], compression: Compres
     )
     # A long schedule delay: nothing leaves before force_flush, which sends one batch.
     processor = BatchSpanProcessor(recorder, schedule_delay_millis=600_000)
-    tracer_provider = provider(processor)
+    tracer_provider = app_tracer_provider(processor)
     conversations(tracer_provider.get_tracer("ai"), ids)
     assert tracer_provider.force_flush(30_000)
     tracer_provider.shutdown()
@@ -194,7 +167,7 @@ def send_with_sdk(exp: ExporterProcess, ids: Sequence[str], compression: Compres
 def sdk_request(ids: Sequence[str]) -> ExportTraceServiceRequest:
     """The same spans, encoded by the SDK's own encoder, for a request the test sends itself."""
     memory = InMemorySpanExporter()
-    tracer_provider = provider(SimpleSpanProcessor(memory))
+    tracer_provider = app_tracer_provider(SimpleSpanProcessor(memory))
     conversations(tracer_provider.get_tracer("ai"), ids)
     tracer_provider.shutdown()
     return encode_spans(memory.get_finished_spans())
@@ -226,10 +199,6 @@ def post_ids(exp: ExporterProcess, ids: Sequence[str]) -> dict[str, object]:
     return answer
 
 
-def received(exp: ExporterProcess, intake: str, result: str) -> float:
-    return exp.value(RECEIVED, vercel_team=TEAM, intake=intake, result=result) or 0.0
-
-
 def test_a_batch_of_big_prompts_sent_deflated_is_counted_whole(
     simulator_factory: Callable[..., SimulatorProcess], exporter_factory: StartExporter
 ) -> None:
@@ -245,7 +214,9 @@ def test_a_batch_of_big_prompts_sent_deflated_is_counted_whole(
             endpoint=f"{exp.url}{routes.TRACES}", compression=Compression.Deflate, timeout=30
         )
     )
-    tracer_provider = provider(BatchSpanProcessor(recorder, schedule_delay_millis=600_000))
+    tracer_provider = app_tracer_provider(
+        BatchSpanProcessor(recorder, schedule_delay_millis=600_000)
+    )
     tracer = tracer_provider.get_tracer("ai")
     prompt = json.dumps([{"role": "user", "content": "how much? " * 10_000}])  # 100 KB
     for gen_id in ids:
@@ -259,7 +230,7 @@ def test_a_batch_of_big_prompts_sent_deflated_is_counted_whole(
     tracer_provider.shutdown()
     assert recorder.results == [(60, SpanExportResult.SUCCESS)]
     exp.wait_looked_up(len(ids), 60, TEAM)
-    assert received(exp, "otlp", "accepted") == len(ids)
+    assert exp.received("otlp", "accepted") == len(ids)
 
 
 def test_every_generation_in_sdk_traces_is_counted_once_over_every_encoding(
@@ -299,10 +270,10 @@ def test_every_generation_in_sdk_traces_is_counted_once_over_every_encoding(
     assert len(truth) == len(ids)
     assert_totals_match(expected_savings(truth), observed_savings(exp, TEAM))
     assert_totals_match(expected_totals(truth), observed_totals(exp, TEAM))
-    assert received(exp, "otlp", "accepted") == 3 * traced
-    assert received(exp, "otlp", "duplicate") == traced  # those pushed before their traces
-    assert received(exp, "http", "accepted") == per_encoding + 3 * embeddings
-    assert received(exp, "http", "duplicate") == traced  # those pushed after their traces
+    assert exp.received("otlp", "accepted") == 3 * traced
+    assert exp.received("otlp", "duplicate") == traced  # those pushed before their traces
+    assert exp.received("http", "accepted") == per_encoding + 3 * embeddings
+    assert exp.received("http", "duplicate") == traced  # those pushed after their traces
     conversations_sent = len(ids) // IDS_PER_CONVERSATION
     assert exp.value(SPANS, vercel_team=TEAM, result="with_id") == (
         conversations_sent * SPANS_WITH_ID
@@ -314,7 +285,7 @@ def test_every_generation_in_sdk_traces_is_counted_once_over_every_encoding(
 
     # Sent again (a Collector's retry after a lost answer): nothing more is counted.
     send_json(exp, proto_gzip, gzipped=True)
-    assert received(exp, "otlp", "accepted") == 3 * traced
+    assert exp.received("otlp", "accepted") == 3 * traced
     assert_totals_match(expected_totals(truth), observed_totals(exp, TEAM))
 
 
@@ -354,8 +325,8 @@ def test_a_span_flood_past_the_queue_bound_is_refused_whole_and_retried_by_the_s
         assert "holds its share of the lookup queue of team default" in status.message
     # Nothing of a refused request is stored or counted: exactly the three accepted batches.
     assert exp.value(QUEUE, vercel_team=TEAM) == 30
-    assert received(exp, "otlp", "accepted") == 30
-    assert received(exp, "otlp", "duplicate") == 0
+    assert exp.received("otlp", "accepted") == 30
+    assert exp.received("otlp", "duplicate") == 0
     assert exp.value(SPANS, vercel_team=TEAM, result="with_id") == 30
     assert exp.value(SPANS, vercel_team=TEAM, result="without_id") == 30
 
@@ -363,7 +334,7 @@ def test_a_span_flood_past_the_queue_bound_is_refused_whole_and_retried_by_the_s
     # Retry-After and sends again, and that is accepted.
     refused_ids = [gen_id for batch in batches[3:] for gen_id in batch]
     memory = InMemorySpanExporter()
-    tracer_provider = provider(SimpleSpanProcessor(memory))
+    tracer_provider = app_tracer_provider(SimpleSpanProcessor(memory))
     tracer = tracer_provider.get_tracer("ai")
     for gen_id in refused_ids:
         name = "ai.generateText.doGenerate"
@@ -380,8 +351,8 @@ def test_a_span_flood_past_the_queue_bound_is_refused_whole_and_retried_by_the_s
     assert len(retries) == 1 and "retrying in 30.00s" in retries[0], retries
 
     exp.wait_looked_up(len(ids), 60, TEAM)
-    assert received(exp, "otlp", "accepted") == len(ids)
-    assert received(exp, "otlp", "duplicate") == 0
+    assert exp.received("otlp", "accepted") == len(ids)
+    assert exp.received("otlp", "duplicate") == 0
     assert_totals_match(
         expected_totals(sim.team_truth(KEY)["generations"]), observed_totals(exp, TEAM)
     )

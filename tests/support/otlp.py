@@ -1,5 +1,6 @@
 """OTLP trace requests shaped like the AI SDK's telemetry, built with OpenTelemetry's own
-protobuf bindings, and their JSON form as OTLP/HTTP spells it (hex trace and span IDs)."""
+protobuf bindings, and their JSON form as OTLP/HTTP spells it (hex trace and span IDs); and
+the Python SDK's own exporter, watched."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from exporter.simulator.drain import any_value
 
@@ -76,3 +81,32 @@ def as_json(message: ExportTraceServiceRequest) -> bytes:
         return node
 
     return json.dumps(hexed(json_format.MessageToDict(message))).encode()
+
+
+class Recorder(SpanExporter):
+    """The SDK's OTLP/HTTP exporter, keeping each export's size and result (a span processor
+    only logs a failure, and a test must see it)."""
+
+    def __init__(self, inner: OTLPSpanExporter) -> None:
+        self.inner = inner
+        self.results: list[tuple[int, SpanExportResult]] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self.inner.export(spans)
+        self.results.append((len(spans), result))
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def app_tracer_provider(processor: SpanProcessor) -> TracerProvider:
+    """An application's tracer provider, as it is set up to export to the exporter."""
+    tracer_provider = TracerProvider(
+        resource=Resource.create({"service.name": "chat-app", "deployment.environment": "prod"})
+    )
+    tracer_provider.add_span_processor(processor)
+    return tracer_provider

@@ -137,6 +137,12 @@ class ExporterProcess:
         exporter.metrics, or a sample name such as ``f"{GENERATION_COST.name}_count"``."""
         return self.samples().get((sample_name(metric), tuple(sorted(labels.items()))))
 
+    def received(self, intake: str, result: str, team: str = "default") -> float:
+        """Generation IDs received on ``intake`` (otlp, http …) with ``result`` (accepted,
+        duplicate …): 0 before the first."""
+        family = metrics.GENERATION_IDS_RECEIVED
+        return self.value(family, vercel_team=team, intake=intake, result=result) or 0.0
+
     def wait_looked_up(self, found: int, timeout: float, team: str = "default") -> None:
         """Wait until ``team``'s queue is empty and exactly ``found`` lookups found their
         record: the point from which end-to-end tests compare what was counted."""
