@@ -21,7 +21,17 @@ from bench.common import Row, log, machine
 from bench.context import Context
 from bench.report import summarise, table, update_section
 
-BENCHMARKS = ("scrape", "intake", "otlp", "saturation", "drain", "lookups", "restart", "memory")
+BENCHMARKS = (
+    "scrape",
+    "intake",
+    "otlp",
+    "saturation",
+    "drain",
+    "lookups",
+    "restart",
+    "memory",
+    "scale",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

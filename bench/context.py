@@ -32,9 +32,9 @@ class Context:
         scrape to a server not listening yet)."""
         return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir))
 
-    def exporter_on(self, state: Path, work: Path, tag: str) -> tuple[Process, str]:
-        """The exporter CLI on ``state`` and a free port, polling this run's simulator; the
-        caller waits for it (and stops it)."""
+    def exporter_on(self, state: Path, work: Path, tag: str, *args: str) -> tuple[Process, str]:
+        """The exporter CLI on ``state`` and a free port, polling this run's simulator, with
+        ``args`` beside; the caller waits for it (and stops it)."""
         port = free_port()
         proc = Process(
             exporter_cmd(
@@ -42,6 +42,7 @@ class Context:
                 f"--gateway.url={self.simulator().url}",
                 f"--state.path={state}",
                 "--log.level=warn",
+                *args,
             ),
             work / f"exporter-{tag}.log",
             env={"AI_GATEWAY_API_KEY": f"bench-{work.name}-key"},

@@ -7,6 +7,11 @@ a bare httpx asyncio loop in this process; the exporter is the real CLI
 (``--lookup.concurrency=…``, its rate limit raised out of the way) and counts from the moment
 the IDs are posted to its intake until every lookup is committed to its store (its lookups
 counter, outcome found, must then show every ID).
+
+Both sides are CPU-bound on 2 cores shared with the simulator, so the throughput ratio mostly
+measures CPU: the goal is on CPU per completed lookup (the exporter process's user + system
+time over the run, the bench process's for the bare loop, which does nothing else meanwhile);
+the throughput rows are reported.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from tests.support.processes import free_port
 
 T = TypeVar("T")
 
-GOAL = 0.95
+CPU_GOAL = 1.3  # the exporter's CPU per lookup, as a multiple of the bare loop's
 KEY = "bench-lookups-key"
 IDS = 2400  # about 8 s a run at the 320/s ceiling, three runs a case
 
@@ -52,6 +57,19 @@ class Case:
 CASES = (Case(16, 0.05), Case(64, 0.2))
 
 
+@dataclass(frozen=True)
+class Pace:
+    rate: float  # lookups per second
+    cpu_ms: float  # CPU milliseconds per lookup, of the process doing them
+
+
+def bare(case: Case, url: str, ids: list[str]) -> Pace:
+    """The bare loop's pace, its CPU read from this process."""
+    cpu = time.process_time()
+    rate = asyncio.run(baseline(case, url, ids))
+    return Pace(rate, (time.process_time() - cpu) * 1000 / len(ids))
+
+
 async def baseline(case: Case, url: str, ids: list[str]) -> float:
     """Lookups per second of ``case.concurrency`` workers doing nothing but the requests."""
     queue = list(reversed(ids))
@@ -69,7 +87,7 @@ async def baseline(case: Case, url: str, ids: list[str]) -> float:
         return len(ids) / (time.perf_counter() - started)
 
 
-def exporter(case: Case, work: Path, sim: Simulator, ids: list[str]) -> tuple[float, Process]:
+def exporter(case: Case, work: Path, sim: Simulator, ids: list[str]) -> tuple[Pace, Process]:
     port = free_port()
     proc = Process(
         exporter_cmd(
@@ -92,6 +110,7 @@ def exporter(case: Case, work: Path, sim: Simulator, ids: list[str]) -> tuple[fl
     state = sqlite3.connect(f"file:{work / 'state.db'}?mode=ro", uri=True)
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
+            cpu = proc.cpu_seconds()
             started = time.perf_counter()
             client.post("/generations", json={"ids": ids}).raise_for_status()
             done = 0
@@ -99,6 +118,7 @@ def exporter(case: Case, work: Path, sim: Simulator, ids: list[str]) -> tuple[fl
                 done = state.execute("SELECT COUNT(*) FROM resolved").fetchone()[0]
                 if done >= len(ids):
                     rate = len(ids) / (time.perf_counter() - started)
+                    cpu_ms = (proc.cpu_seconds() - cpu) * 1000 / len(ids)
                     break
                 time.sleep(0.02)
             else:
@@ -109,7 +129,7 @@ def exporter(case: Case, work: Path, sim: Simulator, ids: list[str]) -> tuple[fl
     found = metric_value(text, GENERATION_LOOKUPS.name, vercel_team="default", outcome="found")
     if found != len(ids):
         raise RuntimeError(f"{found:.0f} of {len(ids)} lookups found:\n{proc.output()}")
-    return rate, proc
+    return Pace(rate, cpu_ms), proc
 
 
 def _with_upstream_cpu(sim: Simulator, run: Callable[[], T]) -> tuple[T, float]:
@@ -119,7 +139,7 @@ def _with_upstream_cpu(sim: Simulator, run: Callable[[], T]) -> tuple[T, float]:
     return result, (sim.process.cpu_seconds() - before) / (time.monotonic() - started)
 
 
-def measure(ctx: Context, case: Case) -> Row:
+def measure(ctx: Context, case: Case) -> list[Row]:
     """One case: the baseline, the exporter, the baseline again (drift check)."""
     work = ctx.scratch(f"lookups-{case.tag}")
     sim = Simulator(work, f"--latency={case.latency}", "--ready-delay=0")
@@ -127,35 +147,45 @@ def measure(ctx: Context, case: Case) -> Row:
     proc: Process | None = None
     try:
         ids = sim.control("generations", {"count": count, "ready_after": 0}, KEY)["ids"]
-        asyncio.run(baseline(case, sim.url, ids[: case.concurrency * 4]))  # warm-up
-        theirs, theirs_cores = _with_upstream_cpu(
-            sim, lambda: asyncio.run(baseline(case, sim.url, ids))
-        )
+        bare(case, sim.url, ids[: case.concurrency * 4])  # warm-up
+        theirs, theirs_cores = _with_upstream_cpu(sim, lambda: bare(case, sim.url, ids))
         (ours, proc), ours_cores = _with_upstream_cpu(sim, lambda: exporter(case, work, sim, ids))
-        theirs_again = asyncio.run(baseline(case, sim.url, ids))
-        log(
-            f"lookups {case.tag}: exporter {ours:.0f}/s, "
-            f"httpx {theirs:.0f}/s then {theirs_again:.0f}/s"
-        )
+        again = bare(case, sim.url, ids)
+        log(f"lookups {case.tag}: exporter {ours}, httpx {theirs} then {again}")
     finally:
         if proc is not None:
             proc.stop()
         sim.stop()
-    base = (theirs + theirs_again) / 2
-    return Row(
-        "Lookups",
-        f"lookups per second, {case.latency * 1000:.0f} ms gateway latency, "
-        f"{case.concurrency} in flight, {count:,} IDs",
-        ours,
-        "lookups/s",
-        "bare httpx asyncio loop, same requests",
-        base,
-        goal=f"≥ {GOAL}x",
-        met=ours / base >= GOAL,
-        note=f"ceiling {case.ceiling:.0f}/s",
-        load_cpu=f"simulator {ours_cores:.2f} cores (baseline: {theirs_cores:.2f})",
-    )
+    rate = (theirs.rate + again.rate) / 2
+    cpu_ms = (theirs.cpu_ms + again.cpu_ms) / 2
+    what = f"{case.latency * 1000:.0f} ms gateway latency, {case.concurrency} in flight"
+    load = f"simulator {ours_cores:.2f} cores (baseline: {theirs_cores:.2f})"
+    return [
+        Row(
+            "Lookups",
+            f"CPU per completed lookup, {what}, {count:,} IDs",
+            ours.cpu_ms,
+            "ms",
+            "bare httpx asyncio loop, same requests (this process's CPU)",
+            cpu_ms,
+            goal=f"≤ {CPU_GOAL}x",
+            met=ours.cpu_ms <= CPU_GOAL * cpu_ms,
+            note="the exporter's includes taking the IDs on POST /generations and committing "
+            "every record",
+            load_cpu=load,
+        ),
+        Row(
+            "Lookups",
+            f"lookups per second (reported), {what}",
+            ours.rate,
+            "lookups/s",
+            "bare httpx asyncio loop, same requests",
+            rate,
+            note=f"ceiling {case.ceiling:.0f}/s",
+            load_cpu=load,
+        ),
+    ]
 
 
 def run(ctx: Context) -> list[Row]:
-    return [measure(ctx, case) for case in CASES]
+    return [row for case in CASES for row in measure(ctx, case)]

@@ -61,7 +61,16 @@ class BigState:
     seconds: float
 
 
-def build(workdir: Path, resolved: int = 1_000_000, pending: int = 100_000) -> BigState:
+def build(
+    workdir: Path,
+    resolved: int = 1_000_000,
+    pending: int = 100_000,
+    days: float = 6,
+    compare: bool = True,
+) -> BigState:
+    """The state: ``resolved`` IDs resolved over the last ``days`` (past the 7-day retention,
+    a start's prune has work to do), ``pending`` IDs and a busy team's series; with
+    ``compare``, the same resolved IDs in a bare one-column table beside it."""
     started = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "big-state.db"
@@ -71,9 +80,8 @@ def build(workdir: Path, resolved: int = 1_000_000, pending: int = 100_000) -> B
     now = time.time()
     store = Store(path)
     mirror = SeriesMirror()
-    resolved_ids = list(dataset.fresh_ids("R0", resolved))
-    for chunk in _chunks(iter(resolved_ids)):
-        rows = [(gid, TEAM, now - rng.uniform(0, 6 * 86400), "found") for gid in chunk]
+    for chunk in _chunks(dataset.fresh_ids("R0", resolved)):
+        rows = [(gid, TEAM, now - rng.uniform(0, days * 86400), "found") for gid in chunk]
         store.commit([Remember(rows)], mirror, now)
     store.close()
     resolved_only = checkpoint(path)
@@ -90,13 +98,17 @@ def build(workdir: Path, resolved: int = 1_000_000, pending: int = 100_000) -> B
 
     bare = workdir / "ids-only.db"
     bare.unlink(missing_ok=True)
-    conn = sqlite3.connect(bare)
-    try:
-        conn.execute("CREATE TABLE ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
-        with conn:
-            conn.executemany("INSERT INTO ids VALUES (?)", ((gid,) for gid in resolved_ids))
-    finally:
-        conn.close()
+    if compare:
+        conn = sqlite3.connect(bare)
+        try:
+            conn.execute("CREATE TABLE ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
+            with conn:
+                conn.executemany(
+                    "INSERT INTO ids VALUES (?)",
+                    ((gid,) for gid in dataset.fresh_ids("R0", resolved)),
+                )
+        finally:
+            conn.close()
     return BigState(
         path=path,
         resolved=resolved,
@@ -104,6 +116,6 @@ def build(workdir: Path, resolved: int = 1_000_000, pending: int = 100_000) -> B
         series_rows=series_rows,
         resolved_only_bytes=resolved_only,
         total_bytes=total,
-        ids_only_bytes=bare.stat().st_size,
+        ids_only_bytes=bare.stat().st_size if compare else 0,
         seconds=time.monotonic() - started,
     )

@@ -1,41 +1,37 @@
-"""The intake baseline: a Starlette app on the exporter's own uvicorn setup that reads the body
-and answers 202 without any work.
+"""The intake baselines: a Starlette app on the exporter's own uvicorn setup that reads the
+body of ``POST /generations`` and answers 202. Given a state path, it first parses the IDs
+and stores them durably (``durable.GroupCommit``), the floor of a durable intake; without
+one it stores nothing, the floor of any intake.
 
-    python -m bench.servers.bare_intake PORT
+    python -m bench.servers.bare_intake PORT [STATE_PATH]
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import sys
+from pathlib import Path
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from exporter.web.server import AsgiServer, bind, run, stop_on_signals
+from bench.servers.durable import GroupCommit
+from bench.servers.serving import serve
+from exporter.web.server import run
 
 
-async def accept(request: Request) -> Response:
-    await request.body()
-    return JSONResponse({"accepted": 0, "duplicates": 0, "rejected": []}, status_code=202)
+def route(store: GroupCommit | None) -> Route:
+    async def accept(request: Request) -> Response:
+        body = await request.body()
+        if store is not None:
+            data = json.loads(body)
+            await store.add(data["ids"] if "ids" in data else [data["id"]])
+        return JSONResponse({"accepted": 0, "duplicates": 0, "rejected": []}, status_code=202)
 
-
-async def ok(request: Request) -> Response:
-    return Response("ok\n")
-
-
-async def main(port: int) -> None:
-    app = Starlette(routes=[Route("/generations", accept, methods=["POST"]), Route("/", ok)])
-    stop = asyncio.Event()
-    stop_on_signals(stop)
-    server = AsgiServer(app, bind(f"127.0.0.1:{port}"))
-    serving = asyncio.create_task(server.serve())
-    await stop.wait()
-    server.stop()
-    await serving
+    return Route("/generations", accept, methods=["POST"])
 
 
 if __name__ == "__main__":
-    run(main(int(sys.argv[1])))
+    store = GroupCommit(Path(sys.argv[2])) if len(sys.argv) > 2 else None
+    run(serve([route(store)], int(sys.argv[1]), store))
