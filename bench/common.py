@@ -303,6 +303,12 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def percentile(values: Sequence[float], share: float) -> float:
+    """The value ``share`` of the way up ``values`` sorted (0 when there are none)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
 def median_time(func: Callable[[], object], runs: int, max_seconds: float) -> float:
     """Median wall time of ``func`` over up to ``runs`` calls, stopping after ``max_seconds``."""
     times: list[float] = []

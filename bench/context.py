@@ -9,6 +9,10 @@ from bench.common import Process, Simulator, exporter_cmd, log
 from bench.state import BigState, build
 from tests.support.processes import free_port
 
+# Exporter flags that leave only intake running: lookups held back an hour, no queue bound in
+# the way.
+INTAKE_ONLY = ("--lookup.initial-delay=1h", "--ingest.max-pending=50000000")
+
 
 class Context:
     def __init__(self, workdir: Path, scale: float = 1.0) -> None:

@@ -21,13 +21,12 @@ from bench.common import (
     Load,
     Process,
     Row,
-    exporter_cmd,
     launcher_cmd,
     log,
     metric_value,
     wrk,
 )
-from bench.context import Context
+from bench.context import INTAKE_ONLY, Context
 from exporter.generations.idcodec import CROCKFORD, time_part
 from exporter.metrics import GENERATION_IDS_RECEIVED
 from exporter.web.server import STACK
@@ -65,23 +64,13 @@ def script(batch: int, rng: random.Random) -> str:
 
 
 def run(ctx: Context) -> list[Row]:
-    sim = ctx.simulator()
     work = ctx.scratch("intake")
     rng = random.Random()  # noqa: S311 - unique test IDs, not secrets
-    ports = {who: free_port() for who in ("exporter", "durable", "stateless")}
+    ours, ours_url = ctx.exporter_on(work / "state.db", work, "intake", *INTAKE_ONLY)
+    ports = {who: free_port() for who in ("durable", "stateless")}
+    urls = {"exporter": ours_url} | {who: f"http://127.0.0.1:{port}" for who, port in ports.items()}
     processes = {
-        "exporter": Process(
-            exporter_cmd(
-                f"--web.listen-address=127.0.0.1:{ports['exporter']}",
-                f"--gateway.url={sim.url}",
-                f"--state.path={work / 'state.db'}",
-                "--lookup.initial-delay=1h",
-                "--ingest.max-pending=50000000",
-                "--log.level=warn",
-            ),
-            work / "exporter.log",
-            env={"AI_GATEWAY_API_KEY": "bench-intake-key"},
-        ),
+        "exporter": ours,
         "durable": Process(
             launcher_cmd("bare_intake", str(ports["durable"]), str(work / "baseline.db")),
             work / "durable.log",
@@ -90,18 +79,17 @@ def run(ctx: Context) -> list[Row]:
             launcher_cmd("bare_intake", str(ports["stateless"])), work / "stateless.log"
         ),
     }
-    ours = processes["exporter"]
     rows: list[Row] = []
     seen = 0
     try:
-        ours.wait_http(f"http://127.0.0.1:{ports['exporter']}/readyz")
-        for who in ("durable", "stateless"):
-            processes[who].wait_http(f"http://127.0.0.1:{ports[who]}/")
+        ours.wait_http(f"{ours_url}/readyz")
+        for who in ports:
+            processes[who].wait_http(f"{urls[who]}/")
         seconds = ctx.seconds(8)
         for batch, connections in ((1000, 8), (1, 32)):
             results = {}
-            for who in ("exporter", "durable") if batch > 1 else ports:
-                url = f"http://127.0.0.1:{ports[who]}/generations"
+            for who in ("exporter", "durable") if batch > 1 else urls:
+                url = f"{urls[who]}/generations"
                 warm = wrk(url, 2, connections, work, script(batch, rng))
                 results[who] = wrk(url, seconds, connections, work, script(batch, rng))
                 if who == "exporter":
@@ -111,7 +99,7 @@ def run(ctx: Context) -> list[Row]:
             if any(load.errors for load in results.values()):
                 raise RuntimeError(f"intake answered errors: {results}\n{ours.output()}")
             rows += _rows(batch, connections, results)
-        text = httpx.get(f"http://127.0.0.1:{ports['exporter']}/metrics", timeout=30).text
+        text = httpx.get(f"{ours_url}/metrics", timeout=30).text
         labels = {"vercel_team": "default", "intake": "http"}
         name = GENERATION_IDS_RECEIVED.name
         accepted = metric_value(text, name, result="accepted", **labels)

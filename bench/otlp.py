@@ -22,8 +22,8 @@ import time
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from bench.common import Process, Row, exporter_cmd, launcher_cmd, log, metric_value, wrk
-from bench.context import Context
+from bench.common import Process, Row, launcher_cmd, log, metric_value, wrk
+from bench.context import INTAKE_ONLY, Context
 from exporter import routes
 from exporter.gateway.models import is_generation_id
 from exporter.generations.idcodec import CROCKFORD, time_part
@@ -109,35 +109,23 @@ def script(pieces: list[bytes], rng: random.Random) -> str:
 
 
 def run(ctx: Context) -> list[Row]:
-    sim = ctx.simulator()
     work = ctx.scratch("otlp")
     rng = random.Random()  # noqa: S311 - unique test IDs, not secrets
     pieces = template()
-    ours_port, theirs_port = free_port(), free_port()
-    ours = Process(
-        exporter_cmd(
-            f"--web.listen-address=127.0.0.1:{ours_port}",
-            f"--gateway.url={sim.url}",
-            f"--state.path={work / 'state.db'}",
-            "--lookup.initial-delay=1h",
-            "--ingest.max-pending=50000000",
-            "--log.level=warn",
-        ),
-        work / "exporter.log",
-        env={"AI_GATEWAY_API_KEY": "bench-otlp-key"},
-    )
+    ours, ours_url = ctx.exporter_on(work / "state.db", work, "otlp", *INTAKE_ONLY)
+    theirs_port = free_port()
     theirs = Process(
         launcher_cmd("bare_otlp", str(theirs_port), str(work / "baseline.db")),
         work / "baseline.log",
     )
     seen = 0
     try:
-        ours.wait_http(f"http://127.0.0.1:{ours_port}/readyz")
+        ours.wait_http(f"{ours_url}/readyz")
         theirs.wait_http(f"http://127.0.0.1:{theirs_port}/")
         seconds = ctx.seconds(8)
         results = {}
-        for who, port in (("exporter", ours_port), ("baseline", theirs_port)):
-            url = f"http://127.0.0.1:{port}{routes.TRACES}"
+        for who, root in (("exporter", ours_url), ("baseline", f"http://127.0.0.1:{theirs_port}")):
+            url = f"{root}{routes.TRACES}"
             warm = wrk(url, 2, CONNECTIONS, work, script(pieces, rng))
             results[who] = wrk(url, seconds, CONNECTIONS, work, script(pieces, rng))
             if who == "exporter":
@@ -150,7 +138,7 @@ def run(ctx: Context) -> list[Row]:
                 f"OTLP intake answered {mine.errors} errors, the baseline {base.errors}:\n"
                 f"{ours.output()}"
             )
-        text = httpx.get(f"http://127.0.0.1:{ours_port}/metrics", timeout=30).text
+        text = httpx.get(f"{ours_url}/metrics", timeout=30).text
         team = {"vercel_team": "default"}
         name = GENERATION_IDS_RECEIVED.name
         accepted = metric_value(text, name, intake="otlp", result="accepted", **team)

@@ -19,13 +19,12 @@ from collections.abc import Callable
 import httpx
 from google.protobuf import json_format
 
-from bench.common import PROMETHEUS_HEADERS, Process, Row, exporter_cmd, log
-from bench.context import Context
+from bench.common import PROMETHEUS_HEADERS, Row, log, percentile
+from bench.context import INTAKE_ONLY, Context
 from exporter import routes
 from exporter.web.otlp import JSON
 from tests.support.ids import live_id
 from tests.support.otlp import do_generate, request
-from tests.support.processes import free_port
 
 CLIENTS = 8
 SPANS = 40  # per body
@@ -95,26 +94,9 @@ def saturated(
     return figures, len(answered) / (time.monotonic() - started)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def run(ctx: Context) -> list[Row]:
     work = ctx.scratch("saturation")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    exporter = Process(
-        exporter_cmd(
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--gateway.url={ctx.simulator().url}",
-            f"--state.path={work / 'state.db'}",
-            "--lookup.initial-delay=1h",
-            "--log.level=warn",
-        ),
-        work / "exporter.log",
-        env={"AI_GATEWAY_API_KEY": "bench-saturation-key"},
-    )
+    exporter, base = ctx.exporter_on(work / "state.db", work, "saturation", *INTAKE_ONLY)
     try:
         exporter.wait_http(f"{base}/readyz")
         log("saturation: building the bodies")

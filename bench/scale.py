@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench import dataset
-from bench.common import PROMETHEUS_HEADERS, Row, fmt, log, wrk
+from bench.common import PROMETHEUS_HEADERS, Row, fmt, log, percentile, wrk
 from bench.context import Context
 from bench.intake import script
 from bench.state import build
@@ -54,8 +54,7 @@ class Figures:
 
 
 def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else 0.0
+    return percentile(values, 0.99)
 
 
 class Sampler:
