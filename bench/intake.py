@@ -17,6 +17,7 @@ import time
 
 import httpx
 
+from bench import goals
 from bench.common import (
     Load,
     Process,
@@ -31,9 +32,6 @@ from exporter.generations.idcodec import CROCKFORD, time_part
 from exporter.metrics import GENERATION_IDS_RECEIVED
 from exporter.web.server import STACK
 from tests.support.processes import free_port
-
-BATCH_GOAL = 50_000.0  # IDs per second in batches of 1,000
-SINGLE_GOAL = 0.7  # single-ID requests per second, as a share of the durable app's
 
 _SCRIPT = """
 local counter = 0
@@ -134,8 +132,8 @@ def _rows(batch: int, connections: int, results: dict[str, Load]) -> list[Row]:
                 "IDs/s",
                 DURABLE,
                 durable.rate * batch,
-                goal=f"≥ {BATCH_GOAL:,.0f} IDs/s",
-                met=mine.rate * batch >= BATCH_GOAL,
+                goal=f"≥ {goals.INTAKE_BATCH:,.0f} IDs/s",
+                met=mine.rate * batch >= goals.INTAKE_BATCH,
                 note=note(durable),
                 load_cpu=cores,
             )
@@ -150,8 +148,8 @@ def _rows(batch: int, connections: int, results: dict[str, Load]) -> list[Row]:
             "req/s",
             DURABLE,
             durable.rate,
-            goal=f"≥ {SINGLE_GOAL}x",
-            met=mine.rate >= SINGLE_GOAL * durable.rate,
+            goal=f"≥ {goals.INTAKE_SINGLE}x",
+            met=mine.rate >= goals.INTAKE_SINGLE * durable.rate,
             note=note(durable),
             load_cpu=cores,
         ),

@@ -22,6 +22,7 @@ import time
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from bench import goals
 from bench.common import Process, Row, launcher_cmd, log, metric_value, wrk
 from bench.context import INTAKE_ONLY, Context
 from exporter import routes
@@ -34,8 +35,6 @@ from tests.support.processes import free_port
 
 SPANS = 100  # per request, one generation ID each
 CONNECTIONS = 8
-GOAL = 20_000.0  # spans per second
-RATIO_GOAL = 0.5  # of the bare decoding app
 PREFIX = 8  # random characters that make this run's IDs its own; a counter fills the rest
 PLACEHOLDER = "gen_" + "~" * 26  # as long as an ID, and never one
 SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.,:;{}()[]")
@@ -164,8 +163,8 @@ def run(ctx: Context) -> list[Row]:
             "bare Starlette app decoding with `ExportTraceServiceRequest.ParseFromString`, "
             f"reading the one ID attribute and committing the IDs to SQLite (same {STACK})",
             base_rate,
-            goal=f"≥ {GOAL:,.0f} spans/s and ≥ {RATIO_GOAL}x",
-            met=rate >= GOAL and rate >= RATIO_GOAL * base_rate,
+            goal=f"≥ {goals.OTLP_RATE:,.0f} spans/s and ≥ {goals.OTLP_RATIO}x",
+            met=rate >= goals.OTLP_RATE and rate >= goals.OTLP_RATIO * base_rate,
             note=f"p99 {mine.p99_ms:.0f} ms vs {base.p99_ms:.0f} ms",
             load_cpu=f"{mine.cores} (baseline: {base.cores})",
         )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from bench import dataset
+from bench import dataset, goals
 from bench.common import PROMETHEUS_HEADERS, Row, fmt, log, percentile, wrk
 from bench.context import Context
 from bench.intake import script
@@ -32,10 +32,6 @@ from exporter import routes
 
 SIZES = (1_000_000, 10_000_000, 30_000_000)
 PENDING = 10_000
-RESTART_GOAL = 3.0  # seconds to ready at the largest state
-RATE_GOAL = 0.8  # intake at the largest state, as a share of the smallest's
-PRUNE_GOAL = 2.0  # scrape p99 during a prune, as a multiple of without
-RSS_GOAL = 1.2  # peak RSS at the largest state, as a multiple of the smallest's
 SAMPLE_EVERY = 0.05
 
 
@@ -169,8 +165,8 @@ def run(ctx: Context) -> list[Row]:
             "s",
             base,
             small.ready_s,
-            goal=f"≤ {RESTART_GOAL:.0f} s",
-            met=large.ready_s <= RESTART_GOAL,
+            goal=f"≤ {goals.SCALE_RESTART_S:.0f} s",
+            met=large.ready_s <= goals.SCALE_RESTART_S,
             note=also(middle.ready_s, "s"),
         ),
         Row(
@@ -180,8 +176,8 @@ def run(ctx: Context) -> list[Row]:
             "req/s",
             base,
             small.single_rate,
-            goal=f"≥ {RATE_GOAL}x",
-            met=large.single_rate >= RATE_GOAL * small.single_rate,
+            goal=f"≥ {goals.SCALE_INTAKE}x",
+            met=large.single_rate >= goals.SCALE_INTAKE * small.single_rate,
             note=also(middle.single_rate, "req/s"),
         ),
         Row(
@@ -191,8 +187,8 @@ def run(ctx: Context) -> list[Row]:
             "IDs/s",
             base,
             small.batch_rate,
-            goal=f"≥ {RATE_GOAL}x",
-            met=large.batch_rate >= RATE_GOAL * small.batch_rate,
+            goal=f"≥ {goals.SCALE_INTAKE}x",
+            met=large.batch_rate >= goals.SCALE_INTAKE * small.batch_rate,
             note=also(middle.batch_rate, "IDs/s"),
         ),
         Row(
@@ -202,8 +198,8 @@ def run(ctx: Context) -> list[Row]:
             "ms",
             "the same scrapes after it",
             large.scrape_p99_ms,
-            goal=f"≤ {PRUNE_GOAL:.0f}x",
-            met=large.scrape_p99_prune_ms <= PRUNE_GOAL * large.scrape_p99_ms,
+            goal=f"≤ {goals.SCALE_PRUNE_P99:.0f}x",
+            met=large.scrape_p99_prune_ms <= goals.SCALE_PRUNE_P99 * large.scrape_p99_ms,
             note=f"prune done {large.prune_s:.0f} s after start "
             f"({middle.prune_s:.0f} s at {middle.resolved:,}); single-ID post p99 during it "
             f"{large.post_p99_prune_ms:.0f} ms",
@@ -215,8 +211,8 @@ def run(ctx: Context) -> list[Row]:
             "MB",
             base,
             small.peak_rss_mb,
-            goal=f"≤ {RSS_GOAL}x",
-            met=large.peak_rss_mb <= RSS_GOAL * small.peak_rss_mb,
+            goal=f"≤ {goals.SCALE_RSS}x",
+            met=large.peak_rss_mb <= goals.SCALE_RSS * small.peak_rss_mb,
             note=also(middle.peak_rss_mb, "MB"),
         ),
     ]

@@ -25,7 +25,7 @@ import httpx
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench import dataset
+from bench import dataset, goals
 from bench.common import PROMETHEUS_HEADERS, Process, Row, launcher_cmd, log, median_time, wrk
 from bench.context import Context
 from exporter.generations.series import PERSISTED
@@ -33,8 +33,6 @@ from exporter.metrics import GENERATION_QUEUE_LENGTH
 from tests.support.processes import free_port
 
 CONNECTIONS = 2
-SCRAPE_GOAL = 5.0
-RENDER_GOAL = 10.0
 # Pairs per team, whether the goal applies, seconds of load: about 20,000 series (the goal's
 # size) and about 100,000 (reported; the baseline then takes seconds per scrape).
 SIZES = ((31, True, 12), (155, False, 24))
@@ -173,8 +171,8 @@ def _size_rows(ctx: Context, pairs: int, with_goal: bool, nominal_seconds: float
                     "scrapes/s",
                     "prometheus_client `start_http_server`, same series",
                     base.rate,
-                    goal=f"≥ {SCRAPE_GOAL:g}x" if with_goal else "",
-                    met=ratio >= SCRAPE_GOAL if with_goal else None,
+                    goal=f"≥ {goals.SCRAPE:g}x" if with_goal else "",
+                    met=ratio >= goals.SCRAPE if with_goal else None,
                     note=f"p50 {mine.p50_ms:.0f} ms vs {base.p50_ms:.0f} ms"
                     + ("; gzip level 1 vs 9" if label == "gzip" else ""),
                     load_cpu=f"{mine.cores} (baseline: {base.cores})",
@@ -215,8 +213,8 @@ def run(ctx: Context) -> list[Row]:
                 "renders/s",
                 "`generate_latest` on the plain registry",
                 1 / theirs,
-                goal=f"≥ {RENDER_GOAL:g}x" if with_goal else "",
-                met=speedup >= RENDER_GOAL if with_goal else None,
+                goal=f"≥ {goals.RENDER:g}x" if with_goal else "",
+                met=speedup >= goals.RENDER if with_goal else None,
                 note=f"{seconds * 1000:.1f} ms vs {theirs * 1000:.0f} ms",
             )
         )

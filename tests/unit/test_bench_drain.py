@@ -13,13 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import goals
 from bench.common import metric_sum
 from bench.drain import (
     ATTEMPTS,
-    CPU_GOAL,
     FAILED_ATTEMPT,
     PER_DELIVERY,
-    RATE_GOAL,
     Generation,
     Measured,
     check,
@@ -119,11 +118,13 @@ def test_metric_sum_adds_every_series_with_the_labels() -> None:
 
 def test_the_rows_hold_both_goals() -> None:
     lookups = Measured(30_000, 40.0, 45.0, "simulator 0.1 cores")  # 1,500 µs a generation
-    fast = Measured(30_000, 30_000 / (RATE_GOAL * 1.2), 30_000 * 100e-6, "httpx 0.05 cores")
+    fast = Measured(30_000, 30_000 / (goals.DRAIN_RATE * 1.2), 30_000 * 100e-6, "httpx 0.05 cores")
     rate, cpu = rows(fast, lookups)
-    assert rate.met is True and rate.value == pytest.approx(RATE_GOAL * 1.2)
+    assert rate.met is True and rate.value == pytest.approx(goals.DRAIN_RATE * 1.2)
     assert cpu.value == pytest.approx(100.0) and cpu.baseline_value == pytest.approx(1500.0)
     assert cpu.ratio == pytest.approx(1 / 15) and cpu.met is True
-    slow = Measured(30_000, 30_000 / (RATE_GOAL * 0.9), 30_000 * 1500e-6 * CPU_GOAL * 1.1, "")
+    slow = Measured(
+        30_000, 30_000 / (goals.DRAIN_RATE * 0.9), 30_000 * 1500e-6 * goals.DRAIN_CPU * 1.1, ""
+    )
     rate, cpu = rows(slow, lookups)
     assert rate.met is False and cpu.met is False
