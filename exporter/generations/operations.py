@@ -12,7 +12,7 @@ import math
 import sqlite3
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -66,12 +66,19 @@ class Transaction:
     """One write transaction: SQL on ``conn`` plus the metric changes it carries."""
 
     def __init__(
-        self, conn: sqlite3.Connection, mirror: SeriesMirror, now: float, wall: float
+        self,
+        conn: sqlite3.Connection,
+        mirror: SeriesMirror,
+        now: float,
+        wall: float,
+        team_codes: Mapping[str, int] | None = None,
     ) -> None:
         self.conn = conn
         self.now = now  # steady time: what due and receive times are kept in
         self.wall = wall  # for exemplar timestamps, which people read
         self._mirror = mirror
+        self._team_codes = team_codes or {}  # committed before this transaction
+        self.new_teams: dict[str, int] = {}  # numbered in it: known to others once committed
         self._changing: dict[tuple[str, LabelPairs], _Changing] = {}
         self.changes: dict[SeriesKey, SeriesValue] = {}  # the new values, once written
         self._exemplars: dict[tuple[SeriesKey, int], Delta] = {}
@@ -102,6 +109,14 @@ class Transaction:
             series = _Changing(key, current.count, current.total, list(current.buckets))
         self._changing[(metric.name, labels)] = series
         return series
+
+    def team(self, name: str) -> int:
+        """The stored number of team ``name``, given one if it has none. Numbers never change,
+        so the store keeps them: an intake commit asks the teams table nothing."""
+        code = self._team_codes.get(name) or self.new_teams.get(name)
+        if code is None:
+            code = self.new_teams[name] = add_team(self.conn, name)
+        return code
 
     def queue(self, team: str, path: str, change: int) -> None:
         """Note IDs joining (or leaving) the lookup queue of ``team`` by intake ``path``."""
@@ -162,12 +177,10 @@ def reopened(conn: sqlite3.Connection, key: bytes, before: tuple[int, int], team
 def remember(tx: Transaction, rows: Iterable[tuple[str, str, float, str]]) -> None:
     """Record resolved IDs as (ID, team, resolution time, outcome): ``found`` or the abandon
     reason. The time rounds up to a whole second, so an ID is never forgotten early."""
-    teams: dict[str, int] = {}
-    records = []
-    for gen_id, team, at, outcome in rows:
-        if team not in teams:
-            teams[team] = add_team(tx.conn, team)
-        records.append((idcodec.encode(gen_id), teams[team], math.ceil(at), outcome_code(outcome)))
+    records = [
+        (idcodec.encode(gen_id), tx.team(team), math.ceil(at), outcome_code(outcome))
+        for gen_id, team, at, outcome in rows
+    ]
     tx.conn.executemany("INSERT OR REPLACE INTO resolved VALUES (?, ?, ?, ?)", records)
 
 
@@ -204,45 +217,9 @@ class AddIds:
     teams: tuple[str, ...] = ()
 
     def apply(self, tx: Transaction) -> tuple[int, int]:
-        team = add_team(tx.conn, self.team)
-        keys = [idcodec.encode(gen_id) for gen_id in self.ids]
-        resolved = resolved_before(tx.conn, keys)
-        if resolved:
-            keys = [k for k in keys if k not in resolved or reopened(tx.conn, k, resolved[k], team)]
-        before = tx.conn.total_changes
-        tx.conn.executemany(
-            "INSERT OR IGNORE INTO pending (id, team, source, received_at, due_at, attributes) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(key, team, self.source, tx.now, self.due_at, self.attributes) for key in keys],
-        )
-        accepted = tx.conn.total_changes - before  # a key already pending is ignored
-        if accepted < len(keys) and self.teams:
-            accepted += self._take_over(tx, keys, team)
-        if accepted < len(keys):
-            claim(tx.conn, keys, team, self.source, self.attributes)
-        duplicates = len(self.ids) - accepted
-        results = Counter({"accepted": accepted, "duplicate": duplicates})
-        results["rejected"] = self.rejected
-        results.update(reason for _, reason in self.refused)
-        for result, count in results.items():
-            if count:
-                tx.apply(
-                    [
-                        delta(
-                            GENERATION_IDS_RECEIVED,
-                            count,
-                            vercel_team=self.team,
-                            intake=self.source,
-                            result=result,
-                        )
-                    ]
-                )
-        if self.offset is not None:
-            tx.conn.execute("INSERT OR REPLACE INTO follower_offsets VALUES (?, ?, ?)", self.offset)
-        tx.queue(self.team, self.source, accepted)
-        return accepted, duplicates
+        return queue_ids(tx, [self])[0]
 
-    def _take_over(self, tx: Transaction, keys: Sequence[bytes], team: int) -> int:
+    def take_over(self, tx: Transaction, keys: Sequence[bytes], team: int) -> int:
         """Move those of ``keys`` stranded under a team no longer configured to this one, as
         if just received; how many."""
         taken = 0
@@ -268,6 +245,105 @@ class AddIds:
                 tx.queue(name, path, -1)
             taken += len(stranded)
         return taken
+
+
+def queue_ids(tx: Transaction, ops: Sequence[AddIds]) -> list[tuple[int, int]]:
+    """Apply ``ops`` in order, each as if alone, with two queries and one insert for all of
+    them. A burst of single-ID requests is one commit of many operations; one by one, each
+    cost five statements (the team's number twice, the resolved look, the insert), and each
+    statement lets go of the GIL and must win it back from the busy server thread.
+
+    (accepted, duplicates) of each. An ID is new unless resolved before (and not reopened for
+    this team) or already pending; one already pending may be taken over from a team no
+    longer configured, or claimed from another team, as ``AddIds`` says.
+    """
+    keyed = [[idcodec.encode(gen_id) for gen_id in op.ids] for op in ops]
+    every = [key for keys in keyed for key in keys]
+    resolved = resolved_before(tx.conn, every)
+    pending = pending_among(tx.conn, every)
+    rows: list[tuple[bytes, int, str, float, float, str]] = []
+    results = []
+    received: Counter[tuple[str, str, str]] = Counter()  # (team, path, result): IDs
+    for op, keys in zip(ops, keyed, strict=True):
+        team = tx.team(op.team)
+        if resolved:
+            keys = [k for k in keys if k not in resolved or _reopen(tx.conn, k, resolved, team)]
+        new = dict.fromkeys(k for k in keys if k not in pending)  # once each, in order
+        pending.update(new)
+        rows += [(k, team, op.source, tx.now, op.due_at, op.attributes) for k in new]
+        accepted = len(new)
+        held = [k for k in keys if k not in new]
+        if held:  # already pending: the statements below must see what this run queued
+            _insert_pending(tx.conn, rows)
+            rows = []
+            if op.teams:
+                accepted += op.take_over(tx, held, team)
+            claim(tx.conn, held, team, op.source, op.attributes)
+        duplicates = len(op.ids) - accepted
+        received[(op.team, op.source, "accepted")] += accepted
+        received[(op.team, op.source, "duplicate")] += duplicates
+        received[(op.team, op.source, "rejected")] += op.rejected
+        received.update((op.team, op.source, reason) for _, reason in op.refused)
+        if op.offset is not None:
+            tx.conn.execute("INSERT OR REPLACE INTO follower_offsets VALUES (?, ?, ?)", op.offset)
+        tx.queue(op.team, op.source, accepted)
+        results.append((accepted, duplicates))
+    _insert_pending(tx.conn, rows)
+    tx.apply(
+        delta(GENERATION_IDS_RECEIVED, count, vercel_team=team, intake=path, result=result)
+        for (team, path, result), count in received.items()
+        if count
+    )
+    return results
+
+
+def _insert_pending(
+    conn: sqlite3.Connection, rows: Sequence[tuple[bytes, int, str, float, float, str]]
+) -> None:
+    conn.executemany(
+        "INSERT INTO pending (id, team, source, received_at, due_at, attributes) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def pending_among(conn: sqlite3.Connection, keys: Sequence[bytes]) -> set[bytes]:
+    """Those of ``keys`` waiting for a lookup, one query per 500 keys."""
+    found: set[bytes] = set()
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        rows = conn.execute(
+            f"SELECT id FROM pending WHERE id IN ({','.join('?' * len(chunk))})", chunk
+        )
+        found.update(key for (key,) in rows)
+    return found
+
+
+def _reopen(
+    conn: sqlite3.Connection, key: bytes, resolved: dict[bytes, tuple[int, int]], team: int
+) -> bool:
+    """``reopened``, keeping ``resolved`` true for the operations after this one."""
+    if reopened(conn, key, resolved[key], team):
+        del resolved[key]
+        return True
+    return False
+
+
+def apply_all(tx: Transaction, ops: Sequence[Operation]) -> list[Any]:
+    """Each operation's result, in order; a run of intake operations is applied together
+    (``queue_ids``)."""
+    results: list[Any] = []
+    run: list[AddIds] = []
+    for op in [*ops, None]:
+        if isinstance(op, AddIds):
+            run.append(op)
+            continue
+        if run:
+            results += queue_ids(tx, run)
+            run = []
+        if op is not None:
+            results.append(op.apply(tx))
+    return results
 
 
 @dataclass(frozen=True)
@@ -315,12 +391,11 @@ class RecordDelivery:
         keys = [idcodec.encode(root.id) for root in self.roots]
         resolved = resolved_before(tx.conn, keys)
         pending = _pending_rows(tx.conn, keys)
-        codes = {team: add_team(tx.conn, team) for team in {root.team for root in self.roots}}
         new: list[bool] = []
         remembered: list[tuple[str, str, float, str]] = []
         received: Counter[tuple[str, str]] = Counter(self.refused)
         for key, root in zip(keys, self.roots, strict=True):
-            team = codes[root.team]
+            team = tx.team(root.team)
             if key in resolved and not reopened(tx.conn, key, resolved[key], team):
                 new.append(False)
                 received[(root.team, "duplicate")] += 1
@@ -346,8 +421,7 @@ class RecordDelivery:
             for (team, result), count in received.items()
         )
         tx.apply(self.orphans)
-        for add in self.queue:
-            add.apply(tx)
+        queue_ids(tx, self.queue)
         return new
 
 

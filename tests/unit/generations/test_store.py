@@ -15,7 +15,7 @@ from exporter.gateway.models import Generation
 from exporter.generations.lookups import REANCHOR_HORIZON
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.observations import LabelLimiter, Observer
-from exporter.generations.operations import AddIds, Operation, Reschedule, Resolve
+from exporter.generations.operations import AddIds, Operation, PendingRow, Reschedule, Resolve
 from exporter.generations.series import SeriesKey
 from exporter.generations.store import Store, StoreUnavailable
 from exporter.generations.writer import StateWriter
@@ -221,3 +221,58 @@ async def test_schedules_survive_a_clock_set_back_across_a_restart(tmp_path: Pat
     assert len(due) == len(IDS)
     assert all(row.received_at <= after.steady() for row in due), "no arrival in the future"
     assert restarted.reanchor(after.steady(), REANCHOR_HORIZON) == 0, "once"
+
+
+async def test_intake_requests_committed_together_count_as_if_committed_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of intake requests is applied in one pass (two queries and one insert for all
+    of them): repeats within a request and across requests, another team's pending ID, and an
+    ID another team gave up on must come out as they do one commit at a time."""
+    clock = FakeClock()
+
+    def ops() -> list[Operation]:
+        return [
+            AddIds("prod", "http", [IDS[0], IDS[1], IDS[0]], 0.0),
+            AddIds("prod", "otlp", [IDS[1], IDS[2]], 0.0, attributes="a"),
+            AddIds("qa", "http", [IDS[2]], 0.0),  # pending under prod: claimed
+            AddIds("prod", "http", [IDS[5]], 0.0),  # qa gave it up: queued again
+            AddIds("qa", "http", [IDS[5], IDS[6]], 0.0, rejected=1),
+            Reschedule(PendingRow(IDS[9], "qa", "http", 0.0, 0.0, 0), "pending", 60.0),
+            AddIds("prod", "http", [IDS[3], IDS[6]], 0.0),
+        ]
+
+    async def run(path: Path, together: bool) -> tuple[list[Any], SeriesMirror, Store]:
+        store, mirror = Store(path), SeriesMirror()
+        writer = StateWriter(store, mirror, clock)
+        await commit(writer, AddIds("qa", "http", [IDS[5], IDS[9]], 0.0))
+        (given_up,) = [row for row in store.due("qa", clock.steady(), 10) if row.id == IDS[5]]
+        await commit(writer, Resolve(given_up, "pending", abandoned="not_found"))
+        if not together:
+            return [await commit(writer, op) for op in ops()], mirror, store
+        commits: list[object] = []
+
+        def counted(batch: Any, *args: Any) -> Any:
+            commits.append(batch)
+            return Store.commit(store, batch, *args)
+
+        monkeypatch.setattr(store, "commit", counted)
+        pending = [asyncio.ensure_future(writer.submit(op)) for op in ops()]
+        results = await commit(writer, AddIds("prod", "http", [], 0.0))
+        assert len(commits) == 1 and results == (0, 0)
+        return [await op for op in pending], mirror, store
+
+    alone, alone_mirror, alone_store = await run(tmp_path / "alone.db", together=False)
+    together, together_mirror, together_store = await run(tmp_path / "together.db", together=True)
+    assert alone == [(2, 1), (1, 1), (0, 1), (1, 0), (1, 1), None, (1, 1)]
+    assert together == alone
+    totals = [{k: v.total for k, v in m.values.items()} for m in (alone_mirror, together_mirror)]
+    assert totals[0] == totals[1]  # (a counter's count of increments is not published)
+    assert together_mirror.pending_paths == alone_mirror.pending_paths
+    for team in ("prod", "qa"):
+        assert together_store.due(team, 100.0, 20) == alone_store.due(team, 100.0, 20)
+    claims = "SELECT id, team, source FROM claims ORDER BY id, team"
+    assert (
+        together_store._conn.execute(claims).fetchall()
+        == alone_store._conn.execute(claims).fetchall()
+    )
