@@ -110,6 +110,6 @@ def read_series(conn: sqlite3.Connection) -> Iterator[tuple[str, str, SeriesValu
             metric,
             labels,
             SeriesValue(
-                count, Decimal(total), tuple(int(b) for b in buckets.split(",")) if buckets else ()
+                count, Decimal(total), tuple(map(int, buckets.split(","))) if buckets else ()
             ),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -104,13 +105,19 @@ class SeriesKey:
     def labels_json(self) -> str:
         return json.dumps(self.labels, separators=(",", ":"))
 
-    def made_safe(self) -> SeriesKey:
-        """The same series with every label value as safe_label makes it."""
-        return SeriesKey(self.metric, tuple((k, safe_label(v)) for k, v in self.labels))
-
     @classmethod
     def parse(cls, metric: str, labels_json: str) -> SeriesKey:
         return cls(metric, tuple((str(k), str(v)) for k, v in json.loads(labels_json)))
+
+    @classmethod
+    def parse_safe(
+        cls, metric: str, labels_json: str, safe: Callable[[str], str] = safe_label
+    ) -> tuple[SeriesKey, bool]:
+        """``parse`` with every label value as ``safe`` (safe_label) makes it, and whether the
+        stored values were safe already: one pass, as a start reads every stored series."""
+        stored = tuple((str(k), str(v)) for k, v in json.loads(labels_json))
+        labels = tuple((k, safe(v)) for k, v in stored)
+        return cls(metric, labels), labels == stored
 
 
 @dataclass(frozen=True)
