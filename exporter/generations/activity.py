@@ -46,12 +46,14 @@ class Activity:
             return
         now = self._clock.monotonic()
         minute = int(now // 60)
-        recent = self._recent.setdefault((team, intake), _Recent())
+        recent = self._recent.get((team, intake))
+        if recent is None:
+            recent = self._recent[(team, intake)] = _Recent()
         if recent.minutes and recent.minutes[-1][0] == minute:
             recent.minutes[-1] = (minute, recent.minutes[-1][1] + count)
-        else:
+        else:  # a new minute: the only time one may have grown old
             recent.minutes.append((minute, count))
-        self._drop_old(recent, minute)
+            self._drop_old(recent, minute)
         recent.last_monotonic = now
         recent.last_wall = self._clock.time()
 

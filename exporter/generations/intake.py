@@ -16,7 +16,6 @@ old log) far more often than from a generation still worth counting.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -92,8 +91,9 @@ class Intake:
     ) -> None:
         self._writer = writer
         self._attribution = attribution
-        # IDs of requests whose commit is awaited, by (team, intake path)
-        self._reserved: Counter[tuple[str, str]] = Counter()
+        # IDs of requests whose commit is awaited, by team and by (team, intake path)
+        self._reserved_teams: dict[str, int] = {}
+        self._reserved_paths: dict[tuple[str, str], int] = {}
         self._mirror = mirror
         self._teams = tuple(teams)
         self._clock = clock
@@ -180,7 +180,7 @@ class Intake:
         activity."""
         self.check_room(queued)
         # Held while the commit is awaited, so concurrent requests cannot all pass the check.
-        self._reserved.update(queued)
+        self._reserve(queued, 1)
         try:
             result = await self._writer.submit(op)
         except StoreUnavailable as exc:
@@ -188,7 +188,7 @@ class Intake:
                 503, f"IDs not stored: {exc}; retry later", {"Retry-After": "10"}
             ) from None
         finally:
-            self._reserved.subtract(queued)
+            self._reserve(queued, -1)
         for team, source, count in arrivals:
             self.activity.record(team, source, count)
         return result
@@ -196,11 +196,11 @@ class Intake:
     def check_room(self, queued: Mapping[tuple[str, str], int]) -> None:
         """503 when the IDs ``queued`` would pass a team's queue bound (``max_pending``) or an
         intake path's share of it, counting what requests still being committed are adding."""
-        wanted: Counter[str] = Counter()
+        wanted: dict[str, int] = {}
         for (team, _), count in queued.items():
-            wanted[team] += count
+            wanted[team] = wanted.get(team, 0) + count
         for team, count in wanted.items():
-            reserved = sum(n for (owner, _), n in self._reserved.items() if owner == team)
+            reserved = self._reserved_teams.get(team, 0)
             if self._mirror.pending.get(team, 0) + reserved + count > self.max_pending:
                 raise IntakeError(
                     503,
@@ -209,7 +209,8 @@ class Intake:
                     {"Retry-After": "30"},
                 )
         for (team, path), count in queued.items():
-            held = self._mirror.pending_paths.get((team, path), 0) + self._reserved[(team, path)]
+            held = self._mirror.pending_paths.get((team, path), 0)
+            held += self._reserved_paths.get((team, path), 0)
             if held + count > self.path_share:
                 raise IntakeError(
                     503,
@@ -218,6 +219,13 @@ class Intake:
                     "other paths); retry later",
                     {"Retry-After": "30"},
                 )
+
+    def _reserve(self, queued: Mapping[tuple[str, str], int], sign: int) -> None:
+        for (team, path), count in queued.items():
+            self._reserved_teams[team] = self._reserved_teams.get(team, 0) + sign * count
+            self._reserved_paths[team, path] = (
+                self._reserved_paths.get((team, path), 0) + sign * count
+            )
 
     def attributes(self, fields: Mapping[str, str]) -> str:
         """The stored form of attribution fields sent with IDs ("" when none is configured)."""

@@ -89,13 +89,15 @@ def create_app(
             body["misconfigured"] = wrong
         return JSONResponse(body, status_code=503 if pending else 200)
 
+    # Starlette tries the routes in order, a regular expression each: the busy ones first
+    # (no two paths can overlap: config/schema.py keeps the telemetry path off the others).
     return Starlette(
         routes=[
-            Route(routes.LANDING, landing),
+            *extra_routes,
             Route(telemetry_path, metrics),
+            Route(routes.LANDING, landing),
             Route(routes.HEALTHZ, healthz),
             Route(routes.READYZ, readyz),
-            *extra_routes,
         ]
     )
 
