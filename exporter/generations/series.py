@@ -109,15 +109,15 @@ class SeriesKey:
     def parse(cls, metric: str, labels_json: str) -> SeriesKey:
         return cls(metric, tuple((str(k), str(v)) for k, v in json.loads(labels_json)))
 
-    @classmethod
-    def parse_safe(
-        cls, metric: str, labels_json: str, safe: Callable[[str], str] = safe_label
-    ) -> tuple[SeriesKey, bool]:
-        """``parse`` with every label value as ``safe`` (safe_label) makes it, and whether the
-        stored values were safe already: one pass, as a start reads every stored series."""
-        stored = tuple((str(k), str(v)) for k, v in json.loads(labels_json))
-        labels = tuple((k, safe(v)) for k, v in stored)
-        return cls(metric, labels), labels == stored
+
+def safe_labels(
+    labels_json: str, safe: Callable[[str], str] = safe_label
+) -> tuple[LabelPairs, bool]:
+    """Stored label pairs with every value as ``safe`` (safe_label) makes it, and whether the
+    stored values were safe already."""
+    stored = tuple((str(k), str(v)) for k, v in json.loads(labels_json))
+    labels = tuple((k, safe(v)) for k, v in stored)
+    return labels, labels == stored
 
 
 @dataclass(frozen=True)

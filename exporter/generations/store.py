@@ -24,7 +24,7 @@ from exporter.generations import idcodec
 from exporter.generations.mirror import SeriesMirror
 from exporter.generations.operations import Operation, PendingRow, Transaction, apply_all
 from exporter.generations.schema import read_series, team_code, write_series
-from exporter.generations.series import BY_NAME, SeriesKey
+from exporter.generations.series import BY_NAME, SeriesKey, safe_labels
 from exporter.generations.state_file import damaged, open_state
 from exporter.labels import safe_label
 
@@ -70,11 +70,14 @@ class Store:
     def _load(self, mirror: SeriesMirror) -> None:
         with self._locked() as conn:
             unsafe: list[tuple[str, str]] = []  # rows stored with a label value now refused
-            safe = functools.cache(safe_label)  # a few hundred values, in thousands of series
+            # Families share label sets, and label sets share values: each parsed once.
+            safe = functools.cache(safe_label)
+            parse = functools.cache(lambda labels: safe_labels(labels, safe))
             for metric, labels, value in read_series(conn):
                 if metric not in BY_NAME:
                     continue
-                key, was_safe = SeriesKey.parse_safe(metric, labels, safe)
+                pairs, was_safe = parse(labels)
+                key = SeriesKey(metric, pairs)
                 if not was_safe:
                     unsafe.append((metric, labels))
                 known = mirror.values.get(key)
@@ -84,8 +87,8 @@ class Store:
                     (team, path): count
                     # "+": read the table once, not each row through an index (half the time)
                     for team, path, count in conn.execute(
-                        "SELECT name, source, COUNT(*) FROM pending JOIN teams ON code = team "
-                        "GROUP BY +team, +source"
+                        "SELECT name, source, n FROM (SELECT team, source, COUNT(*) AS n "
+                        "FROM pending GROUP BY +team, +source) JOIN teams ON code = team"
                     )
                 }
             )
@@ -97,7 +100,7 @@ class Store:
     ) -> None:
         """Store the safe form of series an older exporter stored with unsafe label values
         (merged into the series they now equal), so every scrape can be encoded again."""
-        repaired = {SeriesKey.parse_safe(metric, labels)[0] for metric, labels in unsafe}
+        repaired = {SeriesKey(metric, safe_labels(labels)[0]) for metric, labels in unsafe}
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("DELETE FROM series WHERE metric = ? AND labels = ?", unsafe)
         write_series(conn, ((key, mirror.values[key]) for key in repaired))
