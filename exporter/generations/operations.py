@@ -248,37 +248,34 @@ class AddIds:
 
 
 def queue_ids(tx: Transaction, ops: Sequence[AddIds]) -> list[tuple[int, int]]:
-    """Apply ``ops`` in order, each as if alone, with two queries and one insert for all of
-    them. A burst of single-ID requests is one commit of many operations; one by one, each
-    cost five statements (the team's number twice, the resolved look, the insert), and each
-    statement lets go of the GIL and must win it back from the busy server thread.
+    """Apply ``ops`` in order, each as if alone, with one resolved query for all of them and
+    an insert each. A burst of single-ID requests is one commit of many operations; alone,
+    each cost five statements (the team's number twice, the resolved look, the insert), and
+    each statement lets go of the GIL and must win it back from the busy server thread.
 
     (accepted, duplicates) of each. An ID is new unless resolved before (and not reopened for
     this team) or already pending; one already pending may be taken over from a team no
     longer configured, or claimed from another team, as ``AddIds`` says.
     """
     keyed = [[idcodec.encode(gen_id) for gen_id in op.ids] for op in ops]
-    every = [key for keys in keyed for key in keys]
-    resolved = resolved_before(tx.conn, every)
-    pending = pending_among(tx.conn, every)
-    rows: list[tuple[bytes, int, str, float, float, str]] = []
+    resolved = resolved_before(tx.conn, [key for keys in keyed for key in keys])
     results = []
     received: Counter[tuple[str, str, str]] = Counter()  # (team, path, result): IDs
     for op, keys in zip(ops, keyed, strict=True):
         team = tx.team(op.team)
         if resolved:
             keys = [k for k in keys if k not in resolved or _reopen(tx.conn, k, resolved, team)]
-        new = dict.fromkeys(k for k in keys if k not in pending)  # once each, in order
-        pending.update(new)
-        rows += [(k, team, op.source, tx.now, op.due_at, op.attributes) for k in new]
-        accepted = len(new)
-        held = [k for k in keys if k not in new]
-        if held:  # already pending: the statements below must see what this run queued
-            _insert_pending(tx.conn, rows)
-            rows = []
-            if op.teams:
-                accepted += op.take_over(tx, held, team)
-            claim(tx.conn, held, team, op.source, op.attributes)
+        before = tx.conn.total_changes
+        tx.conn.executemany(
+            "INSERT OR IGNORE INTO pending (id, team, source, received_at, due_at, attributes) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(key, team, op.source, tx.now, op.due_at, op.attributes) for key in keys],
+        )
+        accepted = tx.conn.total_changes - before  # a key already pending is ignored
+        if accepted < len(keys) and op.teams:
+            accepted += op.take_over(tx, keys, team)
+        if accepted < len(keys):
+            claim(tx.conn, keys, team, op.source, op.attributes)
         duplicates = len(op.ids) - accepted
         received[(op.team, op.source, "accepted")] += accepted
         received[(op.team, op.source, "duplicate")] += duplicates
@@ -288,35 +285,12 @@ def queue_ids(tx: Transaction, ops: Sequence[AddIds]) -> list[tuple[int, int]]:
             tx.conn.execute("INSERT OR REPLACE INTO follower_offsets VALUES (?, ?, ?)", op.offset)
         tx.queue(op.team, op.source, accepted)
         results.append((accepted, duplicates))
-    _insert_pending(tx.conn, rows)
     tx.apply(
         delta(GENERATION_IDS_RECEIVED, count, vercel_team=team, intake=path, result=result)
         for (team, path, result), count in received.items()
         if count
     )
     return results
-
-
-def _insert_pending(
-    conn: sqlite3.Connection, rows: Sequence[tuple[bytes, int, str, float, float, str]]
-) -> None:
-    conn.executemany(
-        "INSERT INTO pending (id, team, source, received_at, due_at, attributes) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-
-
-def pending_among(conn: sqlite3.Connection, keys: Sequence[bytes]) -> set[bytes]:
-    """Those of ``keys`` waiting for a lookup, one query per 500 keys."""
-    found: set[bytes] = set()
-    for start in range(0, len(keys), _IN_CHUNK):
-        chunk = keys[start : start + _IN_CHUNK]
-        rows = conn.execute(
-            f"SELECT id FROM pending WHERE id IN ({','.join('?' * len(chunk))})", chunk
-        )
-        found.update(key for (key,) in rows)
-    return found
 
 
 def _reopen(

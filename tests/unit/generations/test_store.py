@@ -226,9 +226,9 @@ async def test_schedules_survive_a_clock_set_back_across_a_restart(tmp_path: Pat
 async def test_intake_requests_committed_together_count_as_if_committed_one_by_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A burst of intake requests is applied in one pass (two queries and one insert for all
-    of them): repeats within a request and across requests, another team's pending ID, and an
-    ID another team gave up on must come out as they do one commit at a time."""
+    """A burst of intake requests is applied in one pass (one resolved query for all of them):
+    repeats within a request and across requests, another team's pending ID, and an ID another
+    team gave up on must come out as they do one commit at a time."""
     clock = FakeClock()
 
     def ops() -> list[Operation]:
