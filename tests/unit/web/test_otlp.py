@@ -77,6 +77,17 @@ def test_events_count_with_their_attributes() -> None:
         measure(request([traced]), MAX_SPANS)
 
 
+def test_items_of_two_bytes_each_are_still_counted() -> None:
+    """``measure`` walks the spans only when the message is larger than two bytes per item
+    allowed: the smallest item there is (an empty attribute) must not slip under that."""
+    traced = span("empty", {})
+    for _ in range(MAX_SPANS * ITEMS_PER_SPAN + 1):
+        traced.attributes.add()
+    assert traced.attributes[0].ByteSize() == 0  # two bytes in the span: tag and length
+    with pytest.raises(IntakeError, match="attributes, events and links"):
+        measure(request([traced]), MAX_SPANS)
+
+
 @pytest.fixture
 async def exporter(tmp_path: Path) -> AsyncIterator[Components]:
     exp = built(tmp_path)
