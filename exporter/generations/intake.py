@@ -149,8 +149,9 @@ class Intake:
         ones outside the ID window as refused."""
         fresh: list[str] = []
         refused: list[tuple[str, str]] = []
+        now = self._clock.time()
         for gen_id in ids:
-            outside = self.outside_window(gen_id)
+            outside = self._outside(gen_id, now)
             if outside is None:
                 fresh.append(gen_id)
             else:
@@ -162,7 +163,10 @@ class Intake:
 
     def outside_window(self, gen_id: str) -> str | None:
         """``stale`` or ``future`` for an ID made outside the ID window, else None."""
-        made, now = idcodec.created_at(gen_id), self._clock.time()
+        return self._outside(gen_id, self._clock.time())
+
+    def _outside(self, gen_id: str, now: float) -> str | None:
+        made = idcodec.created_at(gen_id)
         if made < now - self._max_id_age:
             return "stale"
         if made > now + CLOCK_SKEW:

@@ -53,8 +53,10 @@ def model_call(span: Span) -> str | None:
         key = attribute.key
         if key == "gen_ai.operation.name":
             operation = attribute.value.string_value
-        elif key in _PROVIDER_KEYS or key == _SERVER_KEY:
-            gateway = gateway or "gateway" in attribute.value.string_value
+        elif not gateway and (key in _PROVIDER_KEYS or key == _SERVER_KEY):
+            gateway = "gateway" in attribute.value.string_value
+        if gateway and (ai_sdk or operation is not None):
+            break  # the rest cannot change the answer (a span may hold a hundred attributes)
     if not gateway or not (ai_sdk or operation in GENERATING):
         return None
     return "ai_sdk" if ai_sdk else "gen_ai"
