@@ -47,9 +47,14 @@ class StateWriter:
         self._wake = on_commit or {}
 
     async def submit(self, op: Operation) -> Any:
+        return await self.enqueue(op)
+
+    def enqueue(self, op: Operation) -> asyncio.Future[Any]:
+        """Queue ``op`` for the next commit now (no await: it cannot be cancelled before it is
+        queued); the future holds its result once committed."""
         item = _Queued(op)
-        await self._queue.put(item)
-        return await item.future
+        self._queue.put_nowait(item)
+        return item.future
 
     async def run(self) -> None:
         while True:

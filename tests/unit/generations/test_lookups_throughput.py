@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,8 @@ CONCURRENCY = 4
 
 class SlowDue(Store):
     """A store whose due query takes a while, as it does behind a commit; it notes how many
-    lookups were in flight when each query that found rows came back."""
+    lookups were in flight when each query that found rows not asked for yet came back (rows
+    already looked up stay pending until their outcomes' commit)."""
 
     def __init__(self, path: Path, gateway: Gateway) -> None:
         super().__init__(path)
@@ -39,7 +41,7 @@ class SlowDue(Store):
     def due(self, team: str, now: float, limit: int) -> list[PendingRow]:
         rows = super().due(team, now, limit)
         time.sleep(DUE_QUERY)
-        if rows:
+        if any(row.id not in self.gateway.asked for row in rows):
             self.in_flight_after.append(self.gateway.in_flight)
         return rows
 
@@ -107,6 +109,35 @@ async def test_slots_stay_busy_while_the_next_rows_are_read(harness: Harness) ->
     later = harness.store.in_flight_after[1:]
     assert later, "the rows took more than one query"
     assert all(n == CONCURRENCY for n in later), f"lookups in flight per query: {later}"
+
+
+async def test_lookups_ending_within_the_linger_share_one_commit(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each lookup's outcome had a commit of its own: a sync to disk per lookup. Those that end
+    while the first waits (here all four rounds of them) are committed together."""
+    monkeypatch.setattr(lookups, "COMMIT_LINGER", 2.0)  # far longer than the four rounds
+    ids = [f"gen_{n:026d}" for n in range(CONCURRENCY * 4)]
+    await harness.writer.submit(AddIds("prod", "http", ids, harness.clock.steady()))
+    commits: list[int] = []
+    commit = harness.store.commit
+
+    def counted(ops: Any, *args: Any) -> Any:
+        commits.append(len(ops))
+        return commit(ops, *args)
+
+    monkeypatch.setattr(harness.store, "commit", counted)
+    task = asyncio.create_task(harness.scheduler.run())
+    try:
+        for _ in range(1000):
+            if harness.mirror.pending.get("prod") == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sorted(harness.gateway.asked) == ids, "each looked up once"
+    assert commits == [len(ids)]
 
 
 async def test_a_cancel_as_the_idle_wait_times_out_stops_the_scheduler(
