@@ -91,9 +91,8 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     h.store.close()
 
 
-async def test_slots_stay_busy_while_the_next_rows_are_read(harness: Harness) -> None:
-    ids = [f"gen_{n:026d}" for n in range(CONCURRENCY * 4 * 5)]
-    await harness.writer.submit(AddIds("prod", "http", ids, harness.clock.steady()))
+async def look_up_all(harness: Harness) -> None:
+    """Run the scheduler until nothing is pending (10 s at most), then stop it."""
     task = asyncio.create_task(harness.scheduler.run())
     try:
         for _ in range(1000):
@@ -103,6 +102,12 @@ async def test_slots_stay_busy_while_the_next_rows_are_read(harness: Harness) ->
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_slots_stay_busy_while_the_next_rows_are_read(harness: Harness) -> None:
+    ids = [f"gen_{n:026d}" for n in range(CONCURRENCY * 4 * 5)]
+    await harness.writer.submit(AddIds("prod", "http", ids, harness.clock.steady()))
+    await look_up_all(harness)
     assert sorted(harness.gateway.asked) == ids, "each looked up once"
     # The first query runs before any lookup; every later one that found rows must come
     # back to full slots. Read only once the queue ran dry, it found every slot idle.
@@ -127,15 +132,7 @@ async def test_lookups_ending_within_the_linger_share_one_commit(
         return commit(ops, *args)
 
     monkeypatch.setattr(harness.store, "commit", counted)
-    task = asyncio.create_task(harness.scheduler.run())
-    try:
-        for _ in range(1000):
-            if harness.mirror.pending.get("prod") == 0:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await look_up_all(harness)
     assert sorted(harness.gateway.asked) == ids, "each looked up once"
     assert commits == [len(ids)]
 
