@@ -117,10 +117,11 @@ def attributes_of(span: Span) -> Attributes:
     the currencies, the region …) are left unread, and scalars are read in line."""
     out: Attributes = {}
     for attribute in span.attributes:
-        if attribute.key in READ:
+        key = attribute.key  # each read of a field makes a new str: once
+        if key in READ:
             value = attribute.value
             kind = value.WhichOneof("value")
-            out[attribute.key] = getattr(value, kind) if kind in _SCALARS else _plain(value)
+            out[key] = getattr(value, kind) if kind in _SCALARS else _plain(value)
     return out
 
 
