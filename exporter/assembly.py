@@ -19,8 +19,8 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from exporter import routes
 from exporter.clock import Clock, SystemClock
@@ -41,7 +41,7 @@ from exporter.sources.health import SourceHealthCollector
 from exporter.sources.registry import SOURCES, SourceContext, source_of
 from exporter.sources.thresholds import ThresholdsCollector
 from exporter.teams import Team
-from exporter.web.app import Access, create_app, protect
+from exporter.web.app import Access, Direct, create_app, protect
 from exporter.web.auth import BearerToken, PasswordCheck
 from exporter.web.config_file import WebAccess, load_web_config
 from exporter.web.intake import IntakeEndpoint
@@ -63,7 +63,7 @@ class Components:
     web: WebAccess  # the web config file's TLS and users; a reload updates it in place
     registry: CollectorRegistry
     exposition: Exposition
-    app: Starlette
+    app: ASGIApp  # the HTTP API behind its edge
     clients: Mapping[str, GatewayClient]  # each team's AI Gateway client, by team name
     sources: Mapping[str, Source]  # the enabled sources by registered name, in start order
     credits: CreditsSource  # always on: readiness and the landing page's rows
@@ -158,7 +158,7 @@ def build(config: Config, teams: Sequence[Team], clock: Clock | None = None) -> 
         config.web.telemetry_path,
         landing.statuses,
         [
-            Route(routes.GENERATIONS, intake.handle, methods=["POST"]),
+            Route(routes.GENERATIONS, intake, methods=["POST"]),
             Route(routes.TRACES, traces.handle, methods=["POST", "GET", "HEAD"]),
             openapi_route(_openapi(config, list(clients), web, drain)),
         ],
@@ -173,8 +173,8 @@ def build(config: Config, teams: Sequence[Team], clock: Clock | None = None) -> 
         max_header_bytes=config.web.max_header_bytes,
         drain_signed=drain.signatures is not None,
     )
-    password_check = protect(app, access, clock, refusals)
-    app.add_middleware(VerifyHeader, drain=drain)
+    direct = Direct(app, {(routes.GENERATIONS, "POST"): intake})
+    edge, password_check = protect(direct, access, clock, refusals)
     keys: list[KeySource] = [team.key for team in teams]
     keys += [key for source in sources.values() for key in source.secrets()]
     if token is not None:
@@ -186,7 +186,7 @@ def build(config: Config, teams: Sequence[Team], clock: Clock | None = None) -> 
         web=web,
         registry=registry,
         exposition=exposition,
-        app=app,
+        app=VerifyHeader(edge, drain=drain),
         clients=clients,
         sources=sources,
         credits=credits,

@@ -48,9 +48,9 @@ from exporter.config import Config
 from exporter.gateway.keys import FileKey, FileSecrets, KeySource
 from exporter.generations.intake import Intake, IntakeError
 from exporter.generations.otlp import Accepted, OtlpIntake, Sender
+from exporter.web.asgi import query_param, read_body
 from exporter.web.auth import SIGNATURE_HEADER, BearerToken, DrainSignatures, SignatureError
 from exporter.web.encodings import ACCEPTED, inflate
-from exporter.web.intake import query_param, read_body
 from exporter.web.refusals import Refusals, reason_of
 
 PROTOBUF = "application/x-protobuf"
@@ -252,12 +252,12 @@ class TracesEndpoint:
         team: str | None = None
         try:
             content_type = media_type(request.headers.get("content-type", ""))
-            query_team = query_param(request, "team")
+            query_team = query_param(request.scope["query_string"], "team")
             team = None if query_team is None else self._intake.resolve_team(query_team)
             signature = self._signature(request)
             if signature is None:
-                self._token.check(request)
-            body = await read_body(request, self._limit)
+                self._token.check(request.headers)
+            body = await read_body(request.headers, request.receive, self._limit)
             sender = self._sender(body, signature)
             team = sender.team or team
             encoding = request.headers.get("content-encoding", "").strip().lower()
@@ -312,7 +312,7 @@ class TracesEndpoint:
 
     def _describe(self, request: Request) -> Response:
         """GET or HEAD: what the path takes (and the verification code Vercel looks for)."""
-        team = query_param(request, "team")
+        team = query_param(request.scope["query_string"], "team")
         encodings = ", ".join(ACCEPTED)
         body = {"accepts": f"POST OTLP/HTTP traces ({PROTOBUF} or {JSON}; {encodings} or none)"}
         return self._verified(JSONResponse(body), team)

@@ -71,7 +71,7 @@ async def intake_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     endpoint = IntakeEndpoint(
         intake, BearerToken(None), max_body_bytes=64 * 1024, on_refusal=refused
     )
-    app = Starlette(routes=[Route("/generations", endpoint.handle, methods=["POST"])])
+    app = Starlette(routes=[Route("/generations", endpoint, methods=["POST"])])
     task = asyncio.create_task(writer.run())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://exporter"

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from exporter.clock import FakeClock
 from exporter.web.app import Access, protect
@@ -124,7 +125,7 @@ def test_basic_credentials() -> None:
 # --- the middleware in front of a tiny app
 
 
-def tiny_app(access_: WebAccess, ingest_token: bool) -> Starlette:
+def tiny_app(access_: WebAccess, ingest_token: bool) -> ASGIApp:
     async def ok(request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -135,8 +136,8 @@ def tiny_app(access_: WebAccess, ingest_token: bool) -> Starlette:
             Route("/generations", ok, methods=["POST"]),
         ]
     )
-    protect(app, Access(access_, ingest_token, max_concurrent_intake=4, max_header_bytes=2048))
-    return app
+    access = Access(access_, ingest_token, max_concurrent_intake=4, max_header_bytes=2048)
+    return protect(app, access)[0]
 
 
 def client_for(app: Any) -> httpx.AsyncClient:
