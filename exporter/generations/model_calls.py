@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 # gen_ai.operation.name of a call that makes a generation (embeddings have no ID to carry).
 GENERATING = frozenset({"chat", "text_completion", "generate_content"})
 # Where a span says which service it called; a call through AI Gateway names it.
-_PROVIDER_KEYS = frozenset({"ai.model.provider", "gen_ai.provider.name", "gen_ai.system"})
-_SERVER_KEY = "server.address"
+GATEWAY_KEYS = frozenset(
+    {"ai.model.provider", "gen_ai.provider.name", "gen_ai.system", "server.address"}
+)
+OPERATION_KEY = "gen_ai.operation.name"
 JUDGED_AFTER = 20  # a team's model-call spans seen before their share without an ID is judged
 HINTS = {
     "ai_sdk": "AI SDK model-call spans (ai.*.doGenerate, ai.*.doStream) carry no provider "
@@ -45,18 +47,32 @@ def model_call(span: Span) -> str | None:
     """The kind of model call through the gateway a span records: ``ai_sdk`` (the AI SDK's
     ``ai.*.doGenerate``/``doStream``), ``gen_ai`` (a semantic-convention span: AI SDK 7's
     ``chat <model>``, OpenAI instrumentations), or None for any other span."""
-    name = span.name
-    ai_sdk = name.startswith("ai.") and name.endswith((".doGenerate", ".doStream"))
+    ai_sdk = _is_ai_sdk(span.name)
     operation = None
     gateway = False
     for attribute in span.attributes:
         key = attribute.key
-        if key == "gen_ai.operation.name":
+        if key == OPERATION_KEY:
             operation = attribute.value.string_value
-        elif not gateway and (key in _PROVIDER_KEYS or key == _SERVER_KEY):
+        elif not gateway and key in GATEWAY_KEYS:
             gateway = "gateway" in attribute.value.string_value
         if gateway and (ai_sdk or operation is not None):
             break  # the rest cannot change the answer (a span may hold a hundred attributes)
+    return _kind(ai_sdk, operation, gateway)
+
+
+def call_kind(name: str, operation: str | None, gateway: bool) -> str | None:
+    """``model_call`` of a span named ``name``, for a reader that found its operation
+    (``OPERATION_KEY``) and whether one of its ``GATEWAY_KEYS`` names the gateway in its own
+    pass over the attributes."""
+    return _kind(_is_ai_sdk(name), operation, gateway)
+
+
+def _is_ai_sdk(name: str) -> bool:
+    return name.startswith("ai.") and name.endswith((".doGenerate", ".doStream"))
+
+
+def _kind(ai_sdk: bool, operation: str | None, gateway: bool) -> str | None:
     if not gateway or not (ai_sdk or operation in GENERATING):
         return None
     return "ai_sdk" if ai_sdk else "gen_ai"

@@ -42,7 +42,13 @@ from exporter.generations.drain import (
     is_gateway,
 )
 from exporter.generations.intake import Intake, IntakeError
-from exporter.generations.model_calls import ModelCallSpans, model_call
+from exporter.generations.model_calls import (
+    GATEWAY_KEYS,
+    OPERATION_KEY,
+    ModelCallSpans,
+    call_kind,
+    model_call,
+)
 from exporter.generations.observations import Observer
 from exporter.generations.operations import AddIds, RecordDelivery, Transaction
 from exporter.metrics import GENERATION_TRACE_SPANS, GENERATION_TRACE_SPANS_REJECTED
@@ -99,13 +105,27 @@ def generation_ids(span: Span) -> list[str]:
     nor an exception (the AI SDK ends a gateway error's message with the ID of a generation
     that has no record).
     """
+    return read_response(span)[0]
+
+
+def read_response(span: Span) -> tuple[list[str], str | None]:
+    """``generation_ids`` and ``model_call`` of a span, in one pass over its attributes (each
+    a Python object made by the protobuf bindings: a second pass cost a model-call span a
+    third more)."""
     found: dict[str, None] = {}
+    operation = None
+    gateway = False
     for attribute in span.attributes:
-        if attribute.key in RESPONSE_PLACES:
+        key = attribute.key
+        if key in RESPONSE_PLACES:
             text = attribute.value.string_value
             if "gen_" in text:
                 _add(ID_ANYWHERE.findall(text), found)
-    return list(found)
+        elif key in GATEWAY_KEYS:
+            gateway = gateway or "gateway" in attribute.value.string_value
+        elif key == OPERATION_KEY:
+            operation = attribute.value.string_value
+    return list(found), call_kind(span.name, operation, gateway)
 
 
 def every_id(span: Span) -> list[str]:
@@ -181,9 +201,9 @@ class Batch:
         if carrying:
             self.ids.setdefault((team, ""), {}).update(dict.fromkeys(chain.from_iterable(carrying)))
 
-    def add_model_call(self, team: str, span: Span, span_ids: list[str]) -> None:
-        """Count ``span`` if it records a model call through the gateway."""
-        kind = model_call(span)
+    def add_model_call(self, team: str, kind: str | None, span_ids: list[str]) -> None:
+        """Count a span that records a model call through the gateway (``kind``: model_call's
+        answer, None for any other span)."""
         if kind is None:
             return
         self.model_calls[(team, "with_id" if span_ids else "without_id")] += 1
@@ -350,13 +370,17 @@ class OtlpIntake(Collector):
                 serialized = scope_spans.SerializeToString()
                 scan = _scanner(serialized, gateway, everything)
                 # The same shortcut for model calls: one through the gateway names it.
-                calls = not gateway and b"gateway" in serialized
+                read = _call_reader(scan) if not gateway and b"gateway" in serialized else None
                 if not per_span and lineage is None:
-                    found = [scan(span) for span in scope_spans.spans]
+                    if read is None:
+                        batch.add_all(default_team, [scan(span) for span in scope_spans.spans])
+                        continue
+                    found = []
+                    for span in scope_spans.spans:
+                        span_ids, kind = read(span)
+                        found.append(span_ids)
+                        batch.add_model_call(default_team, kind, span_ids)
                     batch.add_all(default_team, found)
-                    if calls:
-                        for span, span_ids in zip(scope_spans.spans, found, strict=True):
-                            batch.add_model_call(default_team, span, span_ids)
                     continue
                 for span in scope_spans.spans:
                     team = (
@@ -369,15 +393,14 @@ class OtlpIntake(Collector):
                         batch.unknown_teams.add(value or "")
                         batch.refused += 1
                         continue
-                    span_ids = scan(span)
+                    span_ids, kind = read(span) if read else (scan(span), None)
                     attributes = (
                         self._attribution.from_span(span, resource, lineage.ancestors(span))
                         if span_ids and self._attribution and lineage
                         else ""
                     )
                     batch.add(team, attributes, span_ids)
-                    if calls:
-                        batch.add_model_call(team, span, span_ids)
+                    batch.add_model_call(team, kind, span_ids)
         return batch
 
     async def store(self, batch: Batch) -> None:
@@ -507,6 +530,16 @@ def _scanner(serialized: bytes, gateway: bool, everything: bool) -> Callable[[Sp
     if gateway:
         return _gateway_ids
     return every_id if everything else generation_ids
+
+
+def _call_reader(
+    scan: Callable[[Span], list[str]],
+) -> Callable[[Span], tuple[list[str], str | None]]:
+    """A span's IDs as ``scan`` reads them and whether it records a model call through the
+    gateway: in one pass over its attributes when the IDs are read from its response's."""
+    if scan is generation_ids:
+        return read_response
+    return lambda span: (scan(span), model_call(span))
 
 
 def _gateway_ids(span: Span) -> list[str]:

@@ -15,7 +15,7 @@ from exporter.generations.attribution import Attribution, decode
 from exporter.generations.intake import Intake
 from exporter.generations.model_calls import JUDGED_AFTER, ModelCallSpans, model_call
 from exporter.generations.observations import Observer
-from exporter.generations.otlp import OtlpIntake, TeamMapping
+from exporter.generations.otlp import OtlpIntake, TeamMapping, read_response
 from exporter.metrics import GENERATION_MODEL_CALL_SPANS
 from tests.support.otlp import provider_metadata, request, span
 
@@ -92,6 +92,9 @@ def ai_sdk_7_chat(metadata: bool) -> Span:
 )
 def test_what_counts_as_a_model_call_through_the_gateway(shape: Span, kind: str | None) -> None:
     assert model_call(shape) == kind
+    # The same answer from the pass that reads the response's IDs too, with those IDs.
+    ids = [A] if "ai.response.providerMetadata" in {a.key for a in shape.attributes} else []
+    assert read_response(shape) == (ids, kind)
 
 
 def reader(attribution: Attribution | None = None) -> OtlpIntake:
