@@ -257,7 +257,8 @@ class DrainReader:
     ) -> None:
         raw = attrs.get(GENERATION_ID)
         gen_id = canonical_generation_id(raw) if isinstance(raw, str) else None
-        if gen_id is None and failed(span, attrs):
+        is_failed = failed(span, attrs)
+        if gen_id is None and is_failed:
             # A request that failed before the gateway gave it an ID: still a failure, and
             # counted once as long as its delivery is (a delivery sent again counts nothing).
             batch.events[(team, "failed")] += 1
@@ -268,7 +269,7 @@ class DrainReader:
             batch.orphans += trace
             return
         stored = self._attribution.from_span(span, resource) if self._attribution else ""
-        if failed(span, attrs):
+        if is_failed:
             failure = self._failure(team, attrs)
             batch.roots.append(DrainRoot(team, gen_id, None, failure, tuple(trace), stored))
             return
