@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client.registry import Collector
 
@@ -33,7 +33,9 @@ from exporter.metrics import GENERATION_REQUESTS
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0
-PRICES_WAIT = 15.0  # lookups wait at most this long at start for the catalog's first read
+# Background work waits at most this long at start for the first reads it follows (the
+# catalog's prices, the credits polls).
+FIRST_READS_WAIT = 15.0
 
 
 def parse_follow(spec: str, teams: Sequence[str]) -> tuple[str, Path]:
@@ -46,15 +48,28 @@ def parse_follow(spec: str, teams: Sequence[str]) -> tuple[str, Path]:
     return team, Path(path)
 
 
-def _known(mirror: SeriesMirror, *labels: str) -> set[tuple[str, ...]]:
+def _request_labels(mirror: SeriesMirror) -> list[dict[str, str]]:
+    """The labels of every stored requests series: one walk over the mirror (a busy team's
+    hundred thousand series), which every label value set below is read from."""
+    name = GENERATION_REQUESTS.name
+    return [dict(key.labels) for key in mirror.values if key.metric == name]
+
+
+def _known(series: list[dict[str, str]], *labels: str) -> set[tuple[str, ...]]:
     """The values (tuples of ``labels``) the stored generation series already use."""
-    out = set()
-    for key in mirror.values:
-        if key.metric == GENERATION_REQUESTS.name:
-            values = dict(key.labels)
-            if all(label in values for label in labels):  # attribution labels may be new
-                out.add(tuple(values[label] for label in labels))
-    return out
+    return {
+        tuple(values[label] for label in labels)
+        for values in series
+        if all(label in values for label in labels)  # attribution labels may be new
+    }
+
+
+class FirstPoll(CreditsView, Protocol):
+    """A team's credits polls as the pipeline sees them: what lookups read of them, and
+    whether the first one was made."""
+
+    @property
+    def attempted(self) -> asyncio.Event: ...
 
 
 class GenerationPipeline:
@@ -64,7 +79,7 @@ class GenerationPipeline:
         clients: Mapping[str, GatewayClient],
         clock: Clock,
         mirror: SeriesMirror,
-        credits: Mapping[str, CreditsView] | None = None,
+        credits: Mapping[str, FirstPoll] | None = None,
         pricing: CachePricing | None = None,
     ) -> None:
         """``mirror``: an empty mirror, which the stored series are loaded into; what reads
@@ -96,11 +111,12 @@ class GenerationPipeline:
         self.wake = {team: asyncio.Event() for team in self.teams}
         self.writer = StateWriter(self.store, self.mirror, clock, self.wake)
         limit = config.generations.max_models
+        stored = _request_labels(self.mirror)
         self.attribution = (
             Attribution(
                 config.attribution,
                 {
-                    label: (v for (v,) in _known(self.mirror, label))
+                    label: (v for (v,) in _known(stored, label))
                     for label in attribution_names(config.attribution)
                 },
             )
@@ -108,12 +124,12 @@ class GenerationPipeline:
             else None
         )
         self.observer = Observer(
-            models=LabelLimiter(limit, (m for (m,) in _known(self.mirror, "model"))),
-            providers=LabelLimiter(limit, (p for (p,) in _known(self.mirror, "provider"))),
-            finish_reasons=LabelLimiter(32, (f for (f,) in _known(self.mirror, "finish_reason"))),
+            models=LabelLimiter(limit, (m for (m,) in _known(stored, "model"))),
+            providers=LabelLimiter(limit, (p for (p,) in _known(stored, "provider"))),
+            finish_reasons=LabelLimiter(32, (f for (f,) in _known(stored, "finish_reason"))),
             series=LabelLimiter(
                 config.generations.max_series,
-                _known(self.mirror, "vercel_team", "model", "provider"),
+                _known(stored, "vercel_team", "model", "provider"),
             ),
             pricing=pricing,
             attribution=self.attribution,
@@ -165,9 +181,14 @@ class GenerationPipeline:
             self._config.state.dedup_retention,
         )
         offsets = self.store.offsets()
-        work: list[Coroutine[Any, Any, None]] = [self.writer.run(), self._prune()]
+        prices = [] if self._pricing is None else [self._pricing.ready]
+        polls = {team: credits.attempted for team, credits in self._credits.items()}
+        work: list[Coroutine[Any, Any, None]] = [
+            self.writer.run(),
+            self._after(self._prune, *polls.values()),
+        ]
         work += [
-            self._after_prices(
+            self._after(
                 LookupScheduler(
                     team,
                     self._clients[team],
@@ -178,7 +199,9 @@ class GenerationPipeline:
                     self._clock,
                     self.wake[team],
                     credits=self._credits.get(team),
-                ).run
+                ).run,
+                *prices,
+                *([polls[team]] if team in polls else []),
             )
             for team in self.teams
         ]
@@ -188,21 +211,28 @@ class GenerationPipeline:
         ]
         return work
 
-    async def _after_prices(self, lookups: Callable[[], Awaitable[None]]) -> None:
-        """Runs ``lookups`` once the catalog's prices were read (or tried, or PRICES_WAIT
-        passed): IDs resumed after a restart would otherwise be looked up before any price is
-        known, and their cache savings counted as unknown for good."""
-        if self._pricing is not None:
-            waits = [
-                asyncio.ensure_future(self._pricing.ready.wait()),
-                asyncio.ensure_future(self._clock.sleep(PRICES_WAIT)),
+    async def _after(self, work: Callable[[], Awaitable[None]], *first: asyncio.Event) -> None:
+        """Runs ``work`` once the first reads ``first`` stands for were made (or tried), or
+        FIRST_READS_WAIT passed.
+
+        Lookups follow the catalog's prices (IDs resumed after a restart would otherwise be
+        looked up before any price is known, and their cache savings counted as unknown for
+        good) and their team's first credits poll (which says whether its key and URL work:
+        a start with a wrong one does not send its backlog to be refused). The prune pass
+        follows every team's first poll: a restart's backlog and prune, on a big state, would
+        otherwise take the cores from the polls that make the exporter ready.
+        """
+        if first:
+            waits: list[asyncio.Future[Any]] = [
+                asyncio.ensure_future(asyncio.gather(*(event.wait() for event in first))),
+                asyncio.ensure_future(self._clock.sleep(FIRST_READS_WAIT)),
             ]
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for wait in waits:
                     wait.cancel()
-        await lookups()
+        await work()
 
     async def _prune(self) -> None:
         state = self._config.state

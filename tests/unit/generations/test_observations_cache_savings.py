@@ -165,7 +165,9 @@ class HeldClock(FakeClock):
         await self.elapsed.wait()
 
 
-async def test_lookups_start_once_prices_were_read_or_the_wait_is_over(tmp_path: Path) -> None:
+async def test_lookups_start_once_the_first_reads_were_made_or_the_wait_is_over(
+    tmp_path: Path,
+) -> None:
     started: list[str] = []
 
     async def lookups() -> None:
@@ -177,22 +179,29 @@ async def test_lookups_start_once_prices_were_read_or_the_wait_is_over(tmp_path:
 
     client = GatewayClient("prod", "http://127.0.0.1:9", None, ApiMetrics(CollectorRegistry()))
     clients = {"prod": client}  # never called: no lookup runs here
-    for release in ("prices read", "wait over"):
-        # As a catalog source leaves the book until its first read.
-        clock, prices = HeldClock(), PriceBook(ready=asyncio.Event())
+    for release in ("first reads made", "wait over"):
+        # As a catalog source leaves the book until its first read, and the credits poller
+        # its team's health until its first poll.
+        clock, prices, polled = HeldClock(), PriceBook(ready=asyncio.Event()), asyncio.Event()
         config = Config(state=StateConfig(path=tmp_path / f"{release}.db"))
         pipeline = GenerationPipeline(config, clients, clock, SeriesMirror(), pricing=prices)
-        task = asyncio.create_task(pipeline._after_prices(lookups))
+        task = asyncio.create_task(pipeline._after(lookups, prices.ready, polled))
         await turns()
         assert started == [], "IDs resumed at start would be counted before any price"
-        (prices.ready if release == "prices read" else clock.elapsed).set()
+        if release == "first reads made":
+            prices.ready.set()
+            await turns()
+            assert started == [], "lookups would go out before the key was known to work"
+            polled.set()
+        else:
+            clock.elapsed.set()
         await task
         assert started == ["lookups"], release
         started.clear()
         pipeline.store.close()
     config = Config(state=StateConfig(path=tmp_path / "unpriced.db"))
     unpriced = GenerationPipeline(config, clients, HeldClock(), SeriesMirror())
-    await unpriced._after_prices(lookups)
-    assert started == ["lookups"], "without a catalog there is nothing to wait for"
+    await unpriced._after(lookups)
+    assert started == ["lookups"], "with no first read to follow, nothing is waited for"
     unpriced.store.close()
     await client.aclose()
