@@ -1,10 +1,11 @@
-"""Reading a request and writing an answer on ASGI itself, for the busiest endpoint.
+"""Reading a request and writing an answer on ASGI itself, for the intake endpoints.
 
 ``POST /generations`` takes one small request after another: Starlette's request and response
 objects, its two middlewares, its router and the wrappers its routes put around a function
 endpoint cost more CPU there than the endpoint's own checks (docs/performance.md). That
 endpoint is an ASGI app reached directly (``Direct`` in exporter/web/app.py) and reads and
-answers through these; every other route keeps Starlette's.
+answers through these; ``/v1/traces`` stays a Starlette route but reads its body and query
+the same way (exporter/web/otlp.py), so both refuse alike.
 """
 
 from __future__ import annotations
