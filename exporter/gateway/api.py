@@ -38,6 +38,7 @@ from exporter.gateway.errors import (
 from exporter.gateway.keys import KeySource
 from exporter.gateway.models import load_json
 from exporter.gateway.retry import RetryPolicy, parse_retry_after
+from exporter.gateway.transport import Upstream
 from exporter.metrics import ApiMetrics
 from exporter.redaction import SECRETS
 
@@ -128,20 +129,17 @@ class ApiClient:
         # httpx's timeout bounds each read, so an answer that trickles a byte at a time never
         # ends; this bounds the whole request, headers and body.
         self._deadline = timeout
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            follow_redirects=False,
+        self._upstream = Upstream(
+            base_url,
+            {"Accept": "application/json", "User-Agent": USER_AGENT},
+            timeout,
+            transport,
         )
-        self._root = f"{str(self._http.base_url).rstrip('/')}/"  # what paths are joined to
-        self._timeouts = {"timeout": self._http.timeout.as_dict()}
         self._headers_key: str | None = None  # the key self._headers carries, if any
-        self._headers = self._http.headers
+        self._headers = self._upstream.headers
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._upstream.aclose()
 
     async def _get(
         self,
@@ -194,29 +192,20 @@ class ApiClient:
 
     async def _send(self, path: str, params: Mapping[str, str] | None) -> httpx.Response:
         try:
-            request = self._http.send(self._request(path, params))
-            return await asyncio.wait_for(request, self._deadline)
+            request = self._upstream.request(path, params, self._current_headers())
+            return await asyncio.wait_for(self._upstream.send(request), self._deadline)
         except (httpx.TimeoutException, asyncio.TimeoutError):
             raise TransportError("request timed out", timeout=True) from None
         except httpx.HTTPError as exc:
             raise TransportError(f"request failed: {type(exc).__name__}") from None
 
-    def _request(self, path: str, params: Mapping[str, str] | None) -> httpx.Request:
-        """GET ``path`` below the base URL, with the client's headers and timeouts, built here:
-        ``AsyncClient.get`` merges the URL with the base and the parameters anew each time,
-        75 µs against 21 for the same request, a tenth of a lookup's CPU. The client's cookie
-        jar is not sent: the API authenticates by the key."""
-        query = f"?{httpx.QueryParams(params)}" if params else ""
-        url = httpx.URL(f"{self._root}{path.lstrip('/')}{query}")
-        return httpx.Request("GET", url, headers=self._current_headers(), extensions=self._timeouts)
-
     def _current_headers(self) -> httpx.Headers:
-        """The client's headers and the current key's Authorization, made again only when the
-        key changed (a key file re-read). No key: a public endpoint (the model catalog), which
-        is sent no credentials at all."""
+        """The upstream's headers and the current key's Authorization, made again only when
+        the key changed (a key file re-read). No key: a public endpoint (the model catalog),
+        which is sent no credentials at all."""
         key = None if self._key is None else self._key.get()
         if key != self._headers_key:
-            headers = self._http.headers.copy()
+            headers = self._upstream.headers.copy()
             if key is not None:
                 headers["Authorization"] = f"Bearer {key}"
             self._headers_key, self._headers = key, headers

@@ -161,7 +161,7 @@ async def test_key_file_rotation_is_picked_up(
 async def test_the_request_is_the_one_the_http_client_would_build(
     base: str, registry: CollectorRegistry, sleeps: Sleeps
 ) -> None:
-    """ApiClient builds its requests itself (AsyncClient.get cost a lookup a tenth of its CPU):
+    """ApiClient builds its requests itself (exporter/gateway/transport.py, not AsyncClient):
     the same URL below a path prefix, the same encoded parameters, the same timeouts."""
     client = Probe("prod", base, StaticKey(KEY), ApiMetrics(registry), timeout=7.0)
     route = respx.route(method="GET").respond(json={"count": 1})
