@@ -61,8 +61,8 @@ IDLE_WAIT = 1.0
 MIN_IDLE = 0.05  # seconds an idle scheduler waits at least before it asks for due rows again
 # Seconds a lookup's outcome waits for others to share its commit: at 300 lookups a second
 # each had one to itself (a sync to disk and the series it changes written out each time),
-# which cost as much CPU as the requests themselves; 20 ms still left the writer's thread
-# 0.14 ms of CPU a lookup, a quarter second 0.06-0.08 (seventy to a commit). Outcomes reach
+# which cost as much CPU as the requests themselves; 20 ms still left the writer's threads
+# 0.28 ms of CPU a lookup, a quarter second 0.09-0.12 (seventy to a commit). Outcomes reach
 # /metrics that much later, against scrape intervals of 15 s and more.
 COMMIT_LINGER = 0.25
 
